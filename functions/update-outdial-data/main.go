@@ -1,0 +1,7 @@
+// Command update-outdial-data is the update-outdial-data Lambda function of Outdial; see
+// template.yaml for its route and permissions.
+package main
+
+import "github.com/outdial/outdial/internal/app"
+
+func main() { app.Start("update-outdial-data") }

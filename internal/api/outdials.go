@@ -1,0 +1,206 @@
+// Package api holds the HTTP handlers of the service, one method per Lambda
+// function behind API Gateway. Each handler always returns a nil error and
+// an HTTP response: a returned error would become a 502 at API Gateway.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/outdial/outdial/internal/apigw"
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+// MaxOutdialBody bounds the body of the outdial routes (data is ≤ 16 KiB).
+const MaxOutdialBody = 64 * 1024
+
+// Handlers carries what every handler needs; build it once at init.
+type Handlers struct {
+	Store outdial.Store
+	Pages *apigw.PageTokens
+	Log   *slog.Logger
+	Now   func() time.Time
+}
+
+// respond runs fn and answers its result, or its error in the envelope.
+func (h *Handlers) respond(ctx context.Context, req apigw.Request, fn func(customerID string) (int, any, error)) (apigw.Response, error) {
+	customerID, err := apigw.CustomerID(req)
+	if err != nil {
+		return apigw.Error(ctx, h.Log, req, err), nil
+	}
+	status, v, err := fn(customerID)
+	if err != nil {
+		return apigw.Error(ctx, h.Log, req, err), nil
+	}
+	return apigw.JSON(status, v), nil
+}
+
+// CreateOutdial handles POST /v1.0/outdials.
+func (h *Handlers) CreateOutdial(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.respond(ctx, req, func(customerID string) (int, any, error) {
+		// Decode and validate the body.
+		body, err := apigw.Body(req, MaxOutdialBody)
+		if err != nil {
+			return 0, nil, err
+		}
+		var in outdial.OutdialCreate
+		if err := apigw.DecodeJSON(body, &in); err != nil {
+			return 0, nil, err
+		}
+		if err := in.Validate(); err != nil {
+			return 0, nil, err
+		}
+
+		// Build the outdial; ids are UUIDv7 so that listing by key is
+		// listing by creation time.
+		id, err := uuid.NewV7()
+		if err != nil {
+			return 0, nil, err
+		}
+		now := outdial.Time{Time: h.Now().UTC()}
+		o := &outdial.Outdial{
+			ID: id.String(), CustomerID: customerID, CampaignID: in.CampaignID,
+			Name: in.Name, Detail: in.Detail, Data: in.Data,
+			RetryPolicy: outdial.DefaultRetryPolicy(),
+			TMCreate:    now, TMUpdate: now,
+		}
+		if err := h.Store.CreateOutdial(ctx, o); err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, o, nil
+	})
+}
+
+// ListOutdials handles GET /v1.0/outdials.
+func (h *Handlers) ListOutdials(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.respond(ctx, req, func(customerID string) (int, any, error) {
+		page, err := h.Pages.PageParams(req, customerID, "outdials")
+		if err != nil {
+			return 0, nil, err
+		}
+		list, next, err := h.Store.ListOutdials(ctx, customerID, page)
+		if err != nil {
+			return 0, nil, err
+		}
+		if list == nil {
+			list = []*outdial.Outdial{}
+		}
+		return http.StatusOK, apigw.List[*outdial.Outdial]{Result: list, NextPageToken: h.Pages.Seal(customerID, "outdials", next)}, nil
+	})
+}
+
+// GetOutdial handles GET /v1.0/outdials/{id}.
+func (h *Handlers) GetOutdial(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.respond(ctx, req, func(customerID string) (int, any, error) {
+		id, err := apigw.PathID(req, "id")
+		if err != nil {
+			return 0, nil, err
+		}
+		o, err := h.Store.GetOutdial(ctx, customerID, id)
+		return http.StatusOK, o, err
+	})
+}
+
+// UpdateOutdial handles PUT /v1.0/outdials/{id}: name, detail and
+// retry_policy; fields left out keep their value.
+func (h *Handlers) UpdateOutdial(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.update(ctx, req, func(body []byte) (*outdial.OutdialUpdate, error) {
+		var in struct {
+			Name        *string                   `json:"name"`
+			Detail      *string                   `json:"detail"`
+			RetryPolicy *outdial.RetryPolicyPatch `json:"retry_policy"`
+		}
+		if err := apigw.DecodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		u := &outdial.OutdialUpdate{Name: in.Name, Detail: in.Detail, RetryPolicy: in.RetryPolicy}
+		if u.Empty() {
+			return nil, outdial.FieldErrorf(outdial.ECodeMissingField, "body", "set at least one of name, detail, retry_policy")
+		}
+		return u, nil
+	})
+}
+
+// UpdateOutdialCampaign handles PUT /v1.0/outdials/{id}/campaign_id;
+// {"campaign_id": null} detaches the outdial from its campaign.
+func (h *Handlers) UpdateOutdialCampaign(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.update(ctx, req, func(body []byte) (*outdial.OutdialUpdate, error) {
+		var in struct {
+			CampaignID *json.RawMessage `json:"campaign_id"`
+		}
+		if err := apigw.DecodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		if in.CampaignID == nil {
+			return nil, outdial.FieldErrorf(outdial.ECodeMissingField, "campaign_id", "is required (a UUID, or null to detach)")
+		}
+		u := &outdial.OutdialUpdate{SetCampaign: true}
+		if string(*in.CampaignID) != "null" {
+			var id string
+			if err := json.Unmarshal(*in.CampaignID, &id); err != nil {
+				return nil, outdial.FieldErrorf(outdial.ECodeInvalidField, "campaign_id", "must be a UUID string or null")
+			}
+			u.CampaignID = &id
+		}
+		return u, nil
+	})
+}
+
+// UpdateOutdialData handles PUT /v1.0/outdials/{id}/data; data is any JSON
+// value (null clears it).
+func (h *Handlers) UpdateOutdialData(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.update(ctx, req, func(body []byte) (*outdial.OutdialUpdate, error) {
+		var in struct {
+			Data json.RawMessage `json:"data"`
+		}
+		if err := apigw.DecodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		if in.Data == nil {
+			return nil, outdial.FieldErrorf(outdial.ECodeMissingField, "data", "is required (any JSON value, or null to clear)")
+		}
+		return &outdial.OutdialUpdate{Data: in.Data}, nil
+	})
+}
+
+// update is the shared body of the PUT routes: parse the id, decode the
+// body with decode, validate, and apply.
+func (h *Handlers) update(ctx context.Context, req apigw.Request, decode func([]byte) (*outdial.OutdialUpdate, error)) (apigw.Response, error) {
+	return h.respond(ctx, req, func(customerID string) (int, any, error) {
+		id, err := apigw.PathID(req, "id")
+		if err != nil {
+			return 0, nil, err
+		}
+		body, err := apigw.Body(req, MaxOutdialBody)
+		if err != nil {
+			return 0, nil, err
+		}
+		u, err := decode(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := u.Validate(); err != nil {
+			return 0, nil, err
+		}
+		o, err := h.Store.UpdateOutdial(ctx, customerID, id, u)
+		return http.StatusOK, o, err
+	})
+}
+
+// DeleteOutdial handles DELETE /v1.0/outdials/{id} and answers the deleted
+// outdial.
+func (h *Handlers) DeleteOutdial(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.respond(ctx, req, func(customerID string) (int, any, error) {
+		id, err := apigw.PathID(req, "id")
+		if err != nil {
+			return 0, nil, err
+		}
+		o, err := h.Store.DeleteOutdial(ctx, customerID, id)
+		return http.StatusOK, o, err
+	})
+}

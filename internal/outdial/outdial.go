@@ -1,0 +1,252 @@
+package outdial
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Limits on outdial fields. They are part of the API contract (README).
+const (
+	MaxNameLen     = 255       // runes
+	MaxDetailLen   = 2048      // runes
+	MaxOutdialData = 16 * 1024 // bytes of compact JSON
+)
+
+// Outdial is a named list of targets owned by one customer.
+type Outdial struct {
+	ID          string          `json:"id"`
+	CustomerID  string          `json:"customer_id"`
+	CampaignID  *string         `json:"campaign_id"`
+	Name        string          `json:"name"`
+	Detail      string          `json:"detail"`
+	Data        json.RawMessage `json:"data"`
+	RetryPolicy RetryPolicy     `json:"retry_policy"`
+	TargetCount int64           `json:"target_count"`
+	Counts      Counts          `json:"target_counts"`
+	TMCreate    Time            `json:"tm_create"`
+	TMUpdate    Time            `json:"tm_update"`
+}
+
+// Counts holds the number of targets in each status. Retry is the subset of
+// Idle that has been dialed at least once and waits for its next attempt.
+type Counts struct {
+	Idle     int64 `json:"idle"`
+	Dialing  int64 `json:"dialing"`
+	Finished int64 `json:"finished"`
+	Failed   int64 `json:"failed"`
+	Retry    int64 `json:"retry_pending"`
+}
+
+// Total is the number of targets counted.
+func (c Counts) Total() int64 { return c.Idle + c.Dialing + c.Finished + c.Failed }
+
+// Add returns the sum of c and d.
+func (c Counts) Add(d Counts) Counts {
+	return Counts{
+		Idle: c.Idle + d.Idle, Dialing: c.Dialing + d.Dialing, Finished: c.Finished + d.Finished,
+		Failed: c.Failed + d.Failed, Retry: c.Retry + d.Retry,
+	}
+}
+
+// OutdialCreate is what a client may set when creating an outdial.
+type OutdialCreate struct {
+	Name       string          `json:"name"`
+	Detail     string          `json:"detail"`
+	CampaignID *string         `json:"campaign_id"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// Validate checks and normalises the fields of c in place.
+func (c *OutdialCreate) Validate() error {
+	var err error
+	if c.Name, err = validateName("name", c.Name); err != nil {
+		return err
+	}
+	if err := validateText("detail", c.Detail, MaxDetailLen); err != nil {
+		return err
+	}
+	if c.CampaignID != nil {
+		id, err := ParseID("campaign_id", *c.CampaignID)
+		if err != nil {
+			return err
+		}
+		c.CampaignID = &id
+	}
+	if c.Data, err = ValidateData("data", c.Data, MaxOutdialData); err != nil {
+		return err
+	}
+	return nil
+}
+
+// OutdialUpdate is a partial update: nil fields keep their stored value.
+type OutdialUpdate struct {
+	Name        *string
+	Detail      *string
+	SetCampaign bool    // when true, CampaignID replaces the stored one (nil detaches)
+	CampaignID  *string //
+	Data        json.RawMessage
+	RetryPolicy *RetryPolicyPatch
+}
+
+// Validate checks and normalises the fields of u in place.
+func (u *OutdialUpdate) Validate() error {
+	if u.Name != nil {
+		n, err := validateName("name", *u.Name)
+		if err != nil {
+			return err
+		}
+		u.Name = &n
+	}
+	if u.Detail != nil {
+		if err := validateText("detail", *u.Detail, MaxDetailLen); err != nil {
+			return err
+		}
+	}
+	if u.SetCampaign && u.CampaignID != nil {
+		id, err := ParseID("campaign_id", *u.CampaignID)
+		if err != nil {
+			return err
+		}
+		u.CampaignID = &id
+	}
+	if u.Data != nil {
+		d, err := ValidateData("data", u.Data, MaxOutdialData)
+		if err != nil {
+			return err
+		}
+		if d == nil {
+			d = json.RawMessage("null")
+		}
+		u.Data = d
+	}
+	if u.RetryPolicy != nil {
+		if err := u.RetryPolicy.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Empty reports whether u changes nothing.
+func (u *OutdialUpdate) Empty() bool {
+	return u.Name == nil && u.Detail == nil && !u.SetCampaign && u.Data == nil && u.RetryPolicy == nil
+}
+
+// Apply returns a copy of o with u applied and TMUpdate set to now.
+func (u *OutdialUpdate) Apply(o Outdial, now time.Time) Outdial {
+	if u.Name != nil {
+		o.Name = *u.Name
+	}
+	if u.Detail != nil {
+		o.Detail = *u.Detail
+	}
+	if u.SetCampaign {
+		o.CampaignID = u.CampaignID
+	}
+	if u.Data != nil {
+		o.Data = u.Data
+	}
+	if u.RetryPolicy != nil {
+		o.RetryPolicy = u.RetryPolicy.Apply(o.RetryPolicy)
+	}
+	o.TMUpdate = Time{now}
+	return o
+}
+
+// ParseID checks that s is a UUID and returns it in canonical lower-case form.
+func ParseID(field, s string) (string, error) {
+	if len(s) != 36 {
+		return "", FieldErrorf(ECodeInvalidID, field, "must be a UUID like 3c4d5e6f-7a8b-9012-cdef-012345678901")
+	}
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return "", FieldErrorf(ECodeInvalidID, field, "must be a UUID like 3c4d5e6f-7a8b-9012-cdef-012345678901")
+	}
+	return id.String(), nil
+}
+
+func validateName(field, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", FieldErrorf(ECodeMissingField, field, "is required and must not be blank")
+	}
+	if err := validateText(field, s, MaxNameLen); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// validateText enforces UTF-8, a length in runes and no control characters
+// other than tab and newline.
+func validateText(field, s string, max int) error {
+	if !utf8.ValidString(s) {
+		return FieldErrorf(ECodeInvalidField, field, "must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return FieldErrorf(ECodeInvalidField, field, "must be at most %d characters, got %d", max, n)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return FieldErrorf(ECodeInvalidField, field, "must not contain control characters")
+		}
+	}
+	return nil
+}
+
+// ValidateData checks that raw is a JSON value of at most max bytes once
+// compacted, and returns the compact form (nil for absent or null).
+func ValidateData(field string, raw json.RawMessage, max int) (json.RawMessage, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, FieldErrorf(ECodeInvalidField, field, "must be a JSON value")
+	}
+	if buf.Len() > max {
+		return nil, FieldErrorf(ECodeInvalidField, field, "must be at most %d bytes of JSON, got %d", max, buf.Len())
+	}
+	if buf.String() == "null" {
+		return nil, nil
+	}
+	return json.RawMessage(buf.Bytes()), nil
+}
+
+// Time is a UTC timestamp that encodes as RFC 3339 with microseconds, the
+// form VoIPBIN uses ("2026-01-15T09:30:00.000000Z").
+type Time struct{ time.Time }
+
+// TimeLayout is the wire layout of Time.
+const TimeLayout = "2006-01-02T15:04:05.000000Z"
+
+// MarshalJSON implements json.Marshaler; the zero Time encodes as null.
+func (t Time) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + t.UTC().Format(TimeLayout) + `"`), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		t.Time = time.Time{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	t.Time = v.UTC()
+	return nil
+}
