@@ -1,0 +1,247 @@
+package samtemplate_test
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/outdial/outdial/internal/samtemplate"
+)
+
+// wantActions lists, for each function, exactly the DynamoDB actions its
+// store calls need (internal/dynamo). A TransactWriteItems call is
+// authorised per item (Put -> PutItem, Delete -> DeleteItem); IAM has no
+// TransactWriteItems action. Functions missing here are held to the
+// general rules of TestLeastPrivilege only.
+var wantActions = map[string][]string{
+	"authorizer":              nil,
+	"create-outdial":          {"dynamodb:PutItem"},
+	"list-outdials":           {"dynamodb:Query", "dynamodb:BatchGetItem"},
+	"get-outdial":             {"dynamodb:BatchGetItem"},
+	"update-outdial":          {"dynamodb:UpdateItem", "dynamodb:BatchGetItem"},
+	"update-outdial-campaign": {"dynamodb:UpdateItem", "dynamodb:BatchGetItem"},
+	"update-outdial-data":     {"dynamodb:UpdateItem", "dynamodb:BatchGetItem"},
+	"delete-outdial":          {"dynamodb:BatchGetItem", "dynamodb:DeleteItem"},
+}
+
+// Item-level actions a function may be granted at all; Scan, PartiQL and
+// table management never are.
+var (
+	readActions  = set("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")
+	writeActions = set("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+		"dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem")
+)
+
+// samDynamoDBPolicies are the actions of SAM's DynamoDB policy templates
+// (samtranslator policy_templates.json), so that using one is judged by
+// what it really grants.
+var samDynamoDBPolicies = map[string][]string{
+	"DynamoDBReadPolicy": {"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:DescribeTable"},
+	"DynamoDBCrudPolicy": {"dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:Query",
+		"dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:ConditionCheckItem"},
+	"DynamoDBWritePolicy":             {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"},
+	"DynamoDBReconfigurePolicy":       {"dynamodb:UpdateTable"},
+	"DynamoDBStreamReadPolicy":        {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"},
+	"DynamoDBBackupFullAccessPolicy":  {"dynamodb:CreateBackup", "dynamodb:DescribeContinuousBackups", "dynamodb:DeleteBackup", "dynamodb:DescribeBackup", "dynamodb:ListBackups"},
+	"DynamoDBRestoreFromBackupPolicy": {"dynamodb:RestoreTableFromBackup", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchWriteItem"},
+}
+
+// grant is one DynamoDB action a policy allows, on resource.
+type grant struct {
+	action   string
+	resource any
+}
+
+// dynamoGrants returns the DynamoDB actions f's policies allow. It reports
+// (as problems) anything it cannot judge and any wildcard.
+func dynamoGrants(f *samtemplate.Function) (grants []grant, problems []string) {
+	if _, ok := f.Properties["Role"]; ok {
+		problems = append(problems, "sets Role; its permissions cannot be checked here, use Policies")
+	}
+	for i, p := range f.Policies {
+		where := fmt.Sprintf("Policies[%d]", i)
+		if _, _, ok := samtemplate.Intrinsic(p); ok {
+			problems = append(problems, where+": an intrinsic policy cannot be checked")
+			continue
+		}
+		switch p := p.(type) {
+		case string:
+			// A managed policy: none of ours may reach DynamoDB.
+			if strings.Contains(strings.ToLower(p), "dynamodb") {
+				problems = append(problems, fmt.Sprintf("%s: managed policy %s grants DynamoDB broadly", where, p))
+			}
+		case map[string]any:
+			if stmts, ok := p["Statement"]; ok {
+				g, pr := statementGrants(where, stmts)
+				grants, problems = append(grants, g...), append(problems, pr...)
+				continue
+			}
+			for name, args := range p {
+				if actions, ok := samDynamoDBPolicies[name]; ok {
+					for _, a := range actions {
+						grants = append(grants, grant{a, args})
+					}
+				} else if strings.HasPrefix(name, "DynamoDB") {
+					problems = append(problems, fmt.Sprintf("%s: unknown SAM policy template %s", where, name))
+				}
+			}
+		default:
+			problems = append(problems, fmt.Sprintf("%s: unexpected policy %v", where, p))
+		}
+	}
+	return grants, problems
+}
+
+func statementGrants(where string, stmts any) (grants []grant, problems []string) {
+	list, ok := stmts.([]any)
+	if !ok {
+		list = []any{stmts}
+	}
+	for j, s := range list {
+		where := fmt.Sprintf("%s.Statement[%d]", where, j)
+		st, ok := s.(map[string]any)
+		if !ok {
+			problems = append(problems, where+": not a mapping")
+			continue
+		}
+		if st["Effect"] != "Allow" {
+			continue
+		}
+		if _, ok := st["NotAction"]; ok {
+			problems = append(problems, where+": NotAction")
+		}
+		if _, ok := st["NotResource"]; ok {
+			problems = append(problems, where+": NotResource")
+		}
+		var actions []any
+		switch a := st["Action"].(type) {
+		case string:
+			actions = []any{a}
+		case []any:
+			actions = a
+		}
+		resources, ok := st["Resource"].([]any)
+		if !ok {
+			resources = []any{st["Resource"]}
+		}
+		for _, a := range actions {
+			s, _ := a.(string)
+			if s == "*" || strings.EqualFold(s, "dynamodb:*") {
+				problems = append(problems, fmt.Sprintf("%s: action %q", where, s))
+				continue
+			}
+			if !strings.HasPrefix(strings.ToLower(s), "dynamodb:") {
+				continue
+			}
+			for _, r := range resources {
+				grants = append(grants, grant{s, r})
+			}
+		}
+	}
+	return grants, problems
+}
+
+// TestLeastPrivilege checks every function's DynamoDB permissions: exact
+// actions for the functions in wantActions; for all, only item-level
+// actions (never Scan), only reads for get-/list- functions, nothing for
+// the authorizer, and only the table (or its indexes) as the resource.
+func TestLeastPrivilege(t *testing.T) {
+	tpl := loadRepo(t)
+	auth := tpl.Authorizer()
+	tableArn := map[string]any{"Fn::GetAtt": []any{"Table", "Arn"}}
+	indexArn := map[string]any{"Fn::Sub": "${Table.Arn}/index/*"}
+	for id, f := range tpl.Functions {
+		grants, problems := dynamoGrants(f)
+		for _, p := range problems {
+			t.Errorf("%s: %s", id, p)
+		}
+		got := map[string]bool{}
+		for _, g := range grants {
+			got[g.action] = true
+			if _, isMap := g.resource.(map[string]any); !isMap ||
+				!reflect.DeepEqual(g.resource, tableArn) && !reflect.DeepEqual(g.resource, indexArn) {
+				t.Errorf("%s: %s on %v, want only !GetAtt Table.Arn or !Sub ${Table.Arn}/index/*", id, g.action, g.resource)
+			}
+			readOnly := strings.HasPrefix(f.Name, "get-") || strings.HasPrefix(f.Name, "list-")
+			switch {
+			case f == auth:
+				t.Errorf("%s: the authorizer is granted %s; it must have no DynamoDB access", id, g.action)
+			case readOnly && !readActions[g.action]:
+				t.Errorf("%s: read-only function is granted %s", id, g.action)
+			case !readActions[g.action] && !writeActions[g.action]:
+				t.Errorf("%s: granted %s, which is not an item-level action (Scan, PartiQL and table management are never allowed)", id, g.action)
+			}
+		}
+		want, ok := wantActions[f.Name]
+		if !ok {
+			t.Logf("%s: no entry in wantActions; only the general rules were checked", id)
+			continue
+		}
+		if gotList, wantList := keys(got), keys(set(want...)); !reflect.DeepEqual(gotList, wantList) {
+			t.Errorf("%s: DynamoDB actions %v, want exactly %v", id, gotList, wantList)
+		}
+	}
+}
+
+// TestDynamoGrantsCatchesBroadPolicies checks the checker on the policies
+// it must reject.
+func TestDynamoGrantsCatchesBroadPolicies(t *testing.T) {
+	tpl := parse(t, `
+Resources:
+  Read:
+    Type: AWS::Serverless::Function
+    Metadata: {Dir: functions/get-x}
+    Properties:
+      Policies:
+        - DynamoDBReadPolicy: {TableName: !Ref Table}
+  Star:
+    Type: AWS::Serverless::Function
+    Metadata: {Dir: functions/star}
+    Properties:
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: dynamodb:*
+              Resource: "*"
+            - Effect: Allow
+              Action: [dynamodb:GetItem]
+              Resource: "*"
+        - AmazonDynamoDBFullAccess
+`)
+	grants, problems := dynamoGrants(tpl.Functions["Read"])
+	if !hasAction(grants, "dynamodb:Scan") || len(problems) != 0 {
+		t.Errorf("DynamoDBReadPolicy: got grants %v problems %v, want Scan among the grants", grants, problems)
+	}
+	grants, problems = dynamoGrants(tpl.Functions["Star"])
+	if len(problems) != 2 || len(grants) != 1 || grants[0].resource != "*" {
+		t.Errorf("wildcards: got grants %v problems %v, want 2 problems and GetItem on *", grants, problems)
+	}
+}
+
+func hasAction(grants []grant, action string) bool {
+	for _, g := range grants {
+		if g.action == action {
+			return true
+		}
+	}
+	return false
+}
+
+func set(items ...string) map[string]bool {
+	m := make(map[string]bool, len(items))
+	for _, s := range items {
+		m[s] = true
+	}
+	return m
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
