@@ -30,6 +30,7 @@ var statusOf = map[string]struct {
 	Canonical string
 }{
 	outdial.ECodeInvalidJSON:        {http.StatusBadRequest, "INVALID_ARGUMENT"},
+	outdial.ECodeInvalidCSV:         {http.StatusBadRequest, "INVALID_ARGUMENT"},
 	outdial.ECodeUnknownField:       {http.StatusBadRequest, "INVALID_ARGUMENT"},
 	outdial.ECodeMissingField:       {http.StatusBadRequest, "INVALID_ARGUMENT"},
 	outdial.ECodeInvalidField:       {http.StatusBadRequest, "INVALID_ARGUMENT"},

@@ -24,6 +24,7 @@ import (
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/auth"
 	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/outcome"
 )
 
 // Environment variables read by the functions (template.yaml sets them).
@@ -179,6 +180,18 @@ var functions = map[string]func(context.Context, *Deps) (any, error){
 	"update-outdial-campaign": httpFn(false, func(h *api.Handlers) HTTPHandler { return h.UpdateOutdialCampaign }),
 	"update-outdial-data":     httpFn(false, func(h *api.Handlers) HTTPHandler { return h.UpdateOutdialData }),
 	"delete-outdial":          httpFn(false, func(h *api.Handlers) HTTPHandler { return h.DeleteOutdial }),
+	"add-targets":             httpFn(false, func(h *api.Handlers) HTTPHandler { return h.AddTargets }),
+	"list-targets":            httpFn(true, func(h *api.Handlers) HTTPHandler { return h.ListTargets }),
+	"get-target":              httpFn(false, func(h *api.Handlers) HTTPHandler { return h.GetTarget }),
+	"delete-target":           httpFn(false, func(h *api.Handlers) HTTPHandler { return h.DeleteTarget }),
+	"claim-targets":           httpFn(false, func(h *api.Handlers) HTTPHandler { return h.ClaimTargets }),
+	"process-outcomes": func(ctx context.Context, d *Deps) (any, error) {
+		store, err := d.Store(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return (&outcome.Processor{Store: store, Log: d.Log}).Handle, nil
+	},
 }
 
 func httpFn(withPages bool, pick func(*api.Handlers) HTTPHandler) func(context.Context, *Deps) (any, error) {

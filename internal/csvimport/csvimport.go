@@ -64,7 +64,7 @@ const MaxLineBytes = 32 * 1024
 
 // fileErrCode is the code of the errors about the whole file other than its
 // size.
-const fileErrCode = outdial.ECodeInvalidField
+const fileErrCode = outdial.ECodeInvalidCSV
 
 // Row is one data row of the CSV: its 1-based line number in the file (of
 // the row's first line for multi-line quoted fields), the target it

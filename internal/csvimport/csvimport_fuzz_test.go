@@ -29,7 +29,7 @@ func FuzzParseCSV(f *testing.F) {
 		rows, err := Parse(strings.NewReader(in), maxRows)
 		if err != nil {
 			var e *outdial.Error
-			if !errors.As(err, &e) || e.Field != "body" || (e.Code != outdial.ECodeInvalidField && e.Code != outdial.ECodeBodyTooLarge) {
+			if !errors.As(err, &e) || e.Field != "body" || (e.Code != outdial.ECodeInvalidCSV && e.Code != outdial.ECodeBodyTooLarge) {
 				t.Fatalf("Parse: error %v", err)
 			}
 			if rows != nil {

@@ -11,7 +11,8 @@ import (
 // Stable error codes. Clients switch on these; never rename one. The HTTP
 // status for each code lives in exactly one table, in package apigw.
 const (
-	ECodeInvalidJSON        = "invalid_json"           // body is not valid JSON / CSV or has the wrong shape
+	ECodeInvalidJSON        = "invalid_json"           // body is not valid JSON or has the wrong shape
+	ECodeInvalidCSV         = "invalid_csv"            // a CSV body cannot be read as a whole (no header, bad encoding, ...)
 	ECodeUnknownField       = "unknown_field"          // body carries a field the route does not accept
 	ECodeMissingField       = "missing_field"          // a required field is absent or empty
 	ECodeInvalidField       = "invalid_field"          // a field has a value outside its rules

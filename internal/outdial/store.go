@@ -24,4 +24,55 @@ type Store interface {
 	UpdateOutdial(ctx context.Context, customerID, id string, u *OutdialUpdate) (*Outdial, error)
 	// DeleteOutdial removes the outdial and returns it as it was.
 	DeleteOutdial(ctx context.Context, customerID, id string) (*Outdial, error)
+
+	TargetStore
+	DialStore
+}
+
+// ImportResult says what happened to each target of an import, by its index
+// in the request.
+type ImportResult struct {
+	Created    []Created      // in request order
+	Duplicates []Duplicate    // rows that named a destination the outdial already has
+	Rejected   []RejectedItem // filled by the caller (validation); the store never rejects
+}
+
+// Created is one row that created a target.
+type Created struct {
+	Index  int
+	Target *Target
+}
+
+// Duplicate is one row that created nothing because its destination is
+// already a target of the outdial (or appeared earlier in the same request).
+type Duplicate struct {
+	Index    int    `json:"index"`
+	Line     int    `json:"line,omitempty"`
+	TargetID string `json:"target_id"`
+	Reason   string `json:"reason"` // "exists" or "repeated_in_request"
+}
+
+// RejectedItem is one row that failed validation.
+type RejectedItem struct {
+	Index   int    `json:"index"`
+	Line    int    `json:"line,omitempty"`
+	Code    string `json:"code"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// TargetStore is the part of the Store port that handles targets.
+type TargetStore interface {
+	// AddTargets stores the targets that are new to the outdial, each
+	// exactly once, and never overwrites an existing one. idem is a key
+	// unique to this request (its request id), used to make the store's own
+	// retries idempotent.
+	AddTargets(ctx context.Context, customerID, outdialID, idem string, targets []*NewTarget) (*ImportResult, error)
+	// GetTarget returns one target of the customer's outdial.
+	GetTarget(ctx context.Context, customerID, outdialID, targetID string) (*Target, error)
+	// ListTargets pages through the outdial's targets, optionally only those
+	// in one status.
+	ListTargets(ctx context.Context, customerID, outdialID string, status Status, p Page) ([]*Target, string, error)
+	// DeleteTarget removes one target and returns it as it was.
+	DeleteTarget(ctx context.Context, customerID, outdialID, targetID string) (*Target, error)
 }

@@ -154,8 +154,14 @@ func TestGlobals(t *testing.T) {
 		if p["Handler"] != "bootstrap" {
 			t.Errorf("%s: Handler %v, want bootstrap", id, p["Handler"])
 		}
-		if f.Timeout != 10 || f.MemorySize != 256 {
-			t.Errorf("%s: Timeout %d MemorySize %d, want 10 and 256", id, f.Timeout, f.MemorySize)
+		// Overrides are fine within bounds: API Gateway gives up on an
+		// integration after 30 s, so an HTTP function must finish sooner.
+		maxTimeout := 29
+		if !hasEvent(f, samtemplate.EventHTTPAPI) {
+			maxTimeout = 900
+		}
+		if f.Timeout < 3 || f.Timeout > maxTimeout || f.MemorySize < 128 || f.MemorySize > 3008 {
+			t.Errorf("%s: Timeout %d MemorySize %d, want 3..%d s and 128..3008 MB", id, f.Timeout, f.MemorySize, maxTimeout)
 		}
 		if lf := p["LoggingConfig"]; !reflect.DeepEqual(lf, map[string]any{"LogFormat": "JSON"}) {
 			t.Errorf("%s: LoggingConfig %v, want LogFormat JSON", id, lf)

@@ -1,0 +1,7 @@
+// Command add-targets is the add-targets Lambda function of Outdial; see
+// template.yaml for its route and permissions.
+package main
+
+import "github.com/outdial/outdial/internal/app"
+
+func main() { app.Start("add-targets") }

@@ -1,0 +1,7 @@
+// Command list-targets is the list-targets Lambda function of Outdial; see
+// template.yaml for its route and permissions.
+package main
+
+import "github.com/outdial/outdial/internal/app"
+
+func main() { app.Start("list-targets") }

@@ -1,0 +1,286 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/outdial/outdial/internal/apigw"
+	"github.com/outdial/outdial/internal/csvimport"
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+// MaxImportBody bounds the body of POST .../targets: 10 000 targets in JSON
+// or CSV fit, and the event stays under Lambda's 6 MB invocation limit.
+const MaxImportBody = 5 << 20
+
+// ImportResponse answers a batch import.
+type ImportResponse struct {
+	Created          int                    `json:"created"`
+	Duplicates       int                    `json:"duplicates"`
+	Rejected         int                    `json:"rejected"`
+	CreatedTargets   []CreatedRef           `json:"created_targets"`
+	DuplicateTargets []outdial.Duplicate    `json:"duplicate_targets"`
+	RejectedTargets  []outdial.RejectedItem `json:"rejected_targets"`
+}
+
+// CreatedRef names one created target by its row.
+type CreatedRef struct {
+	Index    int    `json:"index"`
+	Line     int    `json:"line,omitempty"`
+	TargetID string `json:"target_id"`
+}
+
+// AddTargets handles POST /v1.0/outdials/{id}/targets. The body is
+// {"targets":[...]} (a batch), one target object (VoIPBIN's form, answered
+// with the target), or CSV (Content-Type: text/csv).
+func (h *Handlers) AddTargets(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.respond(ctx, req, func(customerID string) (int, any, error) {
+		// Parse the outdial id and the query.
+		outdialID, err := apigw.PathID(req, "id")
+		if err != nil {
+			return 0, nil, err
+		}
+		region, err := outdial.NormalizeRegion("default_region", strings.TrimSpace(req.QueryStringParameters["default_region"]))
+		if err != nil {
+			return 0, nil, err
+		}
+		body, err := apigw.Body(req, MaxImportBody)
+		if err != nil {
+			return 0, nil, err
+		}
+
+		// Decode the rows.
+		var rows []row
+		single := false
+		switch mediaType(apigw.Header(req, "Content-Type")) {
+		case "text/csv", "application/csv":
+			rows, err = csvRows(body)
+		case "application/json", "":
+			rows, single, err = jsonRows(body)
+		default:
+			err = outdial.Errorf(outdial.ECodeUnsupportedMedia, "Content-Type: send application/json or text/csv")
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(rows) > outdial.MaxTargetsPerRequest {
+			return 0, nil, outdial.Errorf(outdial.ECodeBodyTooLarge, "targets: at most %d targets per request, got %d", outdial.MaxTargetsPerRequest, len(rows))
+		}
+
+		// Validate every row; valid ones go to the store.
+		var (
+			valid    []*outdial.NewTarget
+			validIdx []int
+			rejected []outdial.RejectedItem
+		)
+		for i := range rows {
+			r := &rows[i]
+			if r.err == nil {
+				nt, err := r.target.Validate(region)
+				if err == nil {
+					valid = append(valid, nt)
+					validIdx = append(validIdx, i)
+					continue
+				}
+				r.err = asError(err)
+			}
+			rejected = append(rejected, outdial.RejectedItem{Index: i, Line: r.line, Code: r.err.Code, Field: r.err.Field, Message: r.err.Message})
+		}
+		if single && len(rejected) > 0 {
+			return 0, nil, rows[0].err
+		}
+		if len(rows) == 0 {
+			return 0, nil, outdial.FieldErrorf(outdial.ECodeMissingField, "targets", "at least one target is required")
+		}
+		var res *outdial.ImportResult
+		if len(valid) > 0 {
+			res, err = h.Store.AddTargets(ctx, customerID, outdialID, req.RequestContext.RequestID, valid)
+			if err != nil {
+				return 0, nil, err
+			}
+		} else {
+			if err := h.outdialMustExist(ctx, customerID, outdialID); err != nil {
+				return 0, nil, err
+			}
+			res = &outdial.ImportResult{}
+		}
+
+		// Answer: the target itself for the single form (the existing one
+		// for a duplicate, so a retry reads like the first call).
+		if single {
+			if len(res.Created) == 1 {
+				return http.StatusOK, res.Created[0].Target, nil
+			}
+			t, err := h.Store.GetTarget(ctx, customerID, outdialID, res.Duplicates[0].TargetID)
+			return http.StatusOK, t, err
+		}
+		out := ImportResponse{
+			Created: len(res.Created), Duplicates: len(res.Duplicates), Rejected: len(rejected),
+			CreatedTargets: []CreatedRef{}, DuplicateTargets: []outdial.Duplicate{}, RejectedTargets: rejected,
+		}
+		if out.RejectedTargets == nil {
+			out.RejectedTargets = []outdial.RejectedItem{}
+		}
+		for _, c := range res.Created {
+			i := validIdx[c.Index]
+			out.CreatedTargets = append(out.CreatedTargets, CreatedRef{Index: i, Line: rows[i].line, TargetID: c.Target.ID})
+		}
+		for _, d := range res.Duplicates {
+			d.Index = validIdx[d.Index]
+			d.Line = rows[d.Index].line
+			out.DuplicateTargets = append(out.DuplicateTargets, d)
+		}
+		return http.StatusOK, out, nil
+	})
+}
+
+// outdialMustExist answers 404 for an import whose rows were all rejected
+// into an outdial that is not the customer's.
+func (h *Handlers) outdialMustExist(ctx context.Context, customerID, outdialID string) error {
+	_, err := h.Store.GetOutdial(ctx, customerID, outdialID)
+	return err
+}
+
+// row is one target of an import before validation.
+type row struct {
+	line   int
+	target outdial.TargetCreate
+	err    *outdial.Error
+}
+
+func mediaType(ct string) string {
+	if ct == "" {
+		return ""
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "invalid"
+	}
+	return strings.ToLower(mt)
+}
+
+func csvRows(body []byte) ([]row, error) {
+	parsed, err := csvimport.Parse(bytes.NewReader(body), outdial.MaxTargetsPerRequest)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]row, len(parsed))
+	for i, p := range parsed {
+		rows[i] = row{line: p.Line, target: p.Target, err: p.Err}
+	}
+	return rows, nil
+}
+
+// jsonRows reads {"targets":[...]} or a single target object. Each entry of
+// targets is decoded on its own so that one bad row rejects only itself.
+func jsonRows(body []byte) ([]row, bool, error) {
+	var probe map[string]json.RawMessage
+	if err := apigw.DecodeJSON(body, &probe); err != nil {
+		return nil, false, err
+	}
+	raw, batch := probe["targets"]
+	if !batch {
+		var t outdial.TargetCreate
+		if err := apigw.DecodeJSON(body, &t); err != nil {
+			return nil, false, err
+		}
+		return []row{{target: t}}, true, nil
+	}
+	if len(probe) != 1 {
+		for k := range probe {
+			if k != "targets" {
+				return nil, false, outdial.FieldErrorf(outdial.ECodeUnknownField, k, "is not a field this request accepts (send {\"targets\": [...]})")
+			}
+		}
+	}
+	var entries []json.RawMessage
+	if err := json.Unmarshal(raw, &entries); err != nil {
+		return nil, false, outdial.FieldErrorf(outdial.ECodeInvalidField, "targets", "must be an array of target objects")
+	}
+	if len(entries) > outdial.MaxTargetsPerRequest {
+		return nil, false, outdial.Errorf(outdial.ECodeBodyTooLarge, "targets: at most %d targets per request, got %d", outdial.MaxTargetsPerRequest, len(entries))
+	}
+	rows := make([]row, len(entries))
+	for i, e := range entries {
+		if err := apigw.DecodeJSON(e, &rows[i].target); err != nil {
+			rows[i].err = asError(err)
+		}
+	}
+	return rows, false, nil
+}
+
+func asError(err error) *outdial.Error {
+	if e, ok := err.(*outdial.Error); ok {
+		return e
+	}
+	return &outdial.Error{Code: outdial.ECodeInvalidField, Message: err.Error()}
+}
+
+// ListTargets handles GET /v1.0/outdials/{id}/targets?page_size=&page_token=&status=.
+func (h *Handlers) ListTargets(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.respond(ctx, req, func(customerID string) (int, any, error) {
+		outdialID, err := apigw.PathID(req, "id")
+		if err != nil {
+			return 0, nil, err
+		}
+		var status outdial.Status
+		if v := req.QueryStringParameters["status"]; v != "" {
+			if status, err = outdial.ParseStatus("status", v); err != nil {
+				return 0, nil, err
+			}
+		}
+		scope := "targets/" + outdialID + "/" + string(status)
+		page, err := h.Pages.PageParams(req, customerID, scope)
+		if err != nil {
+			return 0, nil, err
+		}
+		list, next, err := h.Store.ListTargets(ctx, customerID, outdialID, status, page)
+		if err != nil {
+			return 0, nil, err
+		}
+		if list == nil {
+			list = []*outdial.Target{}
+		}
+		return http.StatusOK, apigw.List[*outdial.Target]{Result: list, NextPageToken: h.Pages.Seal(customerID, scope, next)}, nil
+	})
+}
+
+// GetTarget handles GET /v1.0/outdials/{id}/targets/{target_id}.
+func (h *Handlers) GetTarget(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.respond(ctx, req, func(customerID string) (int, any, error) {
+		outdialID, targetID, err := targetPath(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		t, err := h.Store.GetTarget(ctx, customerID, outdialID, targetID)
+		return http.StatusOK, t, err
+	})
+}
+
+// DeleteTarget handles DELETE /v1.0/outdials/{id}/targets/{target_id}.
+func (h *Handlers) DeleteTarget(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.respond(ctx, req, func(customerID string) (int, any, error) {
+		outdialID, targetID, err := targetPath(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		t, err := h.Store.DeleteTarget(ctx, customerID, outdialID, targetID)
+		return http.StatusOK, t, err
+	})
+}
+
+func targetPath(req apigw.Request) (string, string, error) {
+	outdialID, err := apigw.PathID(req, "id")
+	if err != nil {
+		return "", "", err
+	}
+	targetID, err := apigw.PathID(req, "target_id")
+	if err != nil {
+		return "", "", err
+	}
+	return outdialID, targetID, nil
+}

@@ -1,0 +1,386 @@
+package dynamo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+var _ outdial.DialStore = (*Store)(nil)
+
+// retryAttr names the attribute on a dialing target that holds the retry
+// delay (ms) for a result; ClaimTargets copies the outdial's policy there
+// so that ApplyOutcome needs no read.
+var retryAttr = map[outdial.Result]string{
+	outdial.ResultBusy:     "rp_busy",
+	outdial.ResultNoAnswer: "rp_no_answer",
+	outdial.ResultFailed:   "rp_failed",
+	outdial.ResultExpired:  "rp_expired",
+}
+
+// ApplyOutcome implements outdial.DialStore with one TransactWriteItems:
+// the target's update, conditional on it still being dialing with this
+// attempt id, and the shard's count update. The transition comes from the
+// plan inside the attempt id (outdial.AttemptPlan), so nothing is read
+// first. A duplicate, replayed or late outcome fails the condition and
+// changes nothing (EffectStale).
+func (s *Store) ApplyOutcome(ctx context.Context, o outdial.Outcome) (outdial.OutcomeEffect, error) {
+	plan, err := outdial.ParseAttemptID(o.AttemptID)
+	if err != nil {
+		return "", err
+	}
+	tr := plan.Apply(o.Result)
+	now := s.now().UTC()
+	nowMS := now.UnixMilli()
+	k := ShardOf(o.TargetID)
+
+	// The target's update.
+	i := plan.Dest
+	names := map[string]string{"#st": "status"}
+	vals := map[string]types.AttributeValue{
+		":a": avS(o.AttemptID), ":dialing": avS(string(outdial.StatusDialing)),
+		":status": avS(string(tr.Status)), ":gpk": avS(statusPK(o.OutdialID, k, tr.Status)),
+		":one": avN(1), ":r": avS(string(o.Result)), ":tm": avS(formatTime(now)),
+		":di": avN(int64(tr.Dest)), ":now": avN(nowMS),
+	}
+	set := fmt.Sprintf("#st = :status, GSI1PK = :gpk, dests[%d].cur = dests[%d].cur + :one, try_cur = try_cur + :one, "+
+		"last_result = :r, tm_last_result = :tm, tm_update = :tm, dest_idx = :di", i, i)
+	if tr.Exhaust {
+		set += fmt.Sprintf(", dests[%d].exh = :true", i)
+		vals[":true"] = &types.AttributeValueMemberBOOL{Value: true}
+	}
+	switch {
+	case tr.Status == outdial.StatusIdle && tr.WaitRetry && o.RetryAfter != nil:
+		vals[":due"] = avN(nowMS + o.RetryAfter.Milliseconds())
+		set += ", due = :due, GSI1SK = :due"
+	case tr.Status == outdial.StatusIdle && tr.WaitRetry:
+		set += fmt.Sprintf(", due = :now + %[1]s, GSI1SK = :now + %[1]s", retryAttr[o.Result])
+	default:
+		set += ", due = :now, GSI1SK = :now"
+	}
+	update := "SET " + set + " REMOVE attempt_id, lease_until"
+
+	// The count update.
+	d := counterDelta{}
+	d.add(string(outdial.StatusDialing), -1)
+	d.add(string(tr.Status), 1)
+	if tr.Status == outdial.StatusIdle {
+		d.add("retry", 1)
+	}
+	cexpr, cnames, cvals := d.expr()
+
+	token := sha256.Sum256([]byte(o.AttemptID + "\x00" + string(o.Result) + "\x00" + fmt.Sprint(nowMS)))
+	in := &dynamodb.TransactWriteItemsInput{
+		ClientRequestToken: aws.String(hex.EncodeToString(token[:])[:36]),
+		TransactItems: []types.TransactWriteItem{
+			{Update: &types.Update{
+				TableName: &s.table, Key: targetKey(o.OutdialID, o.TargetID),
+				UpdateExpression:          aws.String(update),
+				ConditionExpression:       aws.String("attempt_id = :a AND #st = :dialing"),
+				ExpressionAttributeNames:  names,
+				ExpressionAttributeValues: vals,
+			}},
+			{Update: &types.Update{
+				TableName: &s.table, Key: countsKey(o.OutdialID, k),
+				UpdateExpression:          aws.String(cexpr),
+				ConditionExpression:       aws.String("attribute_exists(PK)"),
+				ExpressionAttributeNames:  cnames,
+				ExpressionAttributeValues: cvals,
+			}},
+		},
+	}
+	for attempt := 0; ; attempt++ {
+		_, err := s.db.TransactWriteItems(ctx, in)
+		if err == nil {
+			return outdial.EffectApplied, nil
+		}
+		if reasons := cancellationReasons(err); len(reasons) == 2 &&
+			(reasons[0] == "ConditionalCheckFailed" || reasons[1] == "ConditionalCheckFailed") {
+			// Not dialing with this attempt any more (or the target or its
+			// outdial is gone): a duplicate, replay or late outcome.
+			return outdial.EffectStale, nil
+		}
+		if !IsRetryable(err) || attempt >= 5 {
+			return "", classify(fmt.Sprintf("apply outcome to target %s", o.TargetID), err)
+		}
+		if err := backoff(ctx, attempt+1); err != nil {
+			return "", classify("apply outcome", err)
+		}
+	}
+}
+
+// candidate is an idle, due target found in GSI1.
+type candidate struct {
+	item targetItem
+	plan outdial.AttemptPlan
+}
+
+// ClaimTargets implements outdial.DialStore. It first turns expired leases
+// into "expired" attempts, then reads up to limit due idle targets from
+// each shard's GSI1 partition (oldest due first), and moves the oldest
+// limit of them to dialing with one transaction per shard: each target's
+// update holds only if it is still idle, due and unchanged, so two
+// claimers never get the same target; the losers of a race are replaced by
+// the next candidates.
+func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, limit int, lease time.Duration) ([]*outdial.Claim, error) {
+	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: key(outdialPK(customerID), outdialSK(outdialID)), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, classify("get outdial", err)
+	}
+	if res.Item == nil {
+		return nil, outdial.ErrNotFound("outdial")
+	}
+	var od outdialItem
+	if err := attributevalue.UnmarshalMap(res.Item, &od); err != nil {
+		return nil, fmt.Errorf("unmarshal outdial %s: %w", outdialID, err)
+	}
+	policy := od.outdial().RetryPolicy
+	now := s.now().UTC()
+
+	// Expired leases first, so that their targets count the lost attempt.
+	if err := s.expireLeases(ctx, outdialID, now, limit); err != nil {
+		return nil, err
+	}
+
+	// Candidates from every shard, oldest due first.
+	cands, err := s.dueCandidates(ctx, outdialID, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	order := make(map[string]int, len(cands))
+	for i, c := range cands {
+		order[c.item.ID] = i
+	}
+	var claims []*outdial.Claim
+	for round := 0; round < 4 && len(claims) < limit && len(cands) > 0; round++ {
+		take := cands[:min(limit-len(claims), len(cands))]
+		cands = cands[len(take):]
+		got, err := s.claimCandidates(ctx, outdialID, take, now, lease, policy)
+		claims = append(claims, got...)
+		if err != nil {
+			if len(claims) > 0 {
+				break // hand out what was claimed; the rest stays idle
+			}
+			return nil, err
+		}
+	}
+	sort.Slice(claims, func(i, j int) bool { return order[claims[i].Target.ID] < order[claims[j].Target.ID] })
+	return claims, nil
+}
+
+// queryShards runs query for every shard in parallel and returns the
+// items of all of them.
+func (s *Store) queryShards(ctx context.Context, query func(k int) *dynamodb.QueryInput) ([]targetItem, error) {
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		items []targetItem
+		errs  []error
+	)
+	for k := 0; k < Shards; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			res, err := s.db.Query(ctx, query(k))
+			var got []targetItem
+			if err == nil {
+				err = attributevalue.UnmarshalListOfMaps(res.Items, &got)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			items = append(items, got...)
+		}(k)
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, classify("query shards", errs[0])
+	}
+	return items, nil
+}
+
+// expireLeases applies an "expired" outcome to every target of the
+// outdial whose lease ran out (up to limit per shard).
+func (s *Store) expireLeases(ctx context.Context, outdialID string, now time.Time, limit int) error {
+	items, err := s.queryShards(ctx, func(k int) *dynamodb.QueryInput {
+		return &dynamodb.QueryInput{
+			TableName: &s.table, IndexName: aws.String(indexGSI1),
+			KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK <= :now"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": avS(statusPK(outdialID, k, outdial.StatusDialing)), ":now": avN(now.UnixMilli()),
+			},
+			Limit: aws.Int32(int32(limit)),
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if it.AttemptID == "" {
+			continue
+		}
+		if _, err := s.ApplyOutcome(ctx, outdial.Outcome{
+			AttemptID: it.AttemptID, OutdialID: outdialID, TargetID: it.ID, Result: outdial.ResultExpired,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dueCandidates returns the due idle targets of every shard, oldest first.
+func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Time, limit int) ([]candidate, error) {
+	items, err := s.queryShards(ctx, func(k int) *dynamodb.QueryInput {
+		return &dynamodb.QueryInput{
+			TableName: &s.table, IndexName: aws.String(indexGSI1),
+			KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK <= :now"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": avS(statusPK(outdialID, k, outdial.StatusIdle)), ":now": avN(now.UnixMilli()),
+			},
+			Limit: aws.Int32(int32(limit)),
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].GSI1SK != items[j].GSI1SK {
+			return items[i].GSI1SK < items[j].GSI1SK
+		}
+		return items[i].ID < items[j].ID
+	})
+	var out []candidate
+	for _, it := range items {
+		if plan, ok := outdial.PlanFor(it.destinations(), it.DestIdx); ok {
+			out = append(out, candidate{item: it, plan: plan})
+		}
+	}
+	return out, nil
+}
+
+// claimCandidates claims cands, one transaction per shard and chunk, and
+// returns the claims won. Candidates another claimer took are skipped.
+func (s *Store) claimCandidates(ctx context.Context, outdialID string, cands []candidate, now time.Time, lease time.Duration, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
+	byShard := map[int][]candidate{}
+	for _, c := range cands {
+		k := ShardOf(c.item.ID)
+		byShard[k] = append(byShard[k], c)
+	}
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		claims   []*outdial.Claim
+		firstErr error
+	)
+	for k, list := range byShard {
+		for start := 0; start < len(list); start += txMaxTargets {
+			chunk := list[start:min(start+txMaxTargets, len(list))]
+			wg.Add(1)
+			go func(k int, chunk []candidate) {
+				defer wg.Done()
+				got, err := s.claimChunk(ctx, outdialID, k, chunk, now, lease, policy)
+				mu.Lock()
+				defer mu.Unlock()
+				claims = append(claims, got...)
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+			}(k, chunk)
+		}
+	}
+	wg.Wait()
+	return claims, firstErr
+}
+
+func (s *Store) claimChunk(ctx context.Context, outdialID string, k int, chunk []candidate, now time.Time, lease time.Duration, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
+	leaseUntil := now.Add(lease)
+	for attempt := 0; len(chunk) > 0; attempt++ {
+		ids := make([]string, len(chunk))
+		items := make([]types.TransactWriteItem, 0, len(chunk)+1)
+		d := counterDelta{}
+		for i, c := range chunk {
+			ids[i] = outdial.NewAttemptID(c.plan)
+			items = append(items, types.TransactWriteItem{Update: &types.Update{
+				TableName: &s.table, Key: key(c.item.PK, c.item.SK),
+				UpdateExpression: aws.String("SET #st = :dialing, attempt_id = :a, lease_until = :lu, GSI1PK = :gpk, GSI1SK = :lu, " +
+					"dest_idx = :di, rp_busy = :rb, rp_no_answer = :rn, rp_failed = :rf, rp_expired = :re, tm_update = :tm"),
+				ConditionExpression:      aws.String("#st = :idle AND due <= :now AND try_cur = :tc AND dest_idx = :odi"),
+				ExpressionAttributeNames: map[string]string{"#st": "status"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":dialing": avS(string(outdial.StatusDialing)), ":idle": avS(string(outdial.StatusIdle)),
+					":a": avS(ids[i]), ":lu": avN(leaseUntil.UnixMilli()), ":now": avN(now.UnixMilli()),
+					":gpk": avS(statusPK(outdialID, k, outdial.StatusDialing)),
+					":di":  avN(int64(c.plan.Dest)), ":odi": avN(int64(c.item.DestIdx)), ":tc": avN(int64(c.item.TryCur)),
+					":rb": avN(int64(policy.BusySeconds) * 1000), ":rn": avN(int64(policy.NoAnswerSeconds) * 1000),
+					":rf": avN(int64(policy.FailedSeconds) * 1000), ":re": avN(int64(policy.ExpiredSeconds) * 1000),
+					":tm": avS(formatTime(now)),
+				},
+			}})
+			d.add(string(outdial.StatusIdle), -1)
+			d.add(string(outdial.StatusDialing), 1)
+			if c.item.TryCur > 0 {
+				d.add("retry", -1)
+			}
+		}
+		cexpr, cnames, cvals := d.expr()
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: &s.table, Key: countsKey(outdialID, k),
+			UpdateExpression: aws.String(cexpr), ConditionExpression: aws.String("attribute_exists(PK)"),
+			ExpressionAttributeNames: cnames, ExpressionAttributeValues: cvals,
+		}})
+		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			claims := make([]*outdial.Claim, len(chunk))
+			for i, c := range chunk {
+				it := c.item
+				it.Status, it.AttemptID, it.LeaseUntil, it.DestIdx = string(outdial.StatusDialing), ids[i], leaseUntil.UnixMilli(), c.plan.Dest
+				it.TMUpdate = formatTime(now)
+				t := it.target()
+				claims[i] = &outdial.Claim{
+					AttemptID: ids[i], Destination: t.Destination, DestIdx: c.plan.Dest,
+					LeaseExpire: outdial.Time{Time: leaseUntil}, Target: t,
+				}
+			}
+			return claims, nil
+		}
+		reasons := cancellationReasons(err)
+		if len(reasons) == len(chunk)+1 {
+			if reasons[len(chunk)] == "ConditionalCheckFailed" {
+				return nil, outdial.ErrNotFound("outdial")
+			}
+			var keep []candidate
+			for i, c := range chunk {
+				if reasons[i] != "ConditionalCheckFailed" {
+					keep = append(keep, c)
+				}
+			}
+			if len(keep) < len(chunk) {
+				chunk = keep // another claimer won those
+				continue
+			}
+		}
+		if !IsRetryable(err) || attempt >= 6 {
+			return nil, classify("claim targets", err)
+		}
+		if err := backoff(ctx, attempt+1); err != nil {
+			return nil, classify("claim targets", err)
+		}
+	}
+	return nil, nil
+}

@@ -1,0 +1,174 @@
+// Package localrun runs the service on this machine without AWS or Docker:
+// DynamoDB Local (and the SQS stand-in) as child processes, the table as
+// template.yaml defines it, and an HTTP server that turns each request into
+// the API Gateway payload 2.0 event the deployed functions receive, runs the
+// template's authorizer, and invokes the same handler code (app.Handler)
+// through the Lambda runtime's JSON path.
+package localrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/auth"
+	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/localstack"
+	"github.com/outdial/outdial/internal/samtemplate"
+)
+
+// Options configure a Stack.
+type Options struct {
+	Root             string // repository root (template.yaml, node_modules)
+	Addr             string // HTTP listen address, e.g. 127.0.0.1:3000
+	TokenSecret      string // signing secret; auth.DevSecret when empty
+	TableName        string // default "outdial-local"
+	DynamoDBEndpoint string // use this DynamoDB instead of starting one
+	DynamoDBPort     int    // port for the DynamoDB Local we start (0: any free)
+	Log              *slog.Logger
+}
+
+// Stack is a running local deployment.
+type Stack struct {
+	URL              string // http://127.0.0.1:3000
+	DynamoDBEndpoint string
+	TableName        string
+	TokenSecret      string
+
+	Gateway   *Gateway
+	Functions map[string]*Function // by function name (functions/<name>)
+
+	server *http.Server
+	procs  []*localstack.Process
+}
+
+// Start brings the stack up. Close stops everything it started.
+func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.TableName == "" {
+		opt.TableName = "outdial-local"
+	}
+	if opt.TokenSecret == "" {
+		opt.TokenSecret = auth.DevSecret
+	}
+	st := &Stack{TableName: opt.TableName, TokenSecret: opt.TokenSecret, Functions: map[string]*Function{}}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+
+	// Read the template first: a broken template should fail fast.
+	tpl, err := samtemplate.Load(filepath.Join(opt.Root, "template.yaml"))
+	if err != nil {
+		return nil, err
+	}
+
+	// DynamoDB Local.
+	st.DynamoDBEndpoint = opt.DynamoDBEndpoint
+	if st.DynamoDBEndpoint == "" {
+		if err := localstack.EnsureNodeModules(opt.Root); err != nil {
+			return nil, err
+		}
+		p, err := localstack.StartDynamoDB(ctx, opt.Root, opt.DynamoDBPort)
+		if err != nil {
+			return nil, err
+		}
+		st.procs = append(st.procs, p)
+		st.DynamoDBEndpoint = p.Endpoint
+	}
+	db, err := localstack.DynamoDBClient(ctx, st.DynamoDBEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	tables := tpl.Tables()
+	if len(tables) != 1 {
+		return nil, fmt.Errorf("template.yaml: want one DynamoDB table, found %d", len(tables))
+	}
+	in, err := tpl.TableInput(tables[0])
+	if err != nil {
+		return nil, err
+	}
+	in.TableName = aws.String(opt.TableName)
+	if err := dynamo.CreateTable(ctx, db, in); err != nil {
+		return nil, err
+	}
+
+	// Functions, each with the environment the template gives it.
+	awsCfg, err := localstack.AWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	refs := map[string]string{
+		tables[0]:             opt.TableName,
+		"TokenSecret":         opt.TokenSecret,
+		"TokenSecretPrevious": "",
+		"LogLevel":            "INFO",
+	}
+	for _, f := range tpl.Functions {
+		env, unresolved := samtemplate.ResolveEnv(f.Env, refs)
+		if len(unresolved) > 0 {
+			opt.Log.Warn("unresolved environment values", "function", f.Name, "names", unresolved)
+		}
+		env[app.EnvDynamoDBEndpoint] = st.DynamoDBEndpoint
+		env["AWS_LAMBDA_FUNCTION_NAME"] = f.Name
+		d := app.NewDeps(func(k string) string { return env[k] })
+		d.AWSConfig = &awsCfg
+		h, err := app.Handler(ctx, d, f.Name)
+		if err != nil {
+			return nil, fmt.Errorf("function %s (%s): %w", f.LogicalID, f.Name, err)
+		}
+		timeout := time.Duration(f.Timeout) * time.Second
+		if timeout <= 0 {
+			timeout = 3 * time.Second
+		}
+		st.Functions[f.Name] = &Function{Name: f.Name, Handler: lambda.NewHandler(h), Timeout: timeout}
+	}
+
+	// The HTTP API.
+	authz := tpl.Authorizer()
+	if authz == nil {
+		return nil, errors.New("template.yaml: the HTTP API has no default authorizer")
+	}
+	st.Gateway = NewGateway(st.Functions[authz.Name], opt.Log)
+	for _, r := range tpl.Routes() {
+		st.Gateway.Route(r.Method, r.Path, st.Functions[r.Function.Name], r.Authorized)
+	}
+	ln, err := net.Listen("tcp", opt.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", opt.Addr, err)
+	}
+	st.URL = "http://" + ln.Addr().String()
+	st.server = &http.Server{Handler: st.Gateway, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = st.server.Serve(ln) }()
+	return st, nil
+}
+
+// Token mints a token for customerID signed with the stack's secret.
+func (st *Stack) Token(customerID string, ttl time.Duration) (string, error) {
+	return auth.Mint(st.TokenSecret, customerID, ttl, time.Now())
+}
+
+// Close stops the HTTP server and every process the stack started.
+func (st *Stack) Close() {
+	if st.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = st.server.Shutdown(ctx)
+		cancel()
+	}
+	for i := len(st.procs) - 1; i >= 0; i-- {
+		_ = st.procs[i].Stop()
+	}
+	st.procs = nil
+}
