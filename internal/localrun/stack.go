@@ -14,6 +14,8 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -34,6 +36,8 @@ type Options struct {
 	TableName        string // default "outdial-local"
 	DynamoDBEndpoint string // use this DynamoDB instead of starting one
 	DynamoDBPort     int    // port for the DynamoDB Local we start (0: any free)
+	SQSEndpoint      string // use this SQS stand-in instead of starting one
+	SQSPort          int    // port for the SQS stand-in we start (0: any free)
 	Log              *slog.Logger
 }
 
@@ -41,14 +45,42 @@ type Options struct {
 type Stack struct {
 	URL              string // http://127.0.0.1:3000
 	DynamoDBEndpoint string
+	SQSEndpoint      string
 	TableName        string
+	Queues           map[string]*Queue // by logical id
 	TokenSecret      string
 
 	Gateway   *Gateway
 	Functions map[string]*Function // by function name (functions/<name>)
 
-	server *http.Server
-	procs  []*localstack.Process
+	server      *http.Server
+	procs       []*localstack.Process
+	stopPolling context.CancelFunc
+	pollers     sync.WaitGroup
+}
+
+func intProp(v any, def int) int {
+	switch n := v.(type) {
+	case int:
+		return n
+	case float64:
+		return int(n)
+	case string:
+		if i, err := strconv.Atoi(n); err == nil {
+			return i
+		}
+	}
+	return def
+}
+
+func hasString(v any, want string) bool {
+	list, _ := v.([]any)
+	for _, s := range list {
+		if s == want {
+			return true
+		}
+	}
+	return false
 }
 
 // Start brings the stack up. Close stops everything it started.
@@ -105,6 +137,27 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		return nil, err
 	}
 
+	// The SQS stand-in and the template's queues.
+	st.SQSEndpoint = opt.SQSEndpoint
+	if st.SQSEndpoint == "" {
+		if err := localstack.EnsureNodeModules(opt.Root); err != nil {
+			return nil, err
+		}
+		p, err := localstack.StartSQS(ctx, opt.Root, opt.SQSPort)
+		if err != nil {
+			return nil, err
+		}
+		st.procs = append(st.procs, p)
+		st.SQSEndpoint = p.Endpoint
+	}
+	sqsClient, err := localstack.SQSClient(ctx, st.SQSEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	if st.Queues, err = createQueues(ctx, sqsClient, tpl.Resources("AWS::SQS::Queue"), opt.TableName+"-"); err != nil {
+		return nil, err
+	}
+
 	// Functions, each with the environment the template gives it.
 	awsCfg, err := localstack.AWSConfig(ctx)
 	if err != nil {
@@ -112,6 +165,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	}
 	refs := map[string]string{
 		tables[0]:             opt.TableName,
+		"AWS::Region":         "us-east-1",
 		"TokenSecret":         opt.TokenSecret,
 		"TokenSecretPrevious": "",
 		"LogLevel":            "INFO",
@@ -145,6 +199,29 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	for _, r := range tpl.Routes() {
 		st.Gateway.Route(r.Method, r.Path, st.Functions[r.Function.Name], r.Authorized)
 	}
+	// Event source mappings: one poller per SQS event of a function.
+	pollCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	st.stopPolling = cancel
+	for _, f := range tpl.Functions {
+		for _, e := range f.Events {
+			if e.Type != samtemplate.EventSQS {
+				continue
+			}
+			q := st.Queues[refTarget(e.Properties["Queue"])]
+			if q == nil {
+				return nil, fmt.Errorf("function %s: SQS event %s names no queue of the template", f.LogicalID, e.Name)
+			}
+			p := &Poller{
+				Client: sqsClient, Queue: q, Fn: st.Functions[f.Name], Log: opt.Log,
+				BatchSize:     intProp(e.Properties["BatchSize"], 10),
+				Window:        time.Duration(intProp(e.Properties["MaximumBatchingWindowInSeconds"], 0)) * time.Second,
+				ReportFailure: hasString(e.Properties["FunctionResponseTypes"], "ReportBatchItemFailures"),
+			}
+			st.pollers.Add(1)
+			go func() { defer st.pollers.Done(); p.Run(pollCtx) }()
+		}
+	}
+
 	ln, err := net.Listen("tcp", opt.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", opt.Addr, err)
@@ -160,8 +237,21 @@ func (st *Stack) Token(customerID string, ttl time.Duration) (string, error) {
 	return auth.Mint(st.TokenSecret, customerID, ttl, time.Now())
 }
 
-// Close stops the HTTP server and every process the stack started.
+// QueueURL returns the URL of the template queue with logical id id.
+func (st *Stack) QueueURL(id string) string {
+	if q := st.Queues[id]; q != nil {
+		return q.URL
+	}
+	return ""
+}
+
+// Close stops the HTTP server, the pollers and every process the stack
+// started.
 func (st *Stack) Close() {
+	if st.stopPolling != nil {
+		st.stopPolling()
+		st.pollers.Wait()
+	}
 	if st.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = st.server.Shutdown(ctx)
