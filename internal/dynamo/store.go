@@ -140,7 +140,7 @@ func (s *Store) CreateOutdial(ctx context.Context, o *outdial.Outdial) error {
 	}
 	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems:      items,
-		ClientRequestToken: aws.String("create-" + o.ID),
+		ClientRequestToken: aws.String(o.ID), // a retried create of the same id is applied once
 	}); err != nil {
 		return classify(fmt.Sprintf("create outdial %s", o.ID), err)
 	}
