@@ -18,6 +18,8 @@ MAKEFLAGS += --no-print-directory
 
 # build-<LogicalId> targets for `sam build` (BuildMethod: makefile).
 -include build.mk
+# More targets, one file per concern: bench, demo, invoke, openapi.
+-include mk/*.mk
 
 .DEFAULT_GOAL := help
 
