@@ -21,10 +21,16 @@ const MaxOutdialBody = 64 * 1024
 
 // Handlers carries what every handler needs; build it once at init.
 type Handlers struct {
-	Store outdial.Store
-	Pages *apigw.PageTokens
-	Log   *slog.Logger
-	Now   func() time.Time
+	Store  outdial.Store
+	Pages  *apigw.PageTokens
+	Log    *slog.Logger
+	Now    func() time.Time
+	Purges Purger // the queue that removes a deleted outdial's targets
+}
+
+// Purger queues the removal of a deleted outdial's target items.
+type Purger interface {
+	Enqueue(ctx context.Context, customerID, outdialID string) error
 }
 
 // respond runs fn and answers its result, or its error in the envelope.
@@ -193,12 +199,24 @@ func (h *Handlers) update(ctx context.Context, req apigw.Request, decode func([]
 }
 
 // DeleteOutdial handles DELETE /v1.0/outdials/{id} and answers the deleted
-// outdial.
+// outdial. The outdial and its counts go at once; its targets are purged
+// by the purge function. The purge is queued first, after the outdial is
+// known to be the customer's: if queueing fails nothing is deleted (503),
+// and a purge that runs before the delete waits for it.
 func (h *Handlers) DeleteOutdial(ctx context.Context, req apigw.Request) (apigw.Response, error) {
 	return h.respond(ctx, req, func(customerID string) (int, any, error) {
 		id, err := apigw.PathID(req, "id")
 		if err != nil {
 			return 0, nil, err
+		}
+		if h.Purges != nil {
+			if _, err := h.Store.GetOutdial(ctx, customerID, id); err != nil {
+				return 0, nil, err
+			}
+			if err := h.Purges.Enqueue(ctx, customerID, id); err != nil {
+				h.Log.ErrorContext(ctx, "queue purge failed", "outdial_id", id, "err", err)
+				return 0, nil, outdial.Errorf(outdial.ECodeUnavailable, "could not queue the removal of the targets; nothing was deleted, retry the request")
+			}
 		}
 		o, err := h.Store.DeleteOutdial(ctx, customerID, id)
 		return http.StatusOK, o, err

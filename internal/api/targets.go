@@ -59,7 +59,9 @@ func (h *Handlers) AddTargets(ctx context.Context, req apigw.Request) (apigw.Res
 		switch mediaType(apigw.Header(req, "Content-Type")) {
 		case "text/csv", "application/csv":
 			rows, err = csvRows(body)
-		case "application/json", "":
+		case "application/json", "", "text/plain", "application/x-www-form-urlencoded":
+			// curl --data sends form-urlencoded unless told otherwise;
+			// the body is read as JSON all the same.
 			rows, single, err = jsonRows(body)
 		default:
 			err = outdial.Errorf(outdial.ECodeUnsupportedMedia, "Content-Type: send application/json or text/csv")

@@ -19,12 +19,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/outdial/outdial/internal/api"
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/auth"
 	"github.com/outdial/outdial/internal/dynamo"
 	"github.com/outdial/outdial/internal/outcome"
+	"github.com/outdial/outdial/internal/purge"
 )
 
 // Environment variables read by the functions (template.yaml sets them).
@@ -33,6 +35,8 @@ const (
 	EnvTokenSecret      = "OUTDIAL_TOKEN_SECRET"
 	EnvTokenSecretPrev  = "OUTDIAL_TOKEN_SECRET_PREVIOUS"
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT" // local stand-in only; empty on AWS
+	EnvSQSEndpoint      = "SQS_ENDPOINT"      // local stand-in only; empty on AWS
+	EnvPurgeQueueURL    = "PURGE_QUEUE_URL"
 	EnvLogLevel         = "LOG_LEVEL"
 )
 
@@ -52,6 +56,7 @@ type Deps struct {
 	cfg      aws.Config
 	cfgErr   error
 	dynamoDB *dynamodb.Client
+	sqs      *sqs.Client
 }
 
 // NewDeps returns Deps reading getenv and logging JSON with slog.
@@ -117,6 +122,24 @@ func (d *Deps) DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
 	return d.dynamoDB, nil
 }
 
+// SQS returns the SQS client, built once.
+func (d *Deps) SQS(ctx context.Context) (*sqs.Client, error) {
+	if d.sqs != nil {
+		return d.sqs, nil
+	}
+	cfg, err := d.awsConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	endpoint := d.Getenv(EnvSQSEndpoint)
+	d.sqs = sqs.NewFromConfig(cfg, func(o *sqs.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	return d.sqs, nil
+}
+
 // Store returns the DynamoDB store on TABLE_NAME.
 func (d *Deps) Store(ctx context.Context) (*dynamo.Store, error) {
 	table := d.Getenv(EnvTableName)
@@ -179,12 +202,34 @@ var functions = map[string]func(context.Context, *Deps) (any, error){
 	"update-outdial":          httpFn(false, func(h *api.Handlers) HTTPHandler { return h.UpdateOutdial }),
 	"update-outdial-campaign": httpFn(false, func(h *api.Handlers) HTTPHandler { return h.UpdateOutdialCampaign }),
 	"update-outdial-data":     httpFn(false, func(h *api.Handlers) HTTPHandler { return h.UpdateOutdialData }),
-	"delete-outdial":          httpFn(false, func(h *api.Handlers) HTTPHandler { return h.DeleteOutdial }),
-	"add-targets":             httpFn(false, func(h *api.Handlers) HTTPHandler { return h.AddTargets }),
-	"list-targets":            httpFn(true, func(h *api.Handlers) HTTPHandler { return h.ListTargets }),
-	"get-target":              httpFn(false, func(h *api.Handlers) HTTPHandler { return h.GetTarget }),
-	"delete-target":           httpFn(false, func(h *api.Handlers) HTTPHandler { return h.DeleteTarget }),
-	"claim-targets":           httpFn(false, func(h *api.Handlers) HTTPHandler { return h.ClaimTargets }),
+	"delete-outdial": func(ctx context.Context, d *Deps) (any, error) {
+		h, err := d.Handlers(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		url := d.Getenv(EnvPurgeQueueURL)
+		if url == "" {
+			return nil, fmt.Errorf("%s is not set", EnvPurgeQueueURL)
+		}
+		client, err := d.SQS(ctx)
+		if err != nil {
+			return nil, err
+		}
+		h.Purges = &purge.Queue{Client: client, URL: url}
+		return h.DeleteOutdial, nil
+	},
+	"purge-targets": func(ctx context.Context, d *Deps) (any, error) {
+		store, err := d.Store(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return (&purge.Processor{Store: store, Log: d.Log}).Handle, nil
+	},
+	"add-targets":   httpFn(false, func(h *api.Handlers) HTTPHandler { return h.AddTargets }),
+	"list-targets":  httpFn(true, func(h *api.Handlers) HTTPHandler { return h.ListTargets }),
+	"get-target":    httpFn(false, func(h *api.Handlers) HTTPHandler { return h.GetTarget }),
+	"delete-target": httpFn(false, func(h *api.Handlers) HTTPHandler { return h.DeleteTarget }),
+	"claim-targets": httpFn(false, func(h *api.Handlers) HTTPHandler { return h.ClaimTargets }),
 	"process-outcomes": func(ctx context.Context, d *Deps) (any, error) {
 		store, err := d.Store(ctx)
 		if err != nil {

@@ -170,12 +170,16 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		"TokenSecretPrevious": "",
 		"LogLevel":            "INFO",
 	}
+	for id, q := range st.Queues {
+		refs[id] = q.URL // !Ref of a queue is its URL
+	}
 	for _, f := range tpl.Functions {
 		env, unresolved := samtemplate.ResolveEnv(f.Env, refs)
 		if len(unresolved) > 0 {
 			opt.Log.Warn("unresolved environment values", "function", f.Name, "names", unresolved)
 		}
 		env[app.EnvDynamoDBEndpoint] = st.DynamoDBEndpoint
+		env[app.EnvSQSEndpoint] = st.SQSEndpoint
 		env["AWS_LAMBDA_FUNCTION_NAME"] = f.Name
 		d := app.NewDeps(func(k string) string { return env[k] })
 		d.AWSConfig = &awsCfg

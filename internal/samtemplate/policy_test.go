@@ -30,6 +30,7 @@ var wantActions = map[string][]string{
 	"delete-target":           {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"},
 	"claim-targets":           {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 	"process-outcomes":        {"dynamodb:UpdateItem"},
+	"purge-targets":           {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchWriteItem"},
 }
 
 // Item-level actions a function may be granted at all; Scan, PartiQL and
