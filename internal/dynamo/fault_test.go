@@ -1,0 +1,495 @@
+package dynamo_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+	"github.com/google/uuid"
+
+	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/outcome"
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+// fault is what faultDB does to one TransactWriteItems call.
+type fault int
+
+const (
+	faultNone           fault = iota
+	faultThrottle             // ThrottlingException, nothing written
+	faultCapacity             // ProvisionedThroughputExceededException, nothing written
+	faultConflict             // TransactionCanceledException (TransactionConflict), nothing written
+	faultTimeoutAfter         // the write succeeds, the caller sees a timeout
+	faultDeadlineAfter        // the write succeeds, the caller sees context.DeadlineExceeded
+	faultTimeoutNoWrite       // nothing written, the caller sees a timeout
+)
+
+// faultDB is a dynamo.API around the real client that injects, on
+// TransactWriteItems, the faults DynamoDB Local cannot produce on demand.
+// Every other call goes to the real client.
+type faultDB struct {
+	dynamo.API
+
+	mu     sync.Mutex
+	decide func(n int, in *dynamodb.TransactWriteItemsInput) fault // n counts calls from 1 since arm
+	n      int
+	seen   map[fault]int
+	writes int // real TransactWriteItems that succeeded since arm
+}
+
+// arm installs decide (nil disarms) and resets the call counters.
+func (f *faultDB) arm(decide func(n int, in *dynamodb.TransactWriteItemsInput) fault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.decide, f.n, f.seen, f.writes = decide, 0, map[fault]int{}, 0
+}
+
+// stats returns how many calls were made since arm, how many faults of
+// kind k were injected, and how many real writes succeeded.
+func (f *faultDB) stats(k fault) (calls, injected, writes int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n, f.seen[k], f.writes
+}
+
+// timeoutError is a network timeout as the SDK's HTTP client reports one.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "read tcp 127.0.0.1:1234->127.0.0.1:8000: i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// opError wraps err the way the SDK wraps transport errors.
+func opError(err error) error {
+	return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "TransactWriteItems", Err: err}
+}
+
+// TransactWriteItems implements dynamo.API with the armed faults.
+func (f *faultDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	f.mu.Lock()
+	k := faultNone
+	if f.decide != nil {
+		f.n++
+		k = f.decide(f.n, in)
+		f.seen[k]++
+	}
+	f.mu.Unlock()
+
+	switch k {
+	case faultThrottle:
+		return nil, opError(&smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate of requests exceeds the allowed throughput."})
+	case faultCapacity:
+		return nil, opError(&types.ProvisionedThroughputExceededException{Message: aws.String("injected")})
+	case faultConflict:
+		reasons := make([]types.CancellationReason, len(in.TransactItems))
+		for i := range reasons {
+			reasons[i].Code = aws.String("None")
+		}
+		reasons[0].Code = aws.String("TransactionConflict")
+		return nil, opError(&types.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: reasons})
+	case faultTimeoutNoWrite:
+		return nil, opError(timeoutError{})
+	}
+	out, err := f.API.TransactWriteItems(ctx, in, opts...)
+	if err == nil {
+		f.mu.Lock()
+		f.writes++
+		f.mu.Unlock()
+	}
+	switch k {
+	case faultTimeoutAfter:
+		if err == nil {
+			return nil, opError(timeoutError{})
+		}
+	case faultDeadlineAfter:
+		if err == nil {
+			return nil, opError(fmt.Errorf("send request: %w", context.DeadlineExceeded))
+		}
+	}
+	return out, err
+}
+
+// newFaultEnv is newDialEnv with a faultDB (disarmed) around the client.
+func newFaultEnv(t *testing.T, opt dialOptions) (*dialEnv, *faultDB) {
+	t.Helper()
+	var f *faultDB
+	opt.wrap = func(db dynamo.API) dynamo.API {
+		f = &faultDB{API: db}
+		return f
+	}
+	e := newDialEnv(t, opt)
+	return e, f
+}
+
+// targetOf returns the target id the first item of a transaction updates,
+// or "" when it is not a target.
+func targetOf(in *dynamodb.TransactWriteItemsInput) string {
+	if len(in.TransactItems) == 0 || in.TransactItems[0].Update == nil {
+		return ""
+	}
+	sk, _ := in.TransactItems[0].Update.Key["SK"].(*types.AttributeValueMemberS)
+	if sk == nil {
+		return ""
+	}
+	return strings.TrimPrefix(sk.Value, "TARGET#")
+}
+
+func TestFaultApplyOutcomeRetryable(t *testing.T) {
+	tests := []struct {
+		name     string
+		fault    fault
+		failures int  // calls that fail before the engine is reached
+		applied  bool // false: ApplyOutcome gives up
+	}{
+		{"throttled twice", faultThrottle, 2, true},
+		{"over capacity three times", faultCapacity, 3, true},
+		{"transaction conflict once", faultConflict, 1, true},
+		{"timeout without a write once", faultTimeoutNoWrite, 1, true},
+		{"throttled throughout", faultThrottle, 1000, false},
+		{"over capacity throughout", faultCapacity, 1000, false},
+		{"transaction conflict throughout", faultConflict, 1000, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, f := newFaultEnv(t, dialOptions{})
+			id := e.addTel(1, 3)[0]
+			c := e.claimOne()
+			f.arm(func(n int, _ *dynamodb.TransactWriteItemsInput) fault {
+				if n <= tc.failures {
+					return tc.fault
+				}
+				return faultNone
+			})
+			eff, err := e.store.ApplyOutcome(context.Background(), outcomeOf(c, outdial.ResultBusy))
+			calls, injected, writes := f.stats(tc.fault)
+			f.arm(nil)
+			t.Logf("%d calls, %d faults injected, %d writes", calls, injected, writes)
+			if tc.applied {
+				if err != nil || eff != outdial.EffectApplied {
+					t.Fatalf("ApplyOutcome: %q, %v; want applied after %d retries", eff, err, tc.failures)
+				}
+				if calls != tc.failures+1 || writes != 1 {
+					t.Errorf("%d calls and %d writes, want %d and 1", calls, writes, tc.failures+1)
+				}
+				e.wantTarget(id, outdial.StatusIdle, 1, outdial.ResultBusy)
+				if got, want := e.counts(), (outdial.Counts{Idle: 1, Retry: 1}); got != want {
+					t.Errorf("counts %+v, want %+v", got, want)
+				}
+				return
+			}
+			if got := outdial.ErrorCode(err); got != outdial.ECodeUnavailable {
+				t.Fatalf("ApplyOutcome: %q, %v; want an error with code %s", eff, err, outdial.ECodeUnavailable)
+			}
+			if writes != 0 || calls < 2 || calls > 10 {
+				t.Errorf("%d calls, %d writes; want a few retries and no write", calls, writes)
+			}
+			e.wantTarget(id, outdial.StatusDialing, 0, "")
+			if got, want := e.counts(), (outdial.Counts{Dialing: 1}); got != want {
+				t.Errorf("counts %+v, want %+v", got, want)
+			}
+			// The message is redelivered once the engine recovers.
+			e.clock.Advance(time.Second)
+			if got := e.apply(c, outdial.ResultBusy); got != outdial.EffectApplied {
+				t.Errorf("redelivery: %s, want applied", got)
+			}
+			e.wantTarget(id, outdial.StatusIdle, 1, outdial.ResultBusy)
+		})
+	}
+}
+
+func TestFaultApplyOutcomeAmbiguousTimeout(t *testing.T) {
+	tests := []struct {
+		name  string
+		fault fault
+		times int // how many calls time out after the write
+	}{
+		{"timeout once", faultTimeoutAfter, 1},
+		{"deadline once", faultDeadlineAfter, 1},
+		{"timeout on every retry", faultTimeoutAfter, 1000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, f := newFaultEnv(t, dialOptions{})
+			id := e.addTel(1, 3)[0]
+			c := e.claimOne()
+			f.arm(func(n int, _ *dynamodb.TransactWriteItemsInput) fault {
+				if n <= tc.times {
+					return tc.fault
+				}
+				return faultNone
+			})
+			eff, err := e.store.ApplyOutcome(context.Background(), outcomeOf(c, outdial.ResultNoAnswer))
+			calls, _, writes := f.stats(tc.fault)
+			f.arm(nil)
+			t.Logf("first delivery: %q, %v after %d calls (%d reached the engine)", eff, err, calls, writes)
+			if tc.times == 1 && (err != nil || eff != outdial.EffectApplied) {
+				t.Errorf("first delivery: %q, %v; want applied (the retry is recognised)", eff, err)
+			}
+			if tc.times > 1 && outdial.ErrorCode(err) != outdial.ECodeUnavailable {
+				t.Errorf("first delivery: %q, %v; want an error with code %s", eff, err, outdial.ECodeUnavailable)
+			}
+			// SQS delivers the message again (after a failure, or as an
+			// at-least-once duplicate): nothing moves a second time.
+			e.clock.Advance(time.Second)
+			if got := e.apply(c, outdial.ResultNoAnswer); got != outdial.EffectStale {
+				t.Errorf("second delivery: %s, want stale", got)
+			}
+			got := e.wantTarget(id, outdial.StatusIdle, 1, outdial.ResultNoAnswer)
+			if got.TMNextAttempt.IsZero() {
+				t.Errorf("no next attempt time")
+			}
+			if got, want := e.counts(), (outdial.Counts{Idle: 1, Retry: 1}); got != want {
+				t.Errorf("counts %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestFaultAddTargetsAmbiguousTimeout(t *testing.T) {
+	const n = 400 // 25 per shard on average: one transaction per shard
+	tests := []struct {
+		name      string
+		timeoutOn map[int]bool // call numbers that time out after the write
+	}{
+		{"one chunk, once", map[int]bool{3: true}},
+		{"one chunk, twice", map[int]bool{3: true, 4: true}},
+		{"three chunks", map[int]bool{1: true, 5: true, 9: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, f := newFaultEnv(t, dialOptions{})
+			nts := make([]*outdial.NewTarget, n)
+			for i := range nts {
+				nts[i] = &outdial.NewTarget{Name: fmt.Sprint(i), Destinations: []outdial.TargetDestination{telDest(i, 2)}}
+			}
+			f.arm(func(n int, _ *dynamodb.TransactWriteItemsInput) fault {
+				if tc.timeoutOn[n] {
+					return faultTimeoutAfter
+				}
+				return faultNone
+			})
+			res, err := e.store.AddTargets(context.Background(), e.customer, e.outdial, uuid.NewString(), nts)
+			calls, injected, writes := f.stats(faultTimeoutAfter)
+			f.arm(nil)
+			t.Logf("%d calls, %d timeouts after the write, %d writes", calls, injected, writes)
+			if err != nil {
+				t.Fatalf("AddTargets: %v", err)
+			}
+			if got := len(res.Created); got != n || len(res.Duplicates) != 0 {
+				t.Errorf("AddTargets created %d and found %d duplicates, want %d and 0 (the retried chunk was written by the first try)",
+					got, len(res.Duplicates), n)
+			}
+			if got, want := e.counts(), (outdial.Counts{Idle: n}); got != want {
+				t.Errorf("counts %+v, want %+v", got, want)
+			}
+			if got := len(e.checkInvariants()); got != n {
+				t.Errorf("%d targets listed, want %d", got, n)
+			}
+
+			// The client retries the import (a new request): nothing new.
+			e.clock.Advance(time.Second)
+			res, err = e.store.AddTargets(context.Background(), e.customer, e.outdial, uuid.NewString(), nts)
+			if err != nil {
+				t.Fatalf("retried AddTargets: %v", err)
+			}
+			if len(res.Created) != 0 || len(res.Duplicates) != n {
+				t.Errorf("retried AddTargets created %d, found %d duplicates; want 0 and %d", len(res.Created), len(res.Duplicates), n)
+			}
+			for _, d := range res.Duplicates {
+				if d.Reason != "exists" {
+					t.Errorf("duplicate %d: reason %q, want exists", d.Index, d.Reason)
+					break
+				}
+			}
+			if got, want := e.counts(), (outdial.Counts{Idle: n}); got != want {
+				t.Errorf("counts after the retry %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+// TestFaultAddTargetsGivesUp checks an import whose chunk times out on
+// every try: AddTargets fails, and the client's retry of the whole import
+// creates each target exactly once.
+func TestFaultAddTargetsGivesUp(t *testing.T) {
+	const n = 200
+	e, f := newFaultEnv(t, dialOptions{})
+	nts := make([]*outdial.NewTarget, n)
+	for i := range nts {
+		nts[i] = &outdial.NewTarget{Name: fmt.Sprint(i), Destinations: []outdial.TargetDestination{telDest(i, 2)}}
+	}
+	// Every transaction of the shard of target 0 times out after writing.
+	victim := dynamo.ShardOf(outdial.TargetID(e.outdial, nts[0].Key()))
+	f.arm(func(_ int, in *dynamodb.TransactWriteItemsInput) fault {
+		for _, it := range in.TransactItems {
+			if it.Put != nil {
+				sk, _ := it.Put.Item["SK"].(*types.AttributeValueMemberS)
+				if sk != nil && dynamo.ShardOf(strings.TrimPrefix(sk.Value, "TARGET#")) == victim {
+					return faultTimeoutAfter
+				}
+				return faultNone
+			}
+		}
+		return faultNone
+	})
+	res, err := e.store.AddTargets(context.Background(), e.customer, e.outdial, uuid.NewString(), nts)
+	_, injected, _ := f.stats(faultTimeoutAfter)
+	f.arm(nil)
+	if err == nil {
+		t.Fatalf("AddTargets succeeded though shard %d timed out %d times", victim, injected)
+	}
+	if got := outdial.ErrorCode(err); got != outdial.ECodeUnavailable {
+		t.Errorf("AddTargets: %v, want code %s", err, outdial.ECodeUnavailable)
+	}
+	reported := 0
+	if res != nil {
+		reported = len(res.Created)
+	}
+	stored := e.all()
+	if got := e.counts(); got.Idle != int64(len(stored)) {
+		t.Errorf("counts %+v, want idle %d (the stored targets)", got, len(stored))
+	}
+	t.Logf("first import: %d created reported, %d stored, %d timeouts", reported, len(stored), injected)
+
+	e.clock.Advance(time.Second)
+	res, err = e.store.AddTargets(context.Background(), e.customer, e.outdial, uuid.NewString(), nts)
+	if err != nil {
+		t.Fatalf("retried AddTargets: %v", err)
+	}
+	if got, want := len(res.Created)+len(res.Duplicates), n; got != want {
+		t.Errorf("retry: %d created + %d duplicates, want %d rows", len(res.Created), len(res.Duplicates), want)
+	}
+	if got, want := len(res.Duplicates), len(stored); got != want {
+		t.Errorf("retry: %d duplicates, want %d (the targets the first import stored)", got, want)
+	}
+	if got, want := e.counts(), (outdial.Counts{Idle: n}); got != want {
+		t.Errorf("counts %+v, want %+v", got, want)
+	}
+	if got := len(e.checkInvariants()); got != n {
+		t.Errorf("%d targets stored, want %d", got, n)
+	}
+}
+
+func TestFaultProcessorReportsAffectedMessages(t *testing.T) {
+	e, f := newFaultEnv(t, dialOptions{})
+	e.addTel(8, 3)
+	claims := e.claim(8, time.Minute)
+	if len(claims) != 8 {
+		t.Fatalf("claimed %d, want 8", len(claims))
+	}
+	sort.Slice(claims, func(i, j int) bool { return claims[i].Target.ID < claims[j].Target.ID })
+
+	// Targets 1 and 5: throttled on every call; target 3: over capacity
+	// throughout; target 6: timeout after its write once (recognised).
+	faults := map[string]fault{
+		claims[1].Target.ID: faultThrottle,
+		claims[3].Target.ID: faultCapacity,
+		claims[5].Target.ID: faultThrottle,
+		claims[6].Target.ID: faultTimeoutAfter,
+	}
+	var mu sync.Mutex
+	timedOut := map[string]bool{}
+	f.arm(func(_ int, in *dynamodb.TransactWriteItemsInput) fault {
+		id := targetOf(in)
+		k := faults[id]
+		if k == faultTimeoutAfter {
+			mu.Lock()
+			defer mu.Unlock()
+			if timedOut[id] {
+				return faultNone
+			}
+			timedOut[id] = true
+		}
+		return k
+	})
+	defer f.arm(nil)
+
+	ev := events.SQSEvent{}
+	for i, c := range claims {
+		body := fmt.Sprintf(`{"attempt_id":%q,"outdial_id":%q,"target_id":%q,"result":"answered"}`, c.AttemptID, c.Target.OutdialID, c.Target.ID)
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%d", i), Body: body})
+	}
+	var logs bytes.Buffer
+	p := &outcome.Processor{Store: e.store, Log: slog.New(slog.NewJSONHandler(&logs, nil)), Concurrency: 4}
+	resp, err := p.Handle(context.Background(), ev)
+	if err != nil {
+		t.Fatalf("Handle returned an error: %v", err)
+	}
+	var got []string
+	for _, fl := range resp.BatchItemFailures {
+		got = append(got, fl.ItemIdentifier)
+	}
+	sort.Strings(got)
+	if want := []string{"m1", "m3", "m5"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("batch item failures %v, want %v", got, want)
+	}
+	f.arm(nil)
+	for i, c := range claims {
+		want := outdial.StatusFinished
+		tries := 1
+		if i == 1 || i == 3 || i == 5 {
+			want, tries = outdial.StatusDialing, 0
+		}
+		got := e.target(c.Target.ID)
+		if got.Status != want || got.TryCountCurrent != tries {
+			t.Errorf("target %d: %s with %d tries, want %s with %d", i, got.Status, got.TryCountCurrent, want, tries)
+		}
+	}
+	if got, want := e.counts(), (outdial.Counts{Finished: 5, Dialing: 3}); got != want {
+		t.Errorf("counts %+v, want %+v", got, want)
+	}
+	for _, c := range claims {
+		if strings.Contains(logs.String(), c.Destination.Target) {
+			t.Errorf("log holds destination %s", c.Destination.Target)
+		}
+	}
+
+	// SQS redelivers the whole batch once the engine recovers: the failed
+	// three apply, the rest are stale, nothing fails.
+	resp, err = p.Handle(context.Background(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Errorf("redelivery: failures %v, error %v; want none", resp.BatchItemFailures, err)
+	}
+	if got, want := e.counts(), (outdial.Counts{Finished: 8}); got != want {
+		t.Errorf("counts after redelivery %+v, want %+v", got, want)
+	}
+	e.checkInvariants()
+}
+
+// TestFaultErrorsAreClassified pins down that the injected errors are the
+// kinds the store retries: a test fault the store does not recognise
+// would prove nothing.
+func TestFaultErrorsAreClassified(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"throttling", opError(&smithy.GenericAPIError{Code: "ThrottlingException"}), true},
+		{"capacity", opError(&types.ProvisionedThroughputExceededException{}), true},
+		{"conflict", opError(&types.TransactionCanceledException{CancellationReasons: []types.CancellationReason{{Code: aws.String("TransactionConflict")}}}), true},
+		{"timeout", opError(timeoutError{}), true},
+		{"deadline", opError(fmt.Errorf("x: %w", context.DeadlineExceeded)), true},
+		{"condition", opError(&types.TransactionCanceledException{CancellationReasons: []types.CancellationReason{{Code: aws.String("ConditionalCheckFailed")}}}), false},
+		{"validation", opError(&smithy.GenericAPIError{Code: "ValidationException"}), false},
+		{"other", errors.New("boom"), false},
+	}
+	for _, tc := range tests {
+		if got := dynamo.IsRetryable(tc.err); got != tc.want {
+			t.Errorf("IsRetryable(%s) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
