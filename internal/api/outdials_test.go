@@ -587,7 +587,7 @@ func TestPageTokensAreBound(t *testing.T) {
 	// The genuine tokens work where they were issued.
 	for _, c := range []struct {
 		fixture, id, tok string
-		q               []string
+		q                []string
 	}{
 		{"list-outdials", "", ownerOutdialsTok, nil},
 		{"list-targets", od.ID, targetsTok, nil},
