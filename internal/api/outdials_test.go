@@ -681,6 +681,18 @@ func TestAnotherCustomersOutdialIs404LikeAMissingOne(t *testing.T) {
 			}
 		})
 	}
+	// An import of nothing but bad rows is a 404 too, not a 200 listing them.
+	foreign := a.event("add-targets", intruder, o.ID)
+	missing := a.event("add-targets", intruder, uuid.NewString())
+	missing.RequestContext.RequestID = foreign.RequestContext.RequestID
+	foreign.Body = `{"targets":[{"destination":{"type":"tel","target":"bad"}}]}`
+	missing.Body = foreign.Body
+	got, want := a.do("add-targets", foreign), a.do("add-targets", missing)
+	wantError(t, got, http.StatusNotFound, outdial.ECodeNotFound, "")
+	if got.Body != want.Body {
+		t.Errorf("all-bad import into another customer's outdial: %s\ninto a missing one: %s", got.Body, want.Body)
+	}
+
 	// The owner's outdial and targets are as they were.
 	if got := a.getOutdial(owner, o.ID); asJSON(got) != asJSON(before) {
 		t.Errorf("owner's outdial changed:\n%s\nwas\n%s", asJSON(got), asJSON(before))
