@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,10 +36,6 @@ type apiHarness struct {
 
 // handlerFunc is the signature of every HTTP handler.
 type handlerFunc = func(context.Context, apigw.Request) (apigw.Response, error)
-
-// requestSeq makes the request ids of the harness's events unique, as API
-// Gateway's are.
-var requestSeq atomic.Int64
 
 func newAPIHarness(t *testing.T) *apiHarness {
 	t.Helper()
@@ -107,7 +102,8 @@ func (a *apiHarness) event(fixture, cust, outdialID string) apigw.Request {
 	if err := json.Unmarshal(data, &req); err != nil {
 		a.t.Fatalf("events/%s.json: %v", fixture, err)
 	}
-	req.RequestContext.RequestID = fmt.Sprintf("%s-%d", req.RequestContext.RequestID, requestSeq.Add(1))
+	// Every request gets its own id, as from API Gateway.
+	req.RequestContext.RequestID += "-" + uuid.NewString()
 	if cust != "" {
 		req.RequestContext.Authorizer.Lambda["customer_id"] = cust
 	}
