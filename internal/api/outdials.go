@@ -136,19 +136,26 @@ func (h *Handlers) UpdateOutdial(ctx context.Context, req apigw.Request) (apigw.
 // {"campaign_id": null} detaches the outdial from its campaign.
 func (h *Handlers) UpdateOutdialCampaign(ctx context.Context, req apigw.Request) (apigw.Response, error) {
 	return h.update(ctx, req, func(body []byte) (*outdial.OutdialUpdate, error) {
+		// Decode strictly, then look at the raw value: encoding/json
+		// cannot tell an explicit null from an absent field.
 		var in struct {
-			CampaignID *json.RawMessage `json:"campaign_id"`
+			CampaignID json.RawMessage `json:"campaign_id"`
 		}
 		if err := apigw.DecodeJSON(body, &in); err != nil {
 			return nil, err
 		}
-		if in.CampaignID == nil {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(body, &fields); err != nil {
+			return nil, outdial.Errorf(outdial.ECodeInvalidJSON, "body: must be a JSON object")
+		}
+		raw, ok := fields["campaign_id"]
+		if !ok {
 			return nil, outdial.FieldErrorf(outdial.ECodeMissingField, "campaign_id", "is required (a UUID, or null to detach)")
 		}
 		u := &outdial.OutdialUpdate{SetCampaign: true}
-		if string(*in.CampaignID) != "null" {
+		if string(raw) != "null" {
 			var id string
-			if err := json.Unmarshal(*in.CampaignID, &id); err != nil {
+			if err := json.Unmarshal(raw, &id); err != nil {
 				return nil, outdial.FieldErrorf(outdial.ECodeInvalidField, "campaign_id", "must be a UUID string or null")
 			}
 			u.CampaignID = &id

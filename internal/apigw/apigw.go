@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -91,7 +92,8 @@ func jsonHeaders() map[string]string {
 func Error(ctx context.Context, log *slog.Logger, req Request, err error) Response {
 	code := outdial.ErrorCode(err)
 	var field string
-	if e, ok := err.(*outdial.Error); ok {
+	var e *outdial.Error
+	if errors.As(err, &e) {
 		field = e.Field
 	}
 	if code == outdial.ECodeInternal {

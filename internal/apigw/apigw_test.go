@@ -164,7 +164,6 @@ func TestErrorKeepsCodeOfWrappedErrors(t *testing.T) {
 }
 
 func TestErrorKeepsFieldOfWrappedErrors(t *testing.T) {
-	t.Skip("BUG: apigw.Error reads Field with a type assertion (err.(*outdial.Error)), so a wrapped *outdial.Error loses its field in the body; use errors.As like ErrorCode/ErrorMessage do")
 	err := fmt.Errorf("decode: %w", outdial.FieldErrorf(outdial.ECodeInvalidField, "name", "bad"))
 	got := decodeError(t, Error(context.Background(), slog.New(slog.DiscardHandler), request("r"), err))
 	if got.Field != "name" {

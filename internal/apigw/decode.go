@@ -38,6 +38,9 @@ func DecodeJSON(body []byte, dst any) error {
 	if _, ok := generic.(map[string]any); !ok {
 		return outdial.Errorf(outdial.ECodeInvalidJSON, "body: must be a JSON object")
 	}
+	if err := checkDuplicateKeys(body); err != nil {
+		return err
+	}
 	if err := checkKeys(generic, reflect.TypeOf(dst), ""); err != nil {
 		return err
 	}
@@ -60,6 +63,62 @@ func DecodeJSON(body []byte, dst any) error {
 		return outdial.Errorf(outdial.ECodeInvalidField, "body: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return nil
+}
+
+// checkDuplicateKeys walks the tokens of body (already known to be valid
+// JSON) and rejects an object that names a key twice: encoding/json would
+// silently keep the last one.
+func checkDuplicateKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		expect bool // next string token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // io.EOF; syntax was checked before
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				if top != nil && top.object {
+					top.expect = true
+				}
+				stack = append(stack, &frame{object: true, keys: map[string]bool{}, expect: true})
+				continue
+			case '[':
+				if top != nil && top.object {
+					top.expect = true
+				}
+				stack = append(stack, &frame{})
+				continue
+			default:
+				stack = stack[:len(stack)-1]
+				continue
+			}
+		case string:
+			if top != nil && top.object && top.expect {
+				if top.keys[v] {
+					return outdial.FieldErrorf(outdial.ECodeInvalidJSON, v, "appears twice in one object")
+				}
+				top.keys[v] = true
+				top.expect = false
+				continue
+			}
+		}
+		if top != nil && top.object {
+			top.expect = true // a value was read; a key comes next
+		}
+	}
 }
 
 func syntaxError(err error) error {

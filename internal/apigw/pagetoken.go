@@ -51,11 +51,12 @@ func (p *PageTokens) Open(customerID, scope, token string) (string, error) {
 	if !ok || len(token) > 4096 {
 		return "", bad
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: a token has exactly one spelling (no spare bits).
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || !hmac.Equal(got, p.mac(customerID, scope, payload)) {
 		return "", bad
 	}
-	cursor, err := base64.RawURLEncoding.DecodeString(payload)
+	cursor, err := base64.RawURLEncoding.Strict().DecodeString(payload)
 	if err != nil || len(cursor) == 0 {
 		return "", bad
 	}

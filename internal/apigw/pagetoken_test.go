@@ -118,7 +118,6 @@ func TestPageTokenRejects(t *testing.T) {
 // TestPageTokenSignatureIsCanonical checks Open accepts exactly the token
 // Seal made, not a re-spelling of it.
 func TestPageTokenSignatureIsCanonical(t *testing.T) {
-	t.Skip("BUG: PageTokens.Open decodes the signature with base64.RawURLEncoding, which ignores the 2 spare bits of the last character, so 3 other spellings of every token are accepted; use base64.RawURLEncoding.Strict() (for the payload too)")
 	p := apigw.NewPageTokens(pageKey)
 	tok := p.Seal(custA, "outdials", "cursor")
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

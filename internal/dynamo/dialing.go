@@ -2,8 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 
 	"github.com/outdial/outdial/internal/outdial"
 )
@@ -52,7 +51,7 @@ func (s *Store) ApplyOutcome(ctx context.Context, o outdial.Outcome) (outdial.Ou
 		":a": avS(o.AttemptID), ":dialing": avS(string(outdial.StatusDialing)),
 		":status": avS(string(tr.Status)), ":gpk": avS(statusPK(o.OutdialID, k, tr.Status)),
 		":one": avN(1), ":r": avS(string(o.Result)), ":tm": avS(formatTime(now)),
-		":di": avN(int64(tr.Dest)), ":now": avN(nowMS),
+		":di": avN(int64(tr.Dest)),
 	}
 	set := fmt.Sprintf("#st = :status, GSI1PK = :gpk, dests[%d].cur = dests[%d].cur + :one, try_cur = try_cur + :one, "+
 		"last_result = :r, tm_last_result = :tm, tm_update = :tm, dest_idx = :di", i, i)
@@ -65,8 +64,11 @@ func (s *Store) ApplyOutcome(ctx context.Context, o outdial.Outcome) (outdial.Ou
 		vals[":due"] = avN(nowMS + o.RetryAfter.Milliseconds())
 		set += ", due = :due, GSI1SK = :due"
 	case tr.Status == outdial.StatusIdle && tr.WaitRetry:
+		// The delay was copied onto the target at claim time.
+		vals[":now"] = avN(nowMS)
 		set += fmt.Sprintf(", due = :now + %[1]s, GSI1SK = :now + %[1]s", retryAttr[o.Result])
 	default:
+		vals[":now"] = avN(nowMS)
 		set += ", due = :now, GSI1SK = :now"
 	}
 	update := "SET " + set + " REMOVE attempt_id, lease_until"
@@ -80,9 +82,12 @@ func (s *Store) ApplyOutcome(ctx context.Context, o outdial.Outcome) (outdial.Ou
 	}
 	cexpr, cnames, cvals := d.expr()
 
-	token := sha256.Sum256([]byte(o.AttemptID + "\x00" + string(o.Result) + "\x00" + fmt.Sprint(nowMS)))
 	in := &dynamodb.TransactWriteItemsInput{
-		ClientRequestToken: aws.String(hex.EncodeToString(token[:])[:36]),
+		// A token of this call only: the SDK's own retries of this input
+		// (say after a timeout whose write went through) are recognised
+		// and applied once; any other delivery of the outcome is decided
+		// by the condition on attempt_id.
+		ClientRequestToken: aws.String(uuid.NewString()),
 		TransactItems: []types.TransactWriteItem{
 			{Update: &types.Update{
 				TableName: &s.table, Key: targetKey(o.OutdialID, o.TargetID),

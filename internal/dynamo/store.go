@@ -256,17 +256,32 @@ func (s *Store) ListOutdials(ctx context.Context, customerID string, p outdial.P
 			":pk": avS(outdialPK(customerID)), ":sk": avS(prefixOutdial),
 		},
 		ScanIndexForward: aws.Bool(false),
-		Limit:            aws.Int32(int32(p.Size)),
 	}
 	if p.Cursor != "" {
 		in.ExclusiveStartKey = key(outdialPK(customerID), outdialSK(p.Cursor))
 	}
-	res, err := s.db.Query(ctx, in)
-	if err != nil {
-		return nil, "", classify("list outdials", err)
+	// Read one more than the page: it tells whether another page exists.
+	// A response may stop short at 1 MB; keep reading until the page and
+	// its look-ahead item are in or the partition ends.
+	var raw []map[string]types.AttributeValue
+	for {
+		in.Limit = aws.Int32(int32(p.Size + 1 - len(raw)))
+		res, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, "", classify("list outdials", err)
+		}
+		raw = append(raw, res.Items...)
+		if len(raw) > p.Size || res.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
+	more := len(raw) > p.Size
+	if more {
+		raw = raw[:p.Size]
 	}
 	var items []outdialItem
-	if err := attributevalue.UnmarshalListOfMaps(res.Items, &items); err != nil {
+	if err := attributevalue.UnmarshalListOfMaps(raw, &items); err != nil {
 		return nil, "", fmt.Errorf("unmarshal outdials: %w", err)
 	}
 	list := make([]*outdial.Outdial, len(items))
@@ -283,7 +298,7 @@ func (s *Store) ListOutdials(ctx context.Context, customerID string, p outdial.P
 		return nil, "", err
 	}
 	next := ""
-	if res.LastEvaluatedKey != nil && len(items) > 0 {
+	if more {
 		next = items[len(items)-1].ID
 	}
 	return list, next, nil

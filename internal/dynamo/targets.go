@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 
 	"github.com/outdial/outdial/internal/outdial"
 )
@@ -194,7 +195,7 @@ func (s *Store) AddTargets(ctx context.Context, customerID, outdialID, idem stri
 		sem <- struct{}{}
 		go func(k int) {
 			defer func() { <-sem; wg.Done() }()
-			created, dups, err := s.importShard(ctx, outdialID, idem, k, shards[k])
+			created, dups, err := s.importShard(ctx, outdialID, idem+"\x00"+uuid.NewString(), k, shards[k])
 			mu.Lock()
 			defer mu.Unlock()
 			for _, p := range created {
@@ -261,9 +262,11 @@ func (s *Store) importShard(ctx context.Context, outdialID, idem string, k int, 
 }
 
 // writeImportChunk runs the transaction for chunk. Its ClientRequestToken
-// depends only on the request and the chunk's targets, so a retry of the
-// same chunk after an ambiguous failure (a timeout after the write
-// succeeded) is recognised by DynamoDB and not applied twice.
+// depends only on this AddTargets call (the request id and a nonce) and
+// the chunk's targets, so a retry of the same chunk after an ambiguous
+// failure (a timeout after the write succeeded) is recognised by DynamoDB
+// and not applied twice, while a replay of the whole request gets tokens
+// of its own and finds its rows as duplicates.
 func (s *Store) writeImportChunk(ctx context.Context, outdialID, idem string, k int, chunk []*pendingTarget) error {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%d", idem, outdialID, k)
@@ -400,12 +403,41 @@ func (s *Store) ListTargets(ctx context.Context, customerID, outdialID string, s
 			in.ExclusiveStartKey = res.LastEvaluatedKey
 			in.Limit = aws.Int32(int32(p.Size - len(out) + 1))
 		}
-		if len(out) == p.Size && k+1 < Shards {
-			// Full page at the end of a shard: go on from the next shard.
-			return out, encodeCursor(listCursor{Shard: k + 1}), nil
+		if len(out) == p.Size {
+			// Full page at the end of a shard: the next page starts at the
+			// next shard that has a target, if any does.
+			next, err := s.nextNonEmptyShard(ctx, outdialID, status, k+1)
+			if err != nil || next < 0 {
+				return out, "", err
+			}
+			return out, encodeCursor(listCursor{Shard: next}), nil
 		}
 	}
 	return out, "", nil
+}
+
+// nextNonEmptyShard returns the first shard from k on with a target (of
+// status, if set), or -1.
+func (s *Store) nextNonEmptyShard(ctx context.Context, outdialID string, status outdial.Status, k int) (int, error) {
+	for ; k < Shards; k++ {
+		in := &dynamodb.QueryInput{TableName: &s.table, Limit: aws.Int32(1), Select: types.SelectCount}
+		if status == "" {
+			in.KeyConditionExpression = aws.String("PK = :pk AND begins_with(SK, :sk)")
+			in.ExpressionAttributeValues = map[string]types.AttributeValue{":pk": avS(shardPK(outdialID, k)), ":sk": avS(prefixTarget)}
+		} else {
+			in.IndexName = aws.String(indexGSI1)
+			in.KeyConditionExpression = aws.String("GSI1PK = :pk")
+			in.ExpressionAttributeValues = map[string]types.AttributeValue{":pk": avS(statusPK(outdialID, k, status))}
+		}
+		res, err := s.db.Query(ctx, in)
+		if err != nil {
+			return -1, classify("list targets", err)
+		}
+		if res.Count > 0 {
+			return k, nil
+		}
+	}
+	return -1, nil
 }
 
 // lastG returns the GSI1SK of the item before items[i] (the last returned).

@@ -56,11 +56,13 @@ type route struct {
 	authorized bool
 }
 
-func (r *route) match(method, path string) (map[string]string, bool) {
+// match compares the escaped path with the route segment by segment and
+// unescapes each parameter once, as API Gateway does.
+func (r *route) match(method, escapedPath string) (map[string]string, bool) {
 	if r.method != method && r.method != "ANY" {
 		return nil, false
 	}
-	segs := strings.Split(path, "/")
+	segs := strings.Split(escapedPath, "/")
 	if len(segs) != len(r.segments) {
 		return nil, false
 	}
@@ -77,7 +79,7 @@ func (r *route) match(method, path string) (map[string]string, bool) {
 			params[strings.Trim(s, "{}")] = v
 			continue
 		}
-		if s != segs[i] {
+		if lit, err := url.PathUnescape(segs[i]); err != nil || s != lit {
 			return nil, false
 		}
 	}
@@ -120,7 +122,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rt *route
 	var params map[string]string
 	for _, c := range g.routes {
-		if p, ok := c.match(r.Method, r.URL.Path); ok {
+		if p, ok := c.match(r.Method, r.URL.EscapedPath()); ok {
 			rt, params = c, p
 			break
 		}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +46,10 @@ func Parse(body string) (outdial.Outcome, error) {
 	dec := json.NewDecoder(bytes.NewReader([]byte(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return outdial.Outcome{}, outdial.Errorf(outdial.ECodeInvalidJSON, "message: %v", err)
+		// The decoder's text can quote parts of the body (a number
+		// literal, a field name), which may be a phone number: say only
+		// what kind of problem it is.
+		return outdial.Outcome{}, outdial.Errorf(outdial.ECodeInvalidJSON, "message: %s", decodeProblem(err))
 	}
 	if dec.More() {
 		return outdial.Outcome{}, outdial.Errorf(outdial.ECodeInvalidJSON, "message: must hold one JSON object")
@@ -58,10 +62,9 @@ func Parse(body string) (outdial.Outcome, error) {
 	if o.TargetID, err = outdial.ParseID("target_id", m.TargetID); err != nil {
 		return o, err
 	}
-	if _, err := outdial.ParseAttemptID(m.AttemptID); err != nil {
+	if o.AttemptID, err = outdial.CanonicalAttemptID(m.AttemptID); err != nil {
 		return o, err
 	}
-	o.AttemptID = m.AttemptID
 	if o.Result, err = outdial.ParseResult(m.Result); err != nil {
 		return o, err
 	}
@@ -73,6 +76,34 @@ func Parse(body string) (outdial.Outcome, error) {
 		o.RetryAfter = &d
 	}
 	return o, nil
+}
+
+// decodeProblem describes a JSON decode error without quoting the input.
+func decodeProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("not valid JSON (at byte %d)", se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("field %s has the wrong type (want %s)", fieldName(te.Field), te.Type)
+		}
+		return "must be a JSON object"
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return "has a field the contract does not define (attempt_id, outdial_id, target_id, result, retry_after_seconds)"
+	default:
+		return "not a valid outcome message"
+	}
+}
+
+// fieldName keeps a field name only if it is one of the contract's.
+func fieldName(f string) string {
+	switch f {
+	case "attempt_id", "outdial_id", "target_id", "result", "retry_after_seconds":
+		return f
+	}
+	return "(unknown)"
 }
 
 // Applier is the part of the store the processor needs.

@@ -63,6 +63,15 @@ func NewAttemptID(p AttemptPlan) string {
 	return uuid.UUID(b).String()
 }
 
+// CanonicalAttemptID returns s in the lower-case form the service issued
+// (stored ids are compared byte for byte).
+func CanonicalAttemptID(s string) (string, error) {
+	if _, err := ParseAttemptID(s); err != nil {
+		return "", err
+	}
+	return uuid.MustParse(s).String(), nil
+}
+
 // ParseAttemptID returns the plan inside an attempt id.
 func ParseAttemptID(s string) (AttemptPlan, error) {
 	bad := FieldErrorf(ECodeInvalidField, "attempt_id", "is not an attempt id this service issued")
