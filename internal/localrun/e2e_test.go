@@ -69,6 +69,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("after import: target_count %d, counts %v; want 5 idle", od.TargetCount, od.TargetCounts)
 	}
 
+	// The seed's "Get Outdial Targets" request (?token=, no parameters).
+	var seedList list[targetJSON]
+	st.ok(t, request{method: "GET", path: base + "/targets", token: tok, inQuery: true}, &seedList)
+	if len(seedList.Result) != 5 || seedList.NextPageToken != "" {
+		t.Fatalf("GET targets = %d targets, next_page_token %q; want all 5 on one page", len(seedList.Result), seedList.NextPageToken)
+	}
+
 	// Claim everything.
 	var claimed list[claimJSON]
 	st.ok(t, request{method: "POST", path: base + "/targets/claim", token: tok, body: `{"limit":100,"lease_seconds":60}`}, &claimed)
