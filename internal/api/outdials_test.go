@@ -372,7 +372,6 @@ func TestOutdialRoutes(t *testing.T) {
 // TestDetachCampaign detaches an outdial from its campaign with
 // {"campaign_id": null}, as the route documents.
 func TestDetachCampaign(t *testing.T) {
-	t.Skip("BUG: PUT /v1.0/outdials/{id}/campaign_id with {\"campaign_id\": null} answers 400 missing_field: the body field is a *json.RawMessage, which encoding/json sets to nil for null (api/outdials.go UpdateOutdialCampaign)")
 	a := newAPIHarness(t)
 	o := a.createOutdial("", fmt.Sprintf(`{"name":"n","campaign_id":%q}`, uuid.NewString()))
 	if o.CampaignID == nil {

@@ -264,7 +264,6 @@ func TestAddTargetsJSONBatchWithMixedRows(t *testing.T) {
 // TestAddTargetsSameRequestTwice replays one request with its request id,
 // as `sam local invoke` or `make invoke` does with an events/ payload.
 func TestAddTargetsSameRequestTwice(t *testing.T) {
-	t.Skip("BUG: AddTargets replayed with the same request id answers 500: the store reuses the import transactions' ClientRequestToken (derived from the request id) with new timestamps and DynamoDB refuses with IdempotentParameterMismatchException (dynamo/targets.go writeImportChunk)")
 	a := newAPIHarness(t)
 	o := a.createOutdial("", "")
 	req := a.event("add-targets", "", o.ID)

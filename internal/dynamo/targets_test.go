@@ -215,8 +215,8 @@ func TestAddTargetsRetryOfTheSameRequest(t *testing.T) {
 	}{
 		{"with a new request id", "req-2", 3 * time.Second, ""},
 		{"with a new request id within the same millisecond", "req-2", 0, ""},
-		{"later", "req-1", 3 * time.Second, "BUG: AddTargets called again with the same idem reuses the import transactions' ClientRequestToken with other item values (tm_create, due); DynamoDB answers IdempotentParameterMismatchException, which the store returns unclassified (internal error, HTTP 500)"},
-		{"within the same millisecond", "req-1", 0, "BUG: AddTargets called again with the same idem and the same clock reuses the import transactions' ClientRequestToken with identical parameters; DynamoDB answers them as done without writing, and the retry reports every target as created instead of duplicates"},
+		{"later", "req-1", 3 * time.Second, ""},
+		{"within the same millisecond", "req-1", 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -662,7 +662,6 @@ func sameShard(a, b string) bool { return dynamo.ShardOf(a) == dynamo.ShardOf(b)
 // shard with a page size equal to their number: that one page is the last
 // and must not carry a cursor (to an empty page).
 func TestListTargetsLastFullPage(t *testing.T) {
-	t.Skip("BUG: ListTargets returns a cursor ({\"k\":k+1}) when a page fills exactly at the end of shard k even if the later shards are empty, so the client gets an extra empty page (dynamo/targets.go ListTargets)")
 	h := newStoreHarness(t)
 	cust := h.customer()
 	o := h.outdial(cust, "one shard")
