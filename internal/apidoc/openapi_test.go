@@ -1,0 +1,767 @@
+package apidoc_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/google/uuid"
+
+	"github.com/outdial/outdial/internal/auth"
+	"github.com/outdial/outdial/internal/dynamotest"
+	"github.com/outdial/outdial/internal/localrun"
+	"github.com/outdial/outdial/internal/localstack"
+	"github.com/outdial/outdial/internal/outcome"
+	"github.com/outdial/outdial/internal/samtemplate"
+)
+
+// docPath is the document under test, relative to the repository root.
+const docPath = "api/openapi.yaml"
+
+// customer is the customer of the live tests' tokens.
+const customer = "3b0c8d52-6f1e-4a7b-9c2d-5e8f0a1b2c3d"
+
+// uuidFormat checks format: uuid for every UUID version (the service hands
+// out v5 target ids, v7 outdial ids and v8 attempt ids), unlike
+// kin-openapi's optional RFC 4122 format, which stops at v5.
+var uuidFormat = openapi3.WithStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562))
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := localstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// loadDoc loads and validates api/openapi.yaml.
+func loadDoc(t *testing.T, root string) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(filepath.Join(root, docPath))
+	if err != nil {
+		t.Fatalf("load %s: %v", docPath, err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("%s is not a valid OpenAPI document: %v", docPath, err)
+	}
+	return doc
+}
+
+func TestDocumentIsValid(t *testing.T) {
+	doc := loadDoc(t, repoRoot(t))
+	if got, want := doc.OpenAPI, "3.0.3"; got != want {
+		t.Errorf("openapi = %q, want %q", got, want)
+	}
+	// The pieces the API's clients rely on are components, not inline.
+	for _, name := range []string{"ErrorResponse", "ErrorDetail", "ErrorCode", "GatewayError", "OutdialList", "TargetList", "ImportResponse", "ClaimResponse", "OutcomeMessage"} {
+		if doc.Components.Schemas[name] == nil {
+			t.Errorf("components.schemas.%s is missing", name)
+		}
+	}
+	for _, name := range []string{"bearerAuth", "tokenQuery"} {
+		if doc.Components.SecuritySchemes[name] == nil {
+			t.Errorf("components.securitySchemes.%s is missing", name)
+		}
+	}
+	if got := doc.Components.SecuritySchemes["tokenQuery"]; got != nil && (got.Value.In != "query" || got.Value.Name != "token") {
+		t.Errorf("tokenQuery is %s %q, want the query parameter token", got.Value.In, got.Value.Name)
+	}
+}
+
+// TestErrorCodesDocumented checks the ErrorCode enum against the codes the
+// handlers answer with: every code in internal/outdial/errors.go, no other.
+func TestErrorCodesDocumented(t *testing.T) {
+	root := repoRoot(t)
+	doc := loadDoc(t, root)
+	src, err := os.ReadFile(filepath.Join(root, "internal/outdial/errors.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, line := range strings.Split(string(src), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "ECode") {
+			continue
+		}
+		_, v, ok := strings.Cut(line, "= \"")
+		if !ok {
+			continue
+		}
+		code, _, _ := strings.Cut(v, "\"")
+		want = append(want, code)
+	}
+	if len(want) < 10 {
+		t.Fatalf("found %d error codes in errors.go; the parser is out of step with the file", len(want))
+	}
+	var got []string
+	for _, v := range doc.Components.Schemas["ErrorCode"].Value.Enum {
+		got = append(got, fmt.Sprint(v))
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("ErrorCode enum = %v\nwant the codes of internal/outdial/errors.go = %v", got, want)
+	}
+}
+
+// TestEveryRouteDocumented compares the template's routes with the
+// document's operations, both ways.
+func TestEveryRouteDocumented(t *testing.T) {
+	root := repoRoot(t)
+	doc := loadDoc(t, root)
+	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := tpl.Routes()
+	if len(routes) == 0 {
+		t.Fatal("template.yaml has no routes")
+	}
+	inTemplate := map[string]bool{}
+	for _, r := range routes {
+		key := r.Method + " " + r.Path
+		inTemplate[key] = true
+		item := doc.Paths.Value(r.Path)
+		if item == nil {
+			t.Errorf("%s (%s): path %s is not in %s", key, r.Function.LogicalID, r.Path, docPath)
+			continue
+		}
+		op := item.GetOperation(r.Method)
+		if op == nil {
+			t.Errorf("%s (%s): %s has no %s operation", key, r.Function.LogicalID, r.Path, r.Method)
+			continue
+		}
+		if !strings.Contains(op.Description, r.Function.LogicalID) {
+			t.Errorf("%s: the operation's description does not name its function %s", key, r.Function.LogicalID)
+		}
+		if !r.Authorized {
+			t.Errorf("%s is not authorized in the template, but the document requires a token everywhere", key)
+		}
+		for _, code := range []string{"200", "400", "403", "500"} {
+			if op.Responses.Value(code) == nil {
+				t.Errorf("%s: no %s response", key, code)
+			}
+		}
+	}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			if key := method + " " + path; !inTemplate[key] {
+				t.Errorf("%s is documented but is no route of template.yaml", key)
+			}
+		}
+	}
+}
+
+// TestOutcomeMessageSchema checks the OutcomeMessage schema against the
+// parser the outcome processor uses: the sample event's message and a
+// dialer's message pass both; malformed ones fail both.
+func TestOutcomeMessageSchema(t *testing.T) {
+	root := repoRoot(t)
+	doc := loadDoc(t, root)
+	schema := doc.Components.Schemas["OutcomeMessage"].Value
+
+	raw, err := os.ReadFile(samtemplate.EventPath(root, "process-outcomes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.SQSEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Records) == 0 {
+		t.Fatal("events/process-outcomes.json has no records")
+	}
+	const (
+		attempt = "3f1c8e2a-5b7d-8e4f-9a6b-2c1d0e9f8a00"
+		od      = "018f6b2e-8c1a-7d3e-9f00-123456789abc"
+		tg      = "5f2c3a1e-9b7d-5e4f-8a6b-2c1d0e9f8a7b"
+	)
+	msg := func(extra string) string {
+		return `{"attempt_id":"` + attempt + `","outdial_id":"` + od + `","target_id":"` + tg + `"` + extra + `}`
+	}
+	tests := []struct {
+		name string
+		body string
+		want bool
+	}{
+		{"sample event", ev.Records[0].Body, true},
+		{"answered", msg(`,"result":"answered"`), true},
+		{"no_answer with retry", msg(`,"result":"no_answer","retry_after_seconds":0`), true},
+		{"invalid", msg(`,"result":"invalid"`), true},
+		{"no result", msg(``), false},
+		{"unknown result", msg(`,"result":"voicemail"`), false},
+		{"expired is the service's own", msg(`,"result":"expired"`), false},
+		{"unknown field", msg(`,"result":"busy","phone":"+15551234567"`), false},
+		{"negative retry", msg(`,"result":"busy","retry_after_seconds":-1`), false},
+		{"retry beyond a week", msg(`,"result":"busy","retry_after_seconds":604801`), false},
+		{"outdial id not a uuid", `{"attempt_id":"` + attempt + `","outdial_id":"x","target_id":"` + tg + `","result":"busy"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v any
+			if err := json.Unmarshal([]byte(tt.body), &v); err != nil {
+				t.Fatal(err)
+			}
+			schemaErr := schema.VisitJSON(v, uuidFormat)
+			_, parseErr := outcome.Parse(tt.body)
+			if got := schemaErr == nil; got != tt.want {
+				t.Errorf("schema accepts %s: %v, want %v (%v)", tt.body, got, tt.want, schemaErr)
+			}
+			if got := parseErr == nil; got != tt.want {
+				t.Errorf("outcome.Parse accepts %s: %v, want %v (%v)", tt.body, got, tt.want, parseErr)
+			}
+		})
+	}
+}
+
+// validator validates requests and responses against the document.
+type validator struct {
+	router routers.Router
+	opts   *openapi3filter.Options
+}
+
+func newValidator(t *testing.T, doc *openapi3.T, serverURL string) *validator {
+	t.Helper()
+	doc.Servers = openapi3.Servers{{URL: serverURL}}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &validator{router: router, opts: &openapi3filter.Options{
+		IncludeResponseStatus:   true,
+		MultiError:              true,
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{uuidFormat},
+		// The document requires a token in the header or the query;
+		// whether it is valid is the service's business.
+		AuthenticationFunc: func(_ context.Context, in *openapi3filter.AuthenticationInput) error {
+			r := in.RequestValidationInput.Request
+			switch in.SecuritySchemeName {
+			case "bearerAuth":
+				if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "bearer") && tok != "" {
+					return nil
+				}
+			case "tokenQuery":
+				if r.URL.Query().Get("token") != "" {
+					return nil
+				}
+			}
+			return in.NewError(errors.New("no credentials"))
+		},
+	}}
+}
+
+// request returns the route of r and the result of validating r.
+func (v *validator) request(t *testing.T, r *http.Request, body []byte) (*openapi3filter.RequestValidationInput, error) {
+	t.Helper()
+	route, params, err := v.router.FindRoute(r)
+	if err != nil {
+		t.Fatalf("%s %s: no route in the document: %v", r.Method, r.URL.Path, err)
+	}
+	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: v.opts}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	err = openapi3filter.ValidateRequest(r.Context(), in)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return in, err
+}
+
+func (v *validator) response(in *openapi3filter.RequestValidationInput, res *http.Response, body []byte) error {
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.StatusCode, Header: res.Header, Options: v.opts}
+	out.SetBodyBytes(body)
+	return openapi3filter.ValidateResponse(context.Background(), out)
+}
+
+// Ways a live call authenticates.
+type authMode int
+
+const (
+	bearer  authMode = iota // Authorization: Bearer <valid token>
+	query                   // ?token=<valid token>
+	noToken                 // no credentials at all
+	forged                  // a token signed with another secret
+	expired                 // a token that expired an hour ago
+)
+
+// step is one live call. Path, query and body may use $VAR for values saved
+// by earlier steps.
+type step struct {
+	name        string
+	method      string
+	path        string
+	query       string
+	contentType string
+	body        string
+	auth        authMode
+	wantStatus  int
+	wantCode    string // error.code of an error envelope
+	// reqValid says whether the document accepts the request. The service
+	// refusing a request the document accepts is fine (page tokens, ids
+	// that do not exist, phone numbers no schema checks), but the
+	// document must refuse what it says is refused.
+	reqValid bool
+	// save reads values for later steps from the response body.
+	save func(t *testing.T, body []byte, vars map[string]string)
+	// check looks at a successful response body more closely.
+	check func(t *testing.T, body []byte, vars map[string]string)
+}
+
+// live runs steps against a running stack.
+type live struct {
+	st      *localrun.Stack
+	v       *validator
+	vars    map[string]string
+	tokens  map[authMode]string
+	client  *http.Client
+	covered map[string]map[int]bool // route key -> statuses seen
+}
+
+func (l *live) run(t *testing.T, steps []step) {
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) { l.do(t, s) })
+	}
+}
+
+func (l *live) do(t *testing.T, s step) {
+	expand := func(v string) string { return os.Expand(v, func(k string) string { return l.vars[k] }) }
+	u := l.st.URL + expand(s.path)
+	q := expand(s.query)
+	if s.auth == query {
+		if q != "" {
+			q += "&"
+		}
+		q += "token=" + url.QueryEscape(l.tokens[bearer])
+	}
+	if q != "" {
+		u += "?" + q
+	}
+	body := []byte(expand(s.body))
+	req, err := http.NewRequest(s.method, u, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.contentType != "" {
+		req.Header.Set("Content-Type", s.contentType)
+	}
+	switch s.auth {
+	case bearer, forged, expired:
+		req.Header.Set("Authorization", "Bearer "+l.tokens[s.auth])
+	}
+
+	// The document's verdict on the request.
+	in, reqErr := l.v.request(t, req, body)
+	if got := reqErr == nil; got != s.reqValid {
+		t.Errorf("the document accepts the request: %v, want %v (%v)", got, s.reqValid, reqErr)
+	}
+
+	// The service's answer, which must match the document.
+	res, err := l.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resBody, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := in.Route.Method + " " + in.Route.Path
+	if l.covered[key] == nil {
+		l.covered[key] = map[int]bool{}
+	}
+	l.covered[key][res.StatusCode] = true
+	if err := l.v.response(in, res, resBody); err != nil {
+		t.Errorf("%s %s answered %d %s\nwhich does not match the document: %v", s.method, req.URL.Path, res.StatusCode, resBody, err)
+	}
+	if res.StatusCode != s.wantStatus {
+		t.Fatalf("%s %s: status %d, want %d; body %s", s.method, req.URL.Path, res.StatusCode, s.wantStatus, resBody)
+	}
+	if s.wantCode != "" {
+		var e struct {
+			Error struct{ Code, Status, Reason string } `json:"error"`
+		}
+		if err := json.Unmarshal(resBody, &e); err != nil || e.Error.Code != s.wantCode {
+			t.Errorf("error code %q, want %q; body %s", e.Error.Code, s.wantCode, resBody)
+		}
+		if got, want := e.Error.Reason, strings.ToUpper(s.wantCode); got != want {
+			t.Errorf("reason %q, want %q", got, want)
+		}
+	}
+	if s.wantStatus == http.StatusForbidden {
+		if got, want := string(resBody), `{"message":"Forbidden"}`; got != want {
+			t.Errorf("403 body %s, want %s", got, want)
+		}
+	}
+	if s.check != nil {
+		s.check(t, resBody, l.vars)
+	}
+	if s.save != nil {
+		s.save(t, resBody, l.vars)
+	}
+}
+
+// field decodes body and returns the value at the dotted path (numbers
+// index arrays) as a string.
+func field(t *testing.T, body []byte, path string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	for _, k := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			v = x[k]
+		case []any:
+			var i int
+			if _, err := fmt.Sscan(k, &i); err != nil || i >= len(x) {
+				t.Fatalf("%s: no element %s in %s", path, k, body)
+			}
+			v = x[i]
+		default:
+			t.Fatalf("%s: no %s in %s", path, k, body)
+		}
+	}
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func saveField(name, path string) func(*testing.T, []byte, map[string]string) {
+	return func(t *testing.T, body []byte, vars map[string]string) {
+		t.Helper()
+		vars[name] = field(t, body, path)
+		if vars[name] == "" {
+			t.Fatalf("%s is empty in %s", path, body)
+		}
+	}
+}
+
+// wantField checks the value at path; want may use $VAR.
+func wantField(path, want string) func(*testing.T, []byte, map[string]string) {
+	return func(t *testing.T, body []byte, vars map[string]string) {
+		t.Helper()
+		want := os.Expand(want, func(k string) string { return vars[k] })
+		if got := field(t, body, path); got != want {
+			t.Errorf("%s = %q, want %q", path, got, want)
+		}
+	}
+}
+
+// wantLen checks the length of the array at path.
+func wantLen(path string, want int) func(*testing.T, []byte, map[string]string) {
+	return func(t *testing.T, body []byte, _ map[string]string) {
+		t.Helper()
+		var v map[string]json.RawMessage
+		var arr []json.RawMessage
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("decode %s: %v", body, err)
+		}
+		if err := json.Unmarshal(v[path], &arr); err != nil || len(arr) != want {
+			t.Errorf("%s has %d elements, want %d (%v)", path, len(arr), want, err)
+		}
+	}
+}
+
+// all runs every check.
+func all(checks ...func(*testing.T, []byte, map[string]string)) func(*testing.T, []byte, map[string]string) {
+	return func(t *testing.T, body []byte, vars map[string]string) {
+		t.Helper()
+		for _, c := range checks {
+			c(t, body, vars)
+		}
+	}
+}
+
+// TestLiveRoutes runs the local stack and calls every route of the
+// template: successes and errors, each request and response validated
+// against the document.
+func TestLiveRoutes(t *testing.T) {
+	root := repoRoot(t)
+	doc := loadDoc(t, root)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := localrun.Start(ctx, localrun.Options{
+		Root: root, Addr: "127.0.0.1:0",
+		DynamoDBEndpoint: dynamotest.Endpoint(),
+		SQSEndpoint:      os.Getenv(localstack.EnvSQSEndpoint),
+		TableName:        "apidoc-" + uuid.NewString()[:8],
+		Log:              slog.New(slog.NewTextHandler(io.Discard, nil)), // the gateway's access log
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	tokens := map[authMode]string{}
+	var mintErr error
+	mint := func(secret string, ttl time.Duration, now time.Time) string {
+		tok, err := auth.Mint(secret, customer, ttl, now)
+		mintErr = errors.Join(mintErr, err)
+		return tok
+	}
+	tokens[bearer] = mint(st.TokenSecret, time.Hour, time.Now())
+	tokens[forged] = mint("another-secret-of-at-least-32-bytes!!", time.Hour, time.Now())
+	tokens[expired] = mint(st.TokenSecret, time.Hour, time.Now().Add(-2*time.Hour))
+	if mintErr != nil {
+		t.Fatal(mintErr)
+	}
+	l := &live{
+		st: st, v: newValidator(t, doc, st.URL), tokens: tokens,
+		vars:    map[string]string{"MISSING": uuid.NewString(), "CAMPAIGN": uuid.NewString()},
+		client:  &http.Client{Timeout: 30 * time.Second},
+		covered: map[string]map[int]bool{},
+	}
+	const (
+		jsonCT = "application/json"
+		big    = 70 * 1024 // over the 64 KiB limit of outdial bodies
+	)
+	bigData := `{"name":"big","data":"` + strings.Repeat("x", big) + `"}`
+
+	// Outdials.
+	l.run(t, []step{
+		{name: "create", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
+			body: `{"name": "January Leads", "detail": "Sales leads for Q1 campaign"}`, reqValid: true, wantStatus: 200,
+			save: saveField("O", "id"), check: wantField("target_counts.idle", "0")},
+		{name: "create with ?token=", method: "POST", path: "/v1.0/outdials", contentType: jsonCT, auth: query,
+			body: `{"name": "To delete", "campaign_id": "$CAMPAIGN", "data": {"tags": ["a", "b"]}}`, reqValid: true, wantStatus: 200,
+			save: saveField("O2", "id"), check: wantField("campaign_id", "$CAMPAIGN")},
+		{name: "create without name", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
+			body: `{"detail": "x"}`, wantStatus: 400, wantCode: "missing_field"},
+		{name: "create setting id", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
+			body: `{"name": "x", "id": "$MISSING"}`, wantStatus: 400, wantCode: "unknown_field"},
+		{name: "create with bad json", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
+			body: `{"name": `, wantStatus: 400, wantCode: "invalid_json"},
+		{name: "create too large", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
+			body: bigData, reqValid: true, wantStatus: 413, wantCode: "body_too_large"},
+		{name: "create without token", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
+			body: `{"name": "x"}`, auth: noToken, wantStatus: 403},
+		{name: "create with forged token", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
+			body: `{"name": "x"}`, auth: forged, reqValid: true, wantStatus: 403},
+		{name: "create with expired token", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
+			body: `{"name": "x"}`, auth: expired, reqValid: true, wantStatus: 403},
+
+		{name: "list page 1", method: "GET", path: "/v1.0/outdials", query: "page_size=1", reqValid: true, wantStatus: 200,
+			save: saveField("PAGE", "next_page_token"), check: wantLen("result", 1)},
+		{name: "list page 2", method: "GET", path: "/v1.0/outdials", query: "page_size=1&page_token=$PAGE", reqValid: true, wantStatus: 200},
+		{name: "list all", method: "GET", path: "/v1.0/outdials", reqValid: true, wantStatus: 200, check: wantField("result.1.name", "January Leads")},
+		{name: "list page_size 0", method: "GET", path: "/v1.0/outdials", query: "page_size=0", wantStatus: 400, wantCode: "invalid_query"},
+		{name: "list page_size 101", method: "GET", path: "/v1.0/outdials", query: "page_size=101", wantStatus: 400, wantCode: "invalid_query"},
+		{name: "list tampered page token", method: "GET", path: "/v1.0/outdials", query: "page_token=x$PAGE", reqValid: true, wantStatus: 400, wantCode: "invalid_page_token"},
+		{name: "list without token", method: "GET", path: "/v1.0/outdials", auth: noToken, wantStatus: 403},
+
+		{name: "get", method: "GET", path: "/v1.0/outdials/$O", reqValid: true, wantStatus: 200, check: wantField("retry_policy.busy_seconds", "60")},
+		{name: "get with ?token=", method: "GET", path: "/v1.0/outdials/$O", auth: query, reqValid: true, wantStatus: 200},
+		{name: "get missing", method: "GET", path: "/v1.0/outdials/$MISSING", reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "get bad id", method: "GET", path: "/v1.0/outdials/not-a-uuid", wantStatus: 400, wantCode: "invalid_id"},
+		{name: "get without token", method: "GET", path: "/v1.0/outdials/$O", auth: noToken, wantStatus: 403},
+
+		{name: "update", method: "PUT", path: "/v1.0/outdials/$O", contentType: jsonCT,
+			body: `{"name": "Q1 Leads", "retry_policy": {"busy_seconds": 30}}`, reqValid: true, wantStatus: 200,
+			check: all(wantField("name", "Q1 Leads"), wantField("retry_policy.busy_seconds", "30"), wantField("retry_policy.no_answer_seconds", "300"))},
+		{name: "update nothing", method: "PUT", path: "/v1.0/outdials/$O", contentType: jsonCT, body: `{}`, wantStatus: 400, wantCode: "missing_field"},
+		{name: "update retry out of range", method: "PUT", path: "/v1.0/outdials/$O", contentType: jsonCT,
+			body: `{"retry_policy": {"failed_seconds": 604801}}`, wantStatus: 400, wantCode: "invalid_field"},
+		{name: "update missing", method: "PUT", path: "/v1.0/outdials/$MISSING", contentType: jsonCT, body: `{"detail": "d"}`, reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "update too large", method: "PUT", path: "/v1.0/outdials/$O", contentType: jsonCT,
+			body: `{"detail": "` + strings.Repeat("x", big) + `"}`, wantStatus: 413, wantCode: "body_too_large"},
+		{name: "update without token", method: "PUT", path: "/v1.0/outdials/$O", contentType: jsonCT, body: `{"detail": "d"}`, auth: noToken, wantStatus: 403},
+
+		{name: "attach campaign", method: "PUT", path: "/v1.0/outdials/$O/campaign_id", contentType: jsonCT,
+			body: `{"campaign_id": "$CAMPAIGN"}`, reqValid: true, wantStatus: 200, check: wantField("campaign_id", "$CAMPAIGN")},
+		{name: "detach campaign", method: "PUT", path: "/v1.0/outdials/$O/campaign_id", contentType: jsonCT,
+			body: `{"campaign_id": null}`, reqValid: true, wantStatus: 200, check: wantField("campaign_id", "")},
+		{name: "campaign not a uuid", method: "PUT", path: "/v1.0/outdials/$O/campaign_id", contentType: jsonCT,
+			body: `{"campaign_id": "abc"}`, wantStatus: 400, wantCode: "invalid_id"},
+		{name: "campaign missing outdial", method: "PUT", path: "/v1.0/outdials/$MISSING/campaign_id", contentType: jsonCT,
+			body: `{"campaign_id": "$CAMPAIGN"}`, reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "campaign without token", method: "PUT", path: "/v1.0/outdials/$O/campaign_id", contentType: jsonCT,
+			body: `{"campaign_id": "$CAMPAIGN"}`, auth: noToken, wantStatus: 403},
+
+		{name: "set data", method: "PUT", path: "/v1.0/outdials/$O/data", contentType: jsonCT,
+			body: `{"data": {"region": "west", "priority": 2}}`, reqValid: true, wantStatus: 200, check: wantField("data.region", "west")},
+		{name: "clear data", method: "PUT", path: "/v1.0/outdials/$O/data", contentType: jsonCT,
+			body: `{"data": null}`, reqValid: true, wantStatus: 200, check: wantField("data", "")},
+		{name: "data missing", method: "PUT", path: "/v1.0/outdials/$O/data", contentType: jsonCT, body: `{}`, wantStatus: 400, wantCode: "missing_field"},
+		{name: "data missing outdial", method: "PUT", path: "/v1.0/outdials/$MISSING/data", contentType: jsonCT,
+			body: `{"data": "x"}`, reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "data without token", method: "PUT", path: "/v1.0/outdials/$O/data", contentType: jsonCT, body: `{"data": 1}`, auth: noToken, wantStatus: 403},
+	})
+
+	// Targets.
+	l.run(t, []step{
+		{name: "add batch", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
+			body: `{"targets": [{"destination": {"type": "tel", "target": "+15551234567"}, "try_count_max": 3},
+				{"destination": {"type": "tel", "target": "+1 555 987 6543"}, "try_count_max": 3, "name": "Jane", "data": {"vip": true}},
+				{"destination": {"type": "tel", "target": "+1"}}]}`,
+			reqValid: true, wantStatus: 200, save: saveField("T", "created_targets.0.target_id"),
+			check: all(wantField("created", "2"), wantField("rejected", "1"), wantField("rejected_targets.0.index", "2"),
+				wantField("rejected_targets.0.field", "destination.target"))},
+		{name: "add batch again", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
+			body:     `{"targets": [{"destination": {"type": "tel", "target": "+15551234567"}}]}`,
+			reqValid: true, wantStatus: 200, check: all(wantField("created", "0"), wantField("duplicate_targets.0.reason", "exists"))},
+		{name: "add single", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
+			body:     `{"name": "John Smith", "destination": {"type": "sip", "target": "sip:user@pbx.company.com"}, "try_count_max": 2}`,
+			reqValid: true, wantStatus: 200, save: saveField("T2", "id"), check: wantField("status", "idle")},
+		{name: "add several destinations", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
+			body:     `{"name": "Emergency", "destinations": [{"type": "tel", "target": "+15551111111", "try_count_max": 5}, {"type": "email", "target": "Ops@Example.com"}]}`,
+			reqValid: true, wantStatus: 200, check: wantField("destinations.1.target", "ops@example.com")},
+		{name: "add csv", method: "POST", path: "/v1.0/outdials/$O/targets", query: "default_region=US", contentType: "text/csv",
+			body:     "destination,name,try_count_max,account\n(555) 234-5678,Jane Doe,3,A-18\nnot a number,Bob,3,A-19\n",
+			reqValid: true, wantStatus: 200, check: all(wantField("created", "1"), wantField("created_targets.0.line", "2"), wantField("rejected_targets.0.line", "3"))},
+		{name: "add csv without destination column", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: "text/csv",
+			body: "name\nJane\n", reqValid: true, wantStatus: 400, wantCode: "invalid_csv"},
+		{name: "add single invalid", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
+			body: `{"destination": {"type": "fax", "target": "+15551234567"}}`, reqValid: true, wantStatus: 400, wantCode: "invalid_field"},
+		{name: "add unknown field", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
+			body: `{"destination": {"type": "tel", "target": "+15551234567"}, "status": "finished"}`, wantStatus: 400, wantCode: "unknown_field"},
+		{name: "add bad region", method: "POST", path: "/v1.0/outdials/$O/targets", query: "default_region=USA", contentType: jsonCT,
+			body: `{"destination": {"type": "tel", "target": "+15551234567"}}`, wantStatus: 400, wantCode: "invalid_field"},
+		{name: "add xml", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: "application/xml",
+			body: "<targets/>", wantStatus: 415, wantCode: "unsupported_media_type"},
+		{name: "add missing outdial", method: "POST", path: "/v1.0/outdials/$MISSING/targets", contentType: jsonCT,
+			body: `{"targets": [{"destination": {"type": "tel", "target": "+15551234567"}}]}`, reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "add without token", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
+			body: `{"targets": []}`, auth: noToken, wantStatus: 403},
+
+		{name: "list targets", method: "GET", path: "/v1.0/outdials/$O/targets", reqValid: true, wantStatus: 200, check: wantLen("result", 5)},
+		{name: "list idle page 1", method: "GET", path: "/v1.0/outdials/$O/targets", query: "status=idle&page_size=2", reqValid: true, wantStatus: 200,
+			save: saveField("TPAGE", "next_page_token")},
+		{name: "list idle page 2", method: "GET", path: "/v1.0/outdials/$O/targets", query: "status=idle&page_size=2&page_token=$TPAGE", reqValid: true, wantStatus: 200},
+		{name: "list page token of another filter", method: "GET", path: "/v1.0/outdials/$O/targets", query: "status=failed&page_size=2&page_token=$TPAGE",
+			reqValid: true, wantStatus: 400, wantCode: "invalid_page_token"},
+		{name: "list bad status", method: "GET", path: "/v1.0/outdials/$O/targets", query: "status=answered", wantStatus: 400, wantCode: "invalid_query"},
+		{name: "list targets missing outdial", method: "GET", path: "/v1.0/outdials/$MISSING/targets", reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "list targets without token", method: "GET", path: "/v1.0/outdials/$O/targets", auth: noToken, wantStatus: 403},
+
+		{name: "get target", method: "GET", path: "/v1.0/outdials/$O/targets/$T", reqValid: true, wantStatus: 200, check: wantField("destination.target", "+15551234567")},
+		{name: "get missing target", method: "GET", path: "/v1.0/outdials/$O/targets/$MISSING", reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "get target bad id", method: "GET", path: "/v1.0/outdials/$O/targets/123", wantStatus: 400, wantCode: "invalid_id"},
+		{name: "get target without token", method: "GET", path: "/v1.0/outdials/$O/targets/$T", auth: noToken, wantStatus: 403},
+	})
+
+	// Dialing: claim, then an outcome through the outcome queue.
+	l.run(t, []step{
+		{name: "claim", method: "POST", path: "/v1.0/outdials/$O/targets/claim", contentType: jsonCT,
+			body: `{"limit": 1, "lease_seconds": 60}`, reqValid: true, wantStatus: 200,
+			save: func(t *testing.T, b []byte, vars map[string]string) {
+				saveField("ATTEMPT", "result.0.attempt_id")(t, b, vars)
+				saveField("CLAIMED", "result.0.target.id")(t, b, vars)
+			},
+			check: wantField("result.0.target.status", "dialing")},
+		{name: "claim with defaults", method: "POST", path: "/v1.0/outdials/$O/targets/claim", reqValid: true, wantStatus: 200},
+		{name: "claim limit 0", method: "POST", path: "/v1.0/outdials/$O/targets/claim", contentType: jsonCT,
+			body: `{"limit": 0}`, wantStatus: 400, wantCode: "invalid_field"},
+		{name: "claim short lease", method: "POST", path: "/v1.0/outdials/$O/targets/claim", contentType: jsonCT,
+			body: `{"lease_seconds": 5}`, wantStatus: 400, wantCode: "invalid_field"},
+		{name: "claim missing outdial", method: "POST", path: "/v1.0/outdials/$MISSING/targets/claim", contentType: jsonCT,
+			body: `{"limit": 1}`, reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "claim without token", method: "POST", path: "/v1.0/outdials/$O/targets/claim", contentType: jsonCT,
+			body: `{"limit": 1}`, auth: noToken, wantStatus: 403},
+	})
+	sendOutcome(t, doc, st, l.vars)
+	l.run(t, []step{
+		{name: "get target after outcome", method: "GET", path: "/v1.0/outdials/$O/targets/$CLAIMED", reqValid: true, wantStatus: 200,
+			check: all(wantField("last_result", "busy"), wantField("status", "idle"))},
+		{name: "delete target", method: "DELETE", path: "/v1.0/outdials/$O/targets/$T2", reqValid: true, wantStatus: 200, check: wantField("id", "$T2")},
+		{name: "delete target again", method: "DELETE", path: "/v1.0/outdials/$O/targets/$T2", reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "delete target bad id", method: "DELETE", path: "/v1.0/outdials/$O/targets/x", wantStatus: 400, wantCode: "invalid_id"},
+		{name: "delete target without token", method: "DELETE", path: "/v1.0/outdials/$O/targets/$T", auth: noToken, wantStatus: 403},
+
+		{name: "delete outdial", method: "DELETE", path: "/v1.0/outdials/$O2", reqValid: true, wantStatus: 200, check: wantField("name", "To delete")},
+		{name: "delete outdial again", method: "DELETE", path: "/v1.0/outdials/$O2", reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "get deleted outdial", method: "GET", path: "/v1.0/outdials/$O2", reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "delete outdial bad id", method: "DELETE", path: "/v1.0/outdials/0", wantStatus: 400, wantCode: "invalid_id"},
+		{name: "delete outdial without token", method: "DELETE", path: "/v1.0/outdials/$O", auth: noToken, wantStatus: 403},
+	})
+
+	// Every route answered a success and the documented errors.
+	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range tpl.Routes() {
+		key := r.Method + " " + r.Path
+		want := []int{200, 400, 403}
+		if op := doc.Paths.Value(r.Path).GetOperation(r.Method); op != nil && op.Responses.Value("404") != nil {
+			want = append(want, 404)
+		}
+		for _, status := range want {
+			if !l.covered[key][status] {
+				t.Errorf("%s: no live call answered %d (seen %v)", key, status, l.covered[key])
+			}
+		}
+	}
+}
+
+// sendOutcome reports the claimed attempt as busy on the outcome queue, as
+// a dialer does, and waits until the processor has applied it. The message
+// is checked against OutcomeMessage first.
+func sendOutcome(t *testing.T, doc *openapi3.T, st *localrun.Stack, vars map[string]string) {
+	t.Helper()
+	if vars["ATTEMPT"] == "" {
+		t.Fatal("no claimed attempt to report")
+	}
+	msg := map[string]any{"attempt_id": vars["ATTEMPT"], "outdial_id": vars["O"], "target_id": vars["CLAIMED"], "result": "busy"}
+	if err := doc.Components.Schemas["OutcomeMessage"].Value.VisitJSON(msg, uuidFormat); err != nil {
+		t.Fatalf("a dialer's outcome message does not match OutcomeMessage: %v", err)
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := localstack.SQSClient(ctx, st.SQSEndpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(st.QueueURL("OutcomeQueue")), MessageBody: aws.String(string(body))}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := st.Token(customer, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		req, err := http.NewRequestWithContext(ctx, "GET", st.URL+"/v1.0/outdials/"+vars["O"]+"/targets/"+vars["CLAIMED"], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("wait for the outcome: %v", err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode == 200 && field(t, b, "last_result") == "busy" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the outcome was not applied within 30 s; target %s", b)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
