@@ -3,6 +3,7 @@ package apidoc_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -231,6 +232,59 @@ func TestOutcomeMessageSchema(t *testing.T) {
 			}
 			if got := parseErr == nil; got != tt.want {
 				t.Errorf("outcome.Parse accepts %s: %v, want %v (%v)", tt.body, got, tt.want, parseErr)
+			}
+		})
+	}
+}
+
+// TestEventsMatchDocument checks the sample events of the HTTP functions
+// (events/, what `sam local invoke` and `make invoke` send) against the
+// document: each is a request the document accepts, on its function's
+// route.
+func TestEventsMatchDocument(t *testing.T) {
+	root := repoRoot(t)
+	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const host = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"
+	v := newValidator(t, loadDoc(t, root), host)
+	for _, r := range tpl.Routes() {
+		t.Run(r.Function.Name, func(t *testing.T) {
+			raw, err := os.ReadFile(samtemplate.EventPath(root, r.Function.Name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ev events.APIGatewayV2HTTPRequest
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := ev.RouteKey, r.Method+" "+r.Path; got != want {
+				t.Errorf("routeKey %q, want %q", got, want)
+			}
+			body := []byte(ev.Body)
+			if ev.IsBase64Encoded {
+				if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
+					t.Fatal(err)
+				}
+			}
+			u := host + ev.RawPath
+			if ev.RawQueryString != "" {
+				u += "?" + ev.RawQueryString
+			}
+			req, err := http.NewRequest(ev.RequestContext.HTTP.Method, u, bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, val := range ev.Headers {
+				req.Header.Set(k, strings.ReplaceAll(val, samtemplate.TokenPlaceholder, "token"))
+			}
+			in, err := v.request(t, req, body)
+			if err != nil {
+				t.Errorf("the document refuses %s: %v", samtemplate.EventPath(root, r.Function.Name), err)
+			}
+			if got, want := in.Route.Method+" "+in.Route.Path, r.Method+" "+r.Path; got != want {
+				t.Errorf("the event reaches %s, want %s", got, want)
 			}
 		})
 	}
