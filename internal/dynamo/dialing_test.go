@@ -380,6 +380,11 @@ func TestApplyOutcomeReplayedSequence(t *testing.T) {
 	if b.AttemptID == a.AttemptID {
 		t.Fatalf("re-claim reused attempt id %s", a.AttemptID)
 	}
+	// A again while B is in flight: the target is dialing, but not with A.
+	if got := e.apply(a, outdial.ResultAnswered); got != outdial.EffectStale {
+		t.Errorf("outcome of attempt A during attempt B: %s, want stale", got)
+	}
+	e.wantTarget(id, outdial.StatusDialing, 1, outdial.ResultBusy)
 	if got := e.apply(b, outdial.ResultNoAnswer); got != outdial.EffectApplied {
 		t.Fatalf("outcome of attempt B: %s, want applied", got)
 	}
