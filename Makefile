@@ -27,11 +27,19 @@ MAKEFLAGS += --no-print-directory
 TEST_TIMEOUT ?= 20m
 GOTEST_FLAGS ?=
 
-# Fuzz smoke runs: each entry of FUZZ_TARGETS is <package>:<FuzzName>, e.g.
-#   FUZZ_TARGETS += ./internal/outdial:FuzzParseDestination
-# and is fuzzed for FUZZTIME after the tests pass.
+# Fuzz smoke runs: each entry of FUZZ_TARGETS is <package>:<FuzzName>, and
+# is fuzzed for FUZZTIME after the tests pass: the destination validators,
+# the CSV reader, the request decoders, page tokens and the SQS outcome
+# message decoder.
 FUZZTIME ?= 5s
-FUZZ_TARGETS ?=
+FUZZ_TARGETS ?= \
+	./internal/outdial:FuzzNormalizeTel \
+	./internal/outdial:FuzzNormalizeSIP \
+	./internal/outdial:FuzzNormalizeEmail \
+	./internal/csvimport:FuzzParseCSV \
+	./internal/apigw:FuzzDecodeJSON \
+	./internal/apigw:FuzzPageToken \
+	./internal/outcome:FuzzParse
 
 # Lambda bootstraps built without SAM: the flags build.mk uses for sam build.
 BOOTSTRAP_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
