@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"sync"
@@ -32,7 +33,9 @@ func DecodeJSON(body []byte, dst any) error {
 	if err := dec.Decode(&generic); err != nil {
 		return syntaxError(err)
 	}
-	if dec.More() {
+	// Only white space may follow the value (dec.More alone misses a
+	// stray '}' or ']').
+	if _, err := dec.Token(); err != io.EOF {
 		return outdial.Errorf(outdial.ECodeInvalidJSON, "body: must hold exactly one JSON value")
 	}
 	if _, ok := generic.(map[string]any); !ok {

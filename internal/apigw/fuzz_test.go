@@ -108,11 +108,9 @@ func FuzzDecodeJSON(f *testing.F) {
 			if err := dec.Decode(&obj); err != nil || obj == nil {
 				t.Fatalf("%s: DecodeJSON accepted %q, which is not a JSON object (%v)", name, data, err)
 			}
-			// Only whitespace may follow. Anything after a '}' or ']' is
-			// tolerated while the bug TestDecodeJSONRejects skips
-			// ("trailing closing brace") is open.
+			// Only whitespace may follow.
 			rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")
-			if len(rest) > 0 && rest[0] != '}' && rest[0] != ']' {
+			if len(rest) > 0 {
 				t.Fatalf("%s: DecodeJSON accepted %q, which has %q after the object", name, data, rest)
 			}
 			if !keysAllowed(data, reflect.TypeOf(dst)) {
@@ -120,12 +118,6 @@ func FuzzDecodeJSON(f *testing.F) {
 			}
 		}
 	})
-}
-
-// withoutLineBreaks drops '\r' and '\n', which Open ignores in the
-// signature while the bug TestPageTokenRejectsLineBreaks skips is open.
-func withoutLineBreaks(s string) string {
-	return strings.NewReplacer("\r", "", "\n", "").Replace(s)
 }
 
 // FuzzPageToken checks that Open never panics and never accepts a token
@@ -152,7 +144,7 @@ func FuzzPageToken(f *testing.F) {
 		// An arbitrary token opens only if it is the one Seal makes for
 		// the cursor it holds.
 		got, err := p.Open(cust, scope, token)
-		if err == nil && token != "" && withoutLineBreaks(token) != p.Seal(cust, scope, got) {
+		if err == nil && token != "" && token != p.Seal(cust, scope, got) {
 			t.Fatalf("Open(%s, %q, %q) accepted a token Seal did not make (cursor %q)", cust, scope, token, got)
 		}
 		if err != nil && outdial.ErrorCode(err) != outdial.ECodeInvalidPageToken {
@@ -182,7 +174,7 @@ func FuzzPageToken(f *testing.F) {
 			b := []byte(sealed)
 			b[int(pos)%len(b)] ^= xor
 			mutated := string(b)
-			if got, err := p.Open(cust, scope, mutated); err == nil && withoutLineBreaks(mutated) != sealed {
+			if got, err := p.Open(cust, scope, mutated); err == nil && mutated != sealed {
 				t.Fatalf("Open accepted %q, a modified %q (cursor %q)", mutated, sealed, got)
 			}
 		}

@@ -51,13 +51,14 @@ func (p *PageTokens) Open(customerID, scope, token string) (string, error) {
 	if !ok || len(token) > 4096 {
 		return "", bad
 	}
-	// Strict: a token has exactly one spelling (no spare bits).
+	// A token has exactly one spelling: Strict rejects spare bits, and the
+	// re-encoding check rejects the line breaks the decoder skips.
 	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
-	if err != nil || !hmac.Equal(got, p.mac(customerID, scope, payload)) {
+	if err != nil || base64.RawURLEncoding.EncodeToString(got) != sig || !hmac.Equal(got, p.mac(customerID, scope, payload)) {
 		return "", bad
 	}
 	cursor, err := base64.RawURLEncoding.Strict().DecodeString(payload)
-	if err != nil || len(cursor) == 0 {
+	if err != nil || len(cursor) == 0 || base64.RawURLEncoding.EncodeToString(cursor) != payload {
 		return "", bad
 	}
 	return string(cursor), nil

@@ -136,7 +136,6 @@ func TestPageTokenSignatureIsCanonical(t *testing.T) {
 // inserted does not open: Go's base64 decoders skip '\r' and '\n' even in
 // strict mode.
 func TestPageTokenRejectsLineBreaks(t *testing.T) {
-	t.Skip("BUG: PageTokens.Open accepts a token with '\\r' or '\\n' inserted in the signature (base64 decoding skips line breaks even with Strict()); reject tokens with characters outside [A-Za-z0-9_-.], or require base64.RawURLEncoding.EncodeToString(decoded) == sig")
 	p := apigw.NewPageTokens(pageKey)
 	tok := p.Seal(custA, "outdials", "cursor")
 	dot := strings.Index(tok, ".")
