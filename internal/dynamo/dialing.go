@@ -236,15 +236,16 @@ func (s *Store) expireLeases(ctx context.Context, outdialID string, now time.Tim
 	if err != nil {
 		return err
 	}
+	// Best effort: a lease that cannot be expired now (throttling) is
+	// expired by a later claim; it must not keep this claim from handing
+	// out the targets that are due.
 	for _, it := range items {
-		if it.AttemptID == "" {
+		if it.AttemptID == "" || ctx.Err() != nil {
 			continue
 		}
-		if _, err := s.ApplyOutcome(ctx, outdial.Outcome{
+		_, _ = s.ApplyOutcome(ctx, outdial.Outcome{
 			AttemptID: it.AttemptID, OutdialID: outdialID, TargetID: it.ID, Result: outdial.ResultExpired,
-		}); err != nil {
-			return err
-		}
+		})
 	}
 	return nil
 }

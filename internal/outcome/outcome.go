@@ -127,6 +127,9 @@ func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	if conc <= 0 {
 		conc = 10
 	}
+	if p.Log == nil {
+		p.Log = slog.Default()
+	}
 	var (
 		mu       sync.Mutex
 		wg       sync.WaitGroup
