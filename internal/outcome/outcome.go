@@ -127,9 +127,6 @@ func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	if conc <= 0 {
 		conc = 10
 	}
-	if p.Log == nil {
-		p.Log = slog.Default()
-	}
 	var (
 		mu       sync.Mutex
 		wg       sync.WaitGroup
@@ -152,19 +149,27 @@ func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	return events.SQSEventResponse{BatchItemFailures: failures}, nil
 }
 
+// logger returns p.Log, or the default logger when it is nil.
+func (p *Processor) logger() *slog.Logger {
+	if p.Log == nil {
+		return slog.Default()
+	}
+	return p.Log
+}
+
 // apply handles one message; the log never carries the destination.
 func (p *Processor) apply(ctx context.Context, msg events.SQSMessage) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
-			p.Log.ErrorContext(ctx, "outcome panicked", "message_id", msg.MessageId, "panic", fmt.Sprint(r))
+			p.logger().ErrorContext(ctx, "outcome panicked", "message_id", msg.MessageId, "panic", fmt.Sprint(r))
 		}
 	}()
 	o, err := Parse(msg.Body)
 	if err != nil {
 		// Malformed: report it so that the redrive policy parks it in the
 		// DLQ. The body is not logged (it may hold anything).
-		p.Log.WarnContext(ctx, "malformed outcome message", "message_id", msg.MessageId, "error", outdial.ErrorMessage(err), "bytes", len(msg.Body))
+		p.logger().WarnContext(ctx, "malformed outcome message", "message_id", msg.MessageId, "error", outdial.ErrorMessage(err), "bytes", len(msg.Body))
 		return err
 	}
 	effect, err := p.Store.ApplyOutcome(ctx, o)
@@ -174,11 +179,11 @@ func (p *Processor) apply(ctx context.Context, msg events.SQSMessage) (err error
 		if errors.As(err, &oe) && oe.Code == outdial.ECodeUnavailable {
 			level = slog.LevelWarn
 		}
-		p.Log.Log(ctx, level, "outcome not applied; will be redelivered", "message_id", msg.MessageId,
+		p.logger().Log(ctx, level, "outcome not applied; will be redelivered", "message_id", msg.MessageId,
 			"outdial_id", o.OutdialID, "target_id", o.TargetID, "attempt_id", o.AttemptID, "err", err)
 		return err
 	}
-	p.Log.InfoContext(ctx, "outcome", "message_id", msg.MessageId, "outdial_id", o.OutdialID, "target_id", o.TargetID,
+	p.logger().InfoContext(ctx, "outcome", "message_id", msg.MessageId, "outdial_id", o.OutdialID, "target_id", o.TargetID,
 		"attempt_id", o.AttemptID, "result", o.Result, "effect", effect)
 	return nil
 }
