@@ -1,0 +1,382 @@
+package invoke_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/google/uuid"
+
+	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/dynamotest"
+	"github.com/outdial/outdial/internal/invoke"
+	"github.com/outdial/outdial/internal/localstack"
+	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/samtemplate"
+)
+
+func TestMain(m *testing.M) { dynamotest.Main(m) }
+
+// httpAnswer checks an API Gateway payload 2.0 response: status, a JSON
+// body, and for an error the envelope's code.
+func httpAnswer(t *testing.T, payload []byte, wantStatus int, wantCode string) map[string]any {
+	t.Helper()
+	var res events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(payload, &res); err != nil {
+		t.Fatalf("not an HTTP response: %v\n%s", err, payload)
+	}
+	if res.StatusCode != wantStatus {
+		t.Fatalf("statusCode %d, want %d; body %s", res.StatusCode, wantStatus, res.Body)
+	}
+	if got := res.Headers["Content-Type"]; got != "application/json" {
+		t.Errorf("Content-Type %q, want application/json", got)
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(res.Body), &body); err != nil {
+		t.Fatalf("body is not a JSON object: %v\n%s", err, res.Body)
+	}
+	if wantCode != "" {
+		e, _ := body["error"].(map[string]any)
+		if got := e["code"]; got != wantCode {
+			t.Errorf("error code %v, want %s; body %s", got, wantCode, res.Body)
+		}
+	}
+	return body
+}
+
+// batchFailures checks an SQS batch response and returns the ids of the
+// failed messages.
+func batchFailures(t *testing.T, payload []byte) []string {
+	t.Helper()
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		t.Fatalf("not a JSON object: %v\n%s", err, payload)
+	}
+	if _, ok := raw["batchItemFailures"]; !ok {
+		t.Fatalf("no batchItemFailures in %s", payload)
+	}
+	var res events.SQSEventResponse
+	if err := json.Unmarshal(payload, &res); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	for _, f := range res.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	return ids
+}
+
+// expectation is what one function must answer to its sample event, in the
+// order the functions are invoked (each sees what the earlier ones did to
+// the table).
+type expectation struct {
+	name  string // function name (functions/<name>)
+	check func(t *testing.T, payload []byte)
+	// warm, when set, is the event of a second invoke of the same
+	// emulator (default: the sample event again) and checkWarm its answer.
+	warm      func(t *testing.T, event []byte) []byte
+	checkWarm func(t *testing.T, payload []byte)
+}
+
+// figures are one function's measurements.
+type figures struct {
+	name                   string
+	size                   int64
+	ready, cold, coldTotal time.Duration
+	rieDuration, warm      time.Duration
+}
+
+// TestInvokeEveryFunction builds every function of the template for this
+// machine and invokes each once with its events/ payload under the Runtime
+// Interface Emulator, with the template's environment, against DynamoDB
+// Local and the SQS stand-in; then once more warm. The sample events'
+// outdial is created first, so the HTTP functions answer from real data.
+func TestInvokeEveryFunction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	root, err := localstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The emulator, the bootstraps and the stand-ins.
+	started := time.Now()
+	rie, err := invoke.InstallRIE(ctx, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("emulator %s at %s ready in %s", rie, invoke.RIEVersion, time.Since(started).Round(time.Millisecond))
+	var fns []*samtemplate.Function
+	for _, id := range slices.Sorted(maps.Keys(tpl.Functions)) {
+		fns = append(fns, tpl.Functions[id])
+	}
+	started = time.Now()
+	bootstraps, err := invoke.Build(ctx, root, t.TempDir(), fns...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built %d bootstraps in %s", len(bootstraps), time.Since(started).Round(time.Millisecond))
+
+	table := "invoke-" + uuid.NewString()[:8]
+	st, err := invoke.StartStack(ctx, invoke.StackOptions{
+		Root: root, Template: tpl, TableName: table,
+		DynamoDBEndpoint: dynamotest.Endpoint(),
+		SQS:              true, SQSEndpoint: os.Getenv(localstack.EnvSQSEndpoint),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	db := dynamotest.Client(t)
+	t.Cleanup(func() {
+		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+
+	// The outdial the sample events name.
+	now := outdial.Time{Time: time.Now().UTC()}
+	if err := dynamo.New(db, table).CreateOutdial(ctx, &outdial.Outdial{
+		ID: samtemplate.EventOutdialID, CustomerID: samtemplate.EventCustomerID, Name: "Sample events' outdial",
+		RetryPolicy: outdial.DefaultRetryPolicy(), TMCreate: now, TMUpdate: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The sample get-target and delete-target events name a target the
+	// sample add-targets event may or may not create.
+	targetStatus, targetCode := 404, "not_found"
+	if readEvent(t, root, "get-target").PathParameters["target_id"] == outdial.TargetID(samtemplate.EventOutdialID, "tel:+15551234567") {
+		targetStatus, targetCode = 200, ""
+	}
+
+	field := func(m map[string]any, k string) string { return fmt.Sprint(m[k]) }
+	count := func(m map[string]any, k string) int { l, _ := m[k].([]any); return len(l) }
+	expectations := []expectation{
+		{name: "authorizer", check: func(t *testing.T, p []byte) {
+			var res events.APIGatewayV2CustomAuthorizerSimpleResponse
+			if err := json.Unmarshal(p, &res); err != nil {
+				t.Fatal(err)
+			}
+			if !res.IsAuthorized || res.Context["customer_id"] != samtemplate.EventCustomerID {
+				t.Errorf("authorizer answered %s, want isAuthorized with customer_id %s", p, samtemplate.EventCustomerID)
+			}
+		}},
+		{name: "create-outdial", check: func(t *testing.T, p []byte) {
+			b := httpAnswer(t, p, 200, "")
+			if got := field(b, "customer_id"); got != samtemplate.EventCustomerID {
+				t.Errorf("customer_id %s, want the authorizer context's %s", got, samtemplate.EventCustomerID)
+			}
+		}},
+		{name: "list-outdials", check: func(t *testing.T, p []byte) {
+			b := httpAnswer(t, p, 200, "")
+			// create-outdial ran twice (cold and warm).
+			if !strings.Contains(string(p), samtemplate.EventOutdialID) || count(b, "result") != 3 {
+				t.Errorf("want the sample outdial and the two created ones; got %s", p)
+			}
+		}},
+		{name: "get-outdial", check: func(t *testing.T, p []byte) {
+			if got := field(httpAnswer(t, p, 200, ""), "id"); got != samtemplate.EventOutdialID {
+				t.Errorf("id %s, want %s", got, samtemplate.EventOutdialID)
+			}
+		}},
+		{name: "update-outdial", check: func(t *testing.T, p []byte) {
+			if got := field(httpAnswer(t, p, 200, ""), "name"); got != "January Leads (revised)" {
+				t.Errorf("name %q after the update", got)
+			}
+		}},
+		{name: "update-outdial-campaign", check: func(t *testing.T, p []byte) {
+			if got := field(httpAnswer(t, p, 200, ""), "campaign_id"); got != "5e8a2b1c-3d4f-4a6b-8c9d-0e1f2a3b4c5d" {
+				t.Errorf("campaign_id %q after the update", got)
+			}
+		}},
+		{name: "update-outdial-data", check: func(t *testing.T, p []byte) {
+			data, _ := httpAnswer(t, p, 200, "")["data"].(map[string]any)
+			if got := field(data, "source"); got != "crm-export" {
+				t.Errorf("data.source %q after the update", got)
+			}
+		}},
+		{name: "add-targets", check: func(t *testing.T, p []byte) {
+			if got := field(httpAnswer(t, p, 200, ""), "created"); got != "2" {
+				t.Errorf("created %s, want 2: %s", got, p)
+			}
+		}, checkWarm: func(t *testing.T, p []byte) {
+			if got := field(httpAnswer(t, p, 200, ""), "duplicates"); got != "2" {
+				t.Errorf("the same import again: duplicates %s, want 2: %s", got, p)
+			}
+		}},
+		{name: "list-targets", check: func(t *testing.T, p []byte) {
+			if got := count(httpAnswer(t, p, 200, ""), "result"); got != 2 {
+				t.Errorf("%d idle targets, want 2: %s", got, p)
+			}
+		}},
+		{name: "get-target", check: func(t *testing.T, p []byte) { httpAnswer(t, p, targetStatus, targetCode) }},
+		{name: "claim-targets", check: func(t *testing.T, p []byte) {
+			if got := count(httpAnswer(t, p, 200, ""), "result"); got != 2 {
+				t.Errorf("claimed %d targets, want 2: %s", got, p)
+			}
+		}},
+		{name: "process-outcomes",
+			// The sample outcome names an attempt the target is not on:
+			// acknowledged, nothing to redeliver.
+			check: func(t *testing.T, p []byte) {
+				if got := batchFailures(t, p); len(got) != 0 {
+					t.Errorf("batchItemFailures %v for a stale outcome, want none", got)
+				}
+			},
+			// A malformed message is reported, so that it reaches the DLQ.
+			warm: func(t *testing.T, ev []byte) []byte {
+				var sqsEv events.SQSEvent
+				if err := json.Unmarshal(ev, &sqsEv); err != nil {
+					t.Fatal(err)
+				}
+				sqsEv.Records[0].Body = `{"attempt_id": 42}`
+				b, err := json.Marshal(sqsEv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			},
+			checkWarm: func(t *testing.T, p []byte) {
+				if got, want := batchFailures(t, p), []string{"059f36b4-87a3-44ab-83d2-661975830a7d"}; !slices.Equal(got, want) {
+					t.Errorf("batchItemFailures %v for a malformed message, want %v", got, want)
+				}
+			}},
+		{name: "delete-target", check: func(t *testing.T, p []byte) { httpAnswer(t, p, targetStatus, targetCode) }},
+		{name: "delete-outdial", check: func(t *testing.T, p []byte) {
+			if got := field(httpAnswer(t, p, 200, ""), "id"); got != samtemplate.EventOutdialID {
+				t.Errorf("deleted %s, want %s", got, samtemplate.EventOutdialID)
+			}
+		}, checkWarm: func(t *testing.T, p []byte) { httpAnswer(t, p, 404, "not_found") }},
+		{name: "purge-targets", check: func(t *testing.T, p []byte) {
+			if got := batchFailures(t, p); len(got) != 0 {
+				t.Errorf("batchItemFailures %v purging a deleted outdial, want none", got)
+			}
+		}},
+	}
+
+	// Every function of the template has an expectation, and only those.
+	var want, got []string
+	for _, f := range fns {
+		want = append(want, f.Name)
+	}
+	for _, e := range expectations {
+		got = append(got, e.name)
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("expectations for %v\nbut the template's functions are %v", got, want)
+	}
+
+	byName := map[string]*samtemplate.Function{}
+	for _, f := range fns {
+		byName[f.Name] = f
+	}
+	var figs []figures
+	for _, e := range expectations {
+		fn := byName[e.name]
+		ok := t.Run(fn.LogicalID, func(t *testing.T) {
+			env, err := st.Env(fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := os.ReadFile(samtemplate.EventPath(root, fn.Name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev, err := st.Event(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(ev), samtemplate.TokenPlaceholder) {
+				t.Fatal("the token placeholder is still in the event")
+			}
+			s, err := invoke.Start(ctx, invoke.Options{
+				RIE: rie, Bootstrap: bootstraps[fn.Name], Env: env,
+				Timeout: time.Duration(fn.Timeout) * time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Stop()
+			cold, err := s.Invoke(ctx, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cold.Status != 200 {
+				t.Fatalf("the emulator answered %d: %s\noutput:\n%s", cold.Status, cold.Payload, s.Output())
+			}
+			e.check(t, cold.Payload)
+			if e.warm != nil {
+				ev = e.warm(t, ev)
+			}
+			warm, err := s.Invoke(ctx, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if warm.Status != 200 {
+				t.Fatalf("the emulator answered %d to the second invoke: %s\noutput:\n%s", warm.Status, warm.Payload, s.Output())
+			}
+			if warm.ColdStart != 0 {
+				t.Errorf("the second invoke reports a cold start")
+			}
+			if e.checkWarm != nil {
+				e.checkWarm(t, warm.Payload)
+			}
+			if t.Failed() {
+				t.Logf("output of the emulator and the function:\n%s", s.Output())
+			}
+			info, err := os.Stat(bootstraps[fn.Name])
+			if err != nil {
+				t.Fatal(err)
+			}
+			figs = append(figs, figures{
+				name: fn.Name, size: info.Size(), ready: s.Ready, cold: cold.Latency, coldTotal: cold.ColdStart,
+				rieDuration: cold.Duration, warm: warm.Latency,
+			})
+		})
+		if !ok && ctx.Err() != nil {
+			break
+		}
+	}
+
+	// The figures.
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
+	var b strings.Builder
+	fmt.Fprintf(&b, "cold start under aws-lambda-rie %s (ms; process start -> first response = ready + cold invoke):\n", invoke.RIEVersion)
+	fmt.Fprintf(&b, "%-26s %10s %8s %8s %10s %8s %8s\n", "function", "bytes", "ready", "invoke", "cold total", "rie dur", "warm")
+	for _, f := range figs {
+		fmt.Fprintf(&b, "%-26s %10d %8s %8s %10s %8s %8s\n", f.name, f.size, ms(f.ready), ms(f.cold), ms(f.coldTotal), ms(f.rieDuration), ms(f.warm))
+	}
+	t.Log(b.String())
+}
+
+func readEvent(t *testing.T, root, name string) events.APIGatewayV2HTTPRequest {
+	t.Helper()
+	raw, err := os.ReadFile(samtemplate.EventPath(root, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
