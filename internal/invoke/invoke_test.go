@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/google/uuid"
 
+	"github.com/outdial/outdial/internal/auth"
 	"github.com/outdial/outdial/internal/dynamo"
 	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/invoke"
@@ -379,4 +380,107 @@ func readEvent(t *testing.T, root, name string) events.APIGatewayV2HTTPRequest {
 		t.Fatal(err)
 	}
 	return ev
+}
+
+// TestEnv checks the environment a function gets: the template's
+// variables resolved for the stack, the local endpoints, dummy
+// credentials and Lambda's own variables, and nothing unresolved.
+func TestEnv(t *testing.T) {
+	root, err := localstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &invoke.Stack{
+		DynamoDBEndpoint: "http://127.0.0.1:1", SQSEndpoint: "http://127.0.0.1:2", TableName: "t1",
+		TokenSecret: "a-test-secret-that-is-long-enough-1234", Template: tpl,
+		QueueURLs: map[string]string{},
+	}
+	for id := range tpl.Resources("AWS::SQS::Queue") {
+		st.QueueURLs[id] = "http://127.0.0.1:2/000000000000/t1-" + id
+	}
+	tests := []struct {
+		fn   string
+		want map[string]string // a subset of the environment
+	}{
+		{"AuthorizerFunction", map[string]string{
+			"OUTDIAL_TOKEN_SECRET": st.TokenSecret, "OUTDIAL_TOKEN_SECRET_PREVIOUS": "",
+			"TABLE_NAME": "t1", "LOG_LEVEL": "INFO", "AWS_LAMBDA_FUNCTION_NAME": "authorizer",
+		}},
+		{"create-outdial", map[string]string{
+			"TABLE_NAME": "t1", "DYNAMODB_ENDPOINT": "http://127.0.0.1:1", "AWS_REGION": localstack.Region,
+			"AWS_ACCESS_KEY_ID": "local", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+		}},
+		{"AddTargetsFunction", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}},
+		{"DeleteOutdialFunction", map[string]string{
+			"PURGE_QUEUE_URL": st.QueueURLs["PurgeQueue"], "SQS_ENDPOINT": "http://127.0.0.1:2",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fn, func(t *testing.T) {
+			fn, err := invoke.Function(tpl, tt.fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := st.Env(fn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, want := range tt.want {
+				if got, ok := env[k]; !ok || got != want {
+					t.Errorf("%s = %q (set: %v), want %q", k, got, ok, want)
+				}
+			}
+			for k := range fn.Env {
+				if _, ok := env[k]; !ok {
+					t.Errorf("the template's %s is missing", k)
+				}
+			}
+		})
+	}
+
+	// A function that needs a queue, on a stack without SQS.
+	noSQS := *st
+	noSQS.SQSEndpoint, noSQS.QueueURLs = "", nil
+	fn, err := invoke.Function(tpl, "delete-outdial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := noSQS.Env(fn); err == nil {
+		t.Error("delete-outdial's environment resolved without the purge queue")
+	}
+	if !invoke.UsesQueues(tpl, fn) {
+		t.Error("UsesQueues(delete-outdial) = false, want true: PURGE_QUEUE_URL is !Ref PurgeQueue")
+	}
+	get, err := invoke.Function(tpl, "GetOutdialFunction")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if invoke.UsesQueues(tpl, get) {
+		t.Error("UsesQueues(get-outdial) = true, want false")
+	}
+	if _, err := invoke.Function(tpl, "NoSuchFunction"); err == nil {
+		t.Error("Function(NoSuchFunction) found one")
+	}
+
+	// The sample events get a token for their customer.
+	ev, err := st.Event([]byte(`{"headers":{"authorization":"Bearer ` + samtemplate.TokenPlaceholder + `"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Headers map[string]string }
+	if err := json.Unmarshal(ev, &got); err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(st.TokenSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	customer, err := v.Verify(strings.TrimPrefix(got.Headers["authorization"], "Bearer "))
+	if err != nil || customer != samtemplate.EventCustomerID {
+		t.Errorf("the event's token verifies as %q, %v; want customer %s", customer, err, samtemplate.EventCustomerID)
+	}
 }
