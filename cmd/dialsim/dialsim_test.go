@@ -1,0 +1,446 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/outdial/outdial/internal/auth"
+	"github.com/outdial/outdial/internal/dynamotest"
+	"github.com/outdial/outdial/internal/localrun"
+	"github.com/outdial/outdial/internal/localstack"
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+func TestMain(m *testing.M) { dynamotest.Main(m) }
+
+// startStack brings up the local stack (DynamoDB Local of the test binary,
+// its own SQS stand-in) on a table of its own, stopped when t ends.
+func startStack(t *testing.T) *localrun.Stack {
+	t.Helper()
+	root, err := localstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := make([]byte, 6)
+	rand.Read(suffix)
+	table := "dialsim-" + hex.EncodeToString(suffix)
+	client := dynamotest.Client(t)
+	st, err := localrun.Start(context.Background(), localrun.Options{
+		Root: root, Addr: "127.0.0.1:0", DynamoDBEndpoint: dynamotest.Endpoint(), TableName: table,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("start the local stack: %v", err)
+	}
+	t.Cleanup(func() {
+		st.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+		var notFound *types.ResourceNotFoundException
+		if err != nil && !errors.As(err, &notFound) {
+			t.Errorf("delete table %s: %v", table, err)
+		}
+	})
+	return st
+}
+
+// stackConfig is a quick run against st: no retry delays, short calls.
+func stackConfig(t *testing.T, st *localrun.Stack, out io.Writer) Config {
+	t.Helper()
+	token, err := st.Token("0b7e4c1a-3f2d-4e5b-8a9c-1d2e3f4a5b6c", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{
+		API: st.URL, Token: token, SQSEndpoint: st.SQSEndpoint, QueueURL: st.QueueURL("OutcomeQueue"),
+		RetryDelay: 0, Dialers: 4, Claim: 5, Lease: time.Minute,
+		Probs:        Probabilities{Answered: 0.5, Busy: 0.2, NoAnswer: 0.2, Failed: 0.05, Invalid: 0.05},
+		CallDuration: 20 * time.Millisecond, Timeout: 40 * time.Second, Seed: 42, Out: out,
+		Interval: 200 * time.Millisecond, Drain: 5 * time.Second,
+	}
+}
+
+// TestSimulator runs the simulator in-process against one local stack.
+func TestSimulator(t *testing.T) {
+	st := startStack(t)
+
+	t.Run("command settles and counts agree", func(t *testing.T) {
+		// The whole command, flags to exit status, on 50 targets with
+		// every third outcome sent twice.
+		cfg := stackConfig(t, st, nil)
+		var stdout, stderr bytes.Buffer
+		code := realMain([]string{
+			"-api", st.URL, "-token", cfg.Token, "-sqs-endpoint", st.SQSEndpoint, "-queue-url", cfg.QueueURL,
+			"-create", "50", "-retry-delay", "0", "-call-duration", "20ms", "-dialers", "4", "-claim", "5",
+			"-duplicate", "0.3", "-timeout", "40s", "-seed", "7",
+		}, func(string) string { return "" }, &stdout, &stderr)
+		out := stdout.String()
+		t.Logf("output:\n%s", out)
+		if code != 0 {
+			t.Fatalf("exit status %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
+		}
+		for _, want := range []string{"created outdial", "Summary:", "settled after", "counts agree", "target_count 50"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "FAIL") {
+			t.Errorf("output has a failed check:\n%s", out)
+		}
+		if strings.Contains(out, "duplicates sent 0,") {
+			t.Errorf("no duplicate was sent; the run does not exercise exactly-once:\n%s", out)
+		}
+	})
+
+	t.Run("report and checks", func(t *testing.T) {
+		var out bytes.Buffer
+		cfg := stackConfig(t, st, &out)
+		// One try each: a target is finished or failed after one call,
+		// so both kinds occur (all 20 alike has odds of 2 in a million).
+		cfg.Create, cfg.Tries, cfg.Duplicate = 20, 1, 0.5
+		s, err := newSim(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		rep, err := s.run(ctx)
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, out.String())
+		}
+		if !rep.Agree() {
+			t.Fatalf("counts disagree:\n%s", out.String())
+		}
+		if rep.Ending != "settled" || rep.Final.TargetCount != 20 || rep.Targets != 20 {
+			t.Errorf("ending %q, target_count %d, targets claimed %d; want settled, 20, 20", rep.Ending, rep.Final.TargetCount, rep.Targets)
+		}
+		if got, want := rep.SentTotal(), rep.Claims; got != want || rep.SendErrors != 0 {
+			t.Errorf("%d outcomes sent for %d claims (%d send errors); want one per claim", got, want, rep.SendErrors)
+		}
+		if got, want := rep.Final.Counts.Finished, int64(rep.AnsweredTargets); got != want {
+			t.Errorf("finished %d, want %d", got, want)
+		}
+
+		// The checks must catch a simulator record that does not match
+		// the service: each mutation below makes the named checks fail.
+		var answered, other string
+		for id, tr := range s.targets {
+			if tr.last == outdial.ResultAnswered && answered == "" {
+				answered = id
+			}
+			if tr.last != outdial.ResultAnswered && other == "" {
+				other = id
+			}
+		}
+		if answered == "" || other == "" {
+			t.Fatalf("want both an answered and an unanswered target among %d (seed %d)", len(s.targets), cfg.Seed)
+		}
+		for _, tc := range []struct {
+			name     string
+			mutate   func() (undo func())
+			wantFail []string
+		}{
+			{"an answered target recorded as busy", func() func() {
+				tr := s.targets[answered]
+				tr.last = outdial.ResultBusy
+				return func() { tr.last = outdial.ResultAnswered }
+			}, []string{"finished", "per target"}},
+			{"a failed target recorded as answered", func() func() {
+				tr := s.targets[other]
+				old := tr.last
+				tr.last = outdial.ResultAnswered
+				return func() { tr.last = old }
+			}, []string{"finished", "per target"}},
+			{"one claim more than the service counted", func() func() {
+				s.targets[other].claims++
+				return func() { s.targets[other].claims-- }
+			}, []string{"per target"}},
+			{"one target finished before the run", func() func() {
+				s.rep.Start.Finished++
+				return func() { s.rep.Start.Finished-- }
+			}, []string{"finished"}},
+			{"nothing changed", func() func() { return func() {} }, nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				undo := tc.mutate()
+				defer undo()
+				s.rep.Checks = nil
+				s.verify(ctx)
+				var failed []string
+				for _, c := range s.rep.Checks {
+					if !c.OK {
+						failed = append(failed, c.Name)
+					}
+				}
+				if strings.Join(failed, ",") != strings.Join(tc.wantFail, ",") {
+					t.Errorf("failed checks %q, want %q; checks: %+v", failed, tc.wantFail, s.rep.Checks)
+				}
+				if got, want := s.rep.Agree(), len(tc.wantFail) == 0; got != want {
+					t.Errorf("Agree() = %v, want %v", got, want)
+				}
+			})
+		}
+
+		// The same outdial again with -outdial: already settled, nothing
+		// to claim, and the counts still agree.
+		var again bytes.Buffer
+		cfg2 := stackConfig(t, st, &again)
+		cfg2.OutdialID = rep.OutdialID
+		rep2, err := Run(ctx, cfg2)
+		if err != nil {
+			t.Fatalf("second run: %v", err)
+		}
+		if !rep2.Agree() || rep2.Claims != 0 || rep2.Start.Finished != rep.Final.Counts.Finished {
+			t.Errorf("second run: agree %v, %d claims, finished at start %d; want true, 0, %d\n%s",
+				rep2.Agree(), rep2.Claims, rep2.Start.Finished, rep.Final.Counts.Finished, again.String())
+		}
+	})
+
+	t.Run("outdial deleted mid-run", func(t *testing.T) {
+		// Retries wait an hour, so the run goes on until the outdial is
+		// deleted under it; then it must stop with an error at once.
+		var out bytes.Buffer
+		cfg := stackConfig(t, st, &out)
+		ctx := context.Background()
+		api := &apiClient{base: st.URL, token: cfg.Token, http: &http.Client{Timeout: 30 * time.Second}}
+		o, err := api.createOutdial(ctx, "to be deleted", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := api.setRetryPolicy(ctx, o.ID, 3600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := api.importCSV(ctx, o.ID, []byte("tel\n+15550000001\n+15550000002\n")); err != nil {
+			t.Fatal(err)
+		}
+		cfg.OutdialID, cfg.Probs = o.ID, Probabilities{Busy: 1}
+		go func() {
+			time.Sleep(2 * time.Second)
+			if err := api.do(ctx, http.MethodDelete, "/v1.0/outdials/"+o.ID, "", nil, nil); err != nil {
+				t.Errorf("delete outdial: %v", err)
+			}
+		}()
+		start := time.Now()
+		_, err = Run(ctx, cfg)
+		if err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("run: err %v, want a 404 error\n%s", err, out.String())
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("the run stopped after %s, want soon after the deletion at 2 s", d)
+		}
+	})
+
+	t.Run("timeout", func(t *testing.T) {
+		// Every call is busy and retries wait an hour: it cannot settle.
+		cfg := stackConfig(t, st, nil)
+		var stdout, stderr bytes.Buffer
+		start := time.Now()
+		code := realMain([]string{
+			"-api", st.URL, "-token", cfg.Token, "-sqs-endpoint", st.SQSEndpoint, "-queue-url", cfg.QueueURL,
+			"-create", "10", "-retry-delay", "3600", "-call-duration", "10ms",
+			"-p-answered", "0", "-p-busy", "1", "-p-no-answer", "0", "-p-failed", "0", "-p-invalid", "0",
+			"-timeout", "6s",
+		}, func(string) string { return "" }, &stdout, &stderr)
+		out := stdout.String()
+		if code != 1 {
+			t.Errorf("exit status %d, want 1\n%s%s", code, out, stderr.String())
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("a 6 s timeout took %s", d)
+		}
+		for _, want := range []string{"timeout after", "not checked: the run timed out", "target_count 10", "finished 0  failed 0"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+}
+
+func TestProbabilitiesPick(t *testing.T) {
+	all := Probabilities{1, 1, 1, 1, 1}
+	for _, tc := range []struct {
+		name string
+		p    Probabilities
+		u    float64
+		want outdial.Result
+	}{
+		{"only answered", Probabilities{Answered: 1}, 0.99, outdial.ResultAnswered},
+		{"only invalid", Probabilities{Invalid: 3}, 0, outdial.ResultInvalid},
+		{"busy or invalid, low", Probabilities{Busy: 1, Invalid: 1}, 0, outdial.ResultBusy},
+		{"busy or invalid, below half", Probabilities{Busy: 1, Invalid: 1}, 0.49, outdial.ResultBusy},
+		{"busy or invalid, half", Probabilities{Busy: 1, Invalid: 1}, 0.5, outdial.ResultInvalid},
+		{"busy or invalid, top", Probabilities{Busy: 1, Invalid: 1}, math.Nextafter(1, 0), outdial.ResultInvalid},
+		{"even, first fifth", all, 0.1, outdial.ResultAnswered},
+		{"even, second fifth", all, 0.3, outdial.ResultBusy},
+		{"even, third fifth", all, 0.5, outdial.ResultNoAnswer},
+		{"even, fourth fifth", all, 0.7, outdial.ResultFailed},
+		{"even, last fifth", all, 0.9, outdial.ResultInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.p.pick(tc.u); got != tc.want {
+				t.Errorf("pick(%g) = %s, want %s", tc.u, got, tc.want)
+			}
+		})
+	}
+
+	// Frequencies follow the weights.
+	p := Probabilities{Answered: 0.5, Busy: 0.2, NoAnswer: 0.2, Failed: 0.05, Invalid: 0.05}
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	const n = 100_000
+	got := map[outdial.Result]int{}
+	for range n {
+		got[p.pick(rng.Float64())]++
+	}
+	for _, e := range p.entries() {
+		if f := float64(got[e.r]) / n; math.Abs(f-e.w) > 0.01 {
+			t.Errorf("%s: frequency %.3f, want %.2f ± 0.01", e.r, f, e.w)
+		}
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"neither create nor outdial", nil, "exactly one of -outdial"},
+		{"both create and outdial", []string{"-create", "5", "-outdial", "01a219fd-9b67-7c76-8ecb-6c2e639ca02b"}, "exactly one of -outdial"},
+		{"outdial not a UUID", []string{"-outdial", "x"}, "-outdial must be a UUID"},
+		{"claim too large", []string{"-create", "5", "-claim", "101"}, "-claim must be between 1 and 100"},
+		{"lease too short", []string{"-create", "5", "-lease", "5s"}, "-lease must be"},
+		{"lease not whole seconds", []string{"-create", "5", "-lease", "10500ms"}, "-lease must be"},
+		{"no dialers", []string{"-create", "5", "-dialers", "0"}, "-dialers must be at least 1"},
+		{"negative probability", []string{"-create", "5", "-p-busy", "-1"}, "must not be negative"},
+		{"all probabilities zero", []string{"-create", "5", "-p-answered", "0", "-p-busy", "0", "-p-no-answer", "0", "-p-failed", "0", "-p-invalid", "0"}, "at least one result probability"},
+		{"duplicate above 1", []string{"-create", "5", "-duplicate", "1.5"}, "-duplicate must be between 0 and 1"},
+		{"retry-after too large", []string{"-create", "5", "-retry-after", "999999999"}, "-retry-after must be between"},
+		{"tries too large", []string{"-create", "5", "-tries", "21"}, "-tries must be between"},
+		{"remote API without token", []string{"-create", "5", "-api", "https://example.execute-api.eu-west-1.amazonaws.com"}, "no token"},
+		{"stray argument", []string{"-create", "5", "extra"}, "unexpected argument"},
+		{"unknown flag", []string{"-nope"}, "flag provided but not defined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := realMain(tc.args, func(string) string { return "" }, &stdout, &stderr)
+			if code != 2 {
+				t.Errorf("exit status %d, want 2", code)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestResolveToken(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	secret := "a-test-secret-that-is-at-least-32-bytes-long"
+	for _, tc := range []struct {
+		name       string
+		flag, api  string
+		env        map[string]string
+		want       string // exact token, or "" to verify a minted one
+		wantSecret string
+		wantErr    string
+	}{
+		{"flag wins", "flagtok", "https://x.example", map[string]string{"TOKEN": "envtok"}, "flagtok", "", ""},
+		{"env TOKEN", "", "https://x.example", map[string]string{"TOKEN": "envtok"}, "envtok", "", ""},
+		{"remote without token", "", "https://x.example", nil, "", "", "no token"},
+		{"local minted with the dev secret", "", "http://127.0.0.1:3000", nil, "", auth.DevSecret, ""},
+		{"localhost minted with OUTDIAL_TOKEN_SECRET", "", "http://localhost:3000", map[string]string{"OUTDIAL_TOKEN_SECRET": secret}, "", secret, ""},
+		{"IPv6 loopback", "", "http://[::1]:3000", nil, "", auth.DevSecret, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := resolveToken(tc.flag, tc.api, demoCustomer, env(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want != "" {
+				if got != tc.want {
+					t.Errorf("token %q, want %q", got, tc.want)
+				}
+				return
+			}
+			v, err := auth.NewVerifier(tc.wantSecret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			customer, err := v.Verify(got)
+			if err != nil {
+				t.Fatalf("minted token does not verify with the expected secret: %v", err)
+			}
+			if customer != demoCustomer {
+				t.Errorf("customer %s, want %s", customer, demoCustomer)
+			}
+		})
+	}
+}
+
+func TestQueueRegion(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"https://sqs.eu-west-1.amazonaws.com/123456789012/q", "eu-west-1"},
+		{"https://sqs.us-gov-west-1.amazonaws.com/123456789012/q", "us-gov-west-1"},
+		{"http://sqs.us-east-1.localhost:9324/000000000000/q", ""},
+		{"not a url", ""},
+	} {
+		if got := queueRegion(tc.url); got != tc.want {
+			t.Errorf("queueRegion(%q) = %q, want %q", tc.url, got, tc.want)
+		}
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	o := &outdial.Outdial{TargetCount: 200, Counts: outdial.Counts{Idle: 40, Dialing: 10, Finished: 120, Failed: 30, Retry: 15}}
+	for _, tc := range []struct {
+		name  string
+		o     *outdial.Outdial
+		width int
+		want  []string
+	}{
+		{"file", o, 0, []string{"10.0s", "[###############-----]", " 75%", "idle 40 (retry_pending 15)", "dialing 10",
+			"finished 120", "failed 30", "sent 250 +12 dup", "25.0/s"}},
+		{"wide terminal", o, 200, []string{"[###############-----]", "idle 40 (retry_pending 15)", "25.0/s"}},
+		{"80 columns", o, 80, []string{"10.0s 75% idle 40 retry 15 dialing 10 finished 120 failed 30 | sent 250+12 25/s"}},
+		{"40 columns", o, 40, []string{"10.0s 75% idle 40 retry 15 dialing 10"}},
+		{"empty outdial", &outdial.Outdial{}, 0, []string{"100%", "0.0/s"}},
+		{"one of 200 left", &outdial.Outdial{TargetCount: 200, Counts: outdial.Counts{Dialing: 1, Finished: 199}}, 0,
+			[]string{"[###################-]  99%"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := progressLine(tc.o, 10*time.Second, 250, 12, tc.width)
+			if tc.o.TargetCount == 0 {
+				got = progressLine(tc.o, 0, 0, 0, tc.width)
+			}
+			if tc.width > 0 && len(got) >= tc.width {
+				t.Errorf("line of %d characters for a %d-column terminal: %q", len(got), tc.width, got)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(got, want) {
+					t.Errorf("progress line %q lacks %q", got, want)
+				}
+			}
+		})
+	}
+}
