@@ -191,7 +191,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		if timeout <= 0 {
 			timeout = 3 * time.Second
 		}
-		st.Functions[f.Name] = &Function{Name: f.Name, Handler: lambda.NewHandler(h), Timeout: timeout}
+		st.Functions[f.Name] = &Function{Name: f.Name, Handler: freshHandler{h}, Timeout: timeout}
 	}
 
 	// The HTTP API.
@@ -234,6 +234,17 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	st.server = &http.Server{Handler: st.Gateway, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = st.server.Serve(ln) }()
 	return st, nil
+}
+
+// freshHandler invokes h through a new lambda.Handler each time. The SDK's
+// handler answers with a slice of a pooled buffer that its next invocation
+// reuses, which is fine in Lambda (one invocation per environment at a
+// time) but not for the concurrent invocations of a local server.
+type freshHandler struct{ h any }
+
+// Invoke implements lambda.Handler.
+func (f freshHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return lambda.NewHandler(f.h).Invoke(ctx, payload)
 }
 
 // Token mints a token for customerID signed with the stack's secret.
