@@ -69,7 +69,7 @@ vet: deps
 	go vet ./...
 
 fmt-check:
-	@unformatted=$$(find . \( -path ./node_modules -o -path ./.aws-sam -o -path ./build -o -path ./.git \) -prune \
+	@unformatted=$$(find . \( -path ./node_modules -o -path ./.aws-sam -o -path ./build -o -path ./.git -o -path ./.local \) -prune \
 		-o -name '*.go' -type f -print | xargs -r gofmt -l)
 	if [[ -n "$$unformatted" ]]; then
 		echo "gofmt: these files need formatting (run gofmt -w):" >&2
