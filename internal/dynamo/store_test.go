@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
 	"github.com/outdial/outdial/internal/dynamo"
@@ -21,9 +24,11 @@ import (
 // The store reads the time from the harness's clock, which starts at the
 // current time (whole milliseconds) and moves only when advanced.
 type storeHarness struct {
-	t     *testing.T
-	ctx   context.Context
-	store *dynamo.Store
+	t      *testing.T
+	ctx    context.Context
+	store  *dynamo.Store
+	client *dynamodb.Client
+	table  string
 
 	mu    sync.Mutex
 	clock time.Time
@@ -34,7 +39,7 @@ func newStoreHarness(t *testing.T) *storeHarness {
 	client, table := dynamotest.Table(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	h := &storeHarness{t: t, ctx: ctx, clock: time.Now().UTC().Truncate(time.Millisecond)}
+	h := &storeHarness{t: t, ctx: ctx, client: client, table: table, clock: time.Now().UTC().Truncate(time.Millisecond)}
 	h.store = dynamo.New(client, table).WithClock(h.now)
 	return h
 }
@@ -581,4 +586,27 @@ func TestOtherCustomersOutdialIsNotFound(t *testing.T) {
 			t.Errorf("the intruder's ListOutdials holds the owner's outdial")
 		}
 	}
+}
+
+// rawTargetItems counts the target items stored under an outdial's shard
+// keys, whether or not the outdial exists.
+func (h *storeHarness) rawTargetItems(outdialID string) int {
+	h.t.Helper()
+	total := 0
+	for k := 0; k < dynamo.Shards; k++ {
+		res, err := h.client.Query(h.ctx, &dynamodb.QueryInput{
+			TableName:              &h.table,
+			KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :sk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": &types.AttributeValueMemberS{Value: fmt.Sprintf("OUTDIAL#%s#%02d", outdialID, k)},
+				":sk": &types.AttributeValueMemberS{Value: "TARGET#"},
+			},
+			Select: types.SelectCount,
+		})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		total += int(res.Count)
+	}
+	return total
 }
