@@ -28,19 +28,29 @@ var retryAttr = map[outdial.Result]string{
 	outdial.ResultExpired:  "rp_expired",
 }
 
-// ApplyOutcome implements outdial.DialStore with one TransactWriteItems:
-// the target's update, conditional on it still being dialing with this
-// attempt id, and the shard's count update. The transition comes from the
-// plan inside the attempt id (outdial.AttemptPlan), so nothing is read
-// first. A duplicate, replayed or late outcome fails the condition and
-// changes nothing (EffectStale).
-func (s *Store) ApplyOutcome(ctx context.Context, o outdial.Outcome) (outdial.OutcomeEffect, error) {
+// outcomeWrite is the target update of one outcome and the count delta it
+// causes in the target's shard.
+type outcomeWrite struct {
+	target *types.Update
+	counts counterDelta
+	shard  shardRef
+}
+
+// shardRef names one shard of one outdial (one count item).
+type shardRef struct {
+	outdialID string
+	k         int
+}
+
+// outcomeWrite builds the conditional update that applies o at now. The
+// transition comes from the plan inside the attempt id
+// (outdial.AttemptPlan), so nothing is read first.
+func (s *Store) outcomeWrite(o outdial.Outcome, now time.Time) (*outcomeWrite, error) {
 	plan, err := outdial.ParseAttemptID(o.AttemptID)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	tr := plan.Apply(o.Result)
-	now := s.now().UTC()
 	nowMS := now.UnixMilli()
 	k := ShardOf(o.TargetID)
 
@@ -71,17 +81,49 @@ func (s *Store) ApplyOutcome(ctx context.Context, o outdial.Outcome) (outdial.Ou
 		vals[":now"] = avN(nowMS)
 		set += ", due = :now, GSI1SK = :now"
 	}
-	update := "SET " + set + " REMOVE attempt_id, lease_until"
-
-	// The count update.
-	d := counterDelta{}
-	d.add(string(outdial.StatusDialing), -1)
-	d.add(string(tr.Status), 1)
-	if tr.Status == outdial.StatusIdle {
-		d.add("retry", 1)
+	w := &outcomeWrite{
+		target: &types.Update{
+			TableName: &s.table, Key: targetKey(o.OutdialID, o.TargetID),
+			UpdateExpression:          aws.String("SET " + set + " REMOVE attempt_id, lease_until"),
+			ConditionExpression:       aws.String("attempt_id = :a AND #st = :dialing"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: vals,
+		},
+		counts: counterDelta{},
+		shard:  shardRef{o.OutdialID, k},
 	}
-	cexpr, cnames, cvals := d.expr()
 
+	// The count delta.
+	w.counts.add(string(outdial.StatusDialing), -1)
+	w.counts.add(string(tr.Status), 1)
+	if tr.Status == outdial.StatusIdle {
+		w.counts.add("retry", 1)
+	}
+	return w, nil
+}
+
+// countsUpdate is the update of one shard's count item by d; it holds only
+// while the item exists (the outdial is not deleted).
+func (s *Store) countsUpdate(ref shardRef, d counterDelta) *types.Update {
+	expr, names, vals := d.expr()
+	return &types.Update{
+		TableName: &s.table, Key: countsKey(ref.outdialID, ref.k),
+		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: vals,
+	}
+}
+
+// ApplyOutcome implements outdial.DialStore with one TransactWriteItems:
+// the target's update, conditional on it still being dialing with this
+// attempt id, and the shard's count update. A duplicate, replayed or late
+// outcome fails the condition and changes nothing (EffectStale).
+func (s *Store) ApplyOutcome(ctx context.Context, o outdial.Outcome) (outdial.OutcomeEffect, error) {
+	w, err := s.outcomeWrite(o, s.now().UTC())
+	if err != nil {
+		return "", err
+	}
 	in := &dynamodb.TransactWriteItemsInput{
 		// A token of this call only: the SDK's own retries of this input
 		// (say after a timeout whose write went through) are recognised
@@ -89,20 +131,8 @@ func (s *Store) ApplyOutcome(ctx context.Context, o outdial.Outcome) (outdial.Ou
 		// by the condition on attempt_id.
 		ClientRequestToken: aws.String(uuid.NewString()),
 		TransactItems: []types.TransactWriteItem{
-			{Update: &types.Update{
-				TableName: &s.table, Key: targetKey(o.OutdialID, o.TargetID),
-				UpdateExpression:          aws.String(update),
-				ConditionExpression:       aws.String("attempt_id = :a AND #st = :dialing"),
-				ExpressionAttributeNames:  names,
-				ExpressionAttributeValues: vals,
-			}},
-			{Update: &types.Update{
-				TableName: &s.table, Key: countsKey(o.OutdialID, k),
-				UpdateExpression:          aws.String(cexpr),
-				ConditionExpression:       aws.String("attribute_exists(PK)"),
-				ExpressionAttributeNames:  cnames,
-				ExpressionAttributeValues: cvals,
-			}},
+			{Update: w.target},
+			{Update: s.countsUpdate(w.shard, w.counts)},
 		},
 	}
 	for attempt := 0; ; attempt++ {
@@ -123,6 +153,112 @@ func (s *Store) ApplyOutcome(ctx context.Context, o outdial.Outcome) (outdial.Ou
 			return "", classify("apply outcome", err)
 		}
 	}
+}
+
+// ApplyOutcomes implements outdial.DialStore: it applies a batch of
+// outcomes in one TransactWriteItems (every target's conditional update,
+// plus one update per count item touched, with the deltas summed), which
+// costs one request for the whole batch instead of one per outcome.
+// Targets whose condition fails are stale; the transaction is retried at
+// once without them. On any other failure (a conflict, throttling) the
+// outcomes are applied one at a time, so that only the affected ones fail.
+// Two outcomes of one target (a transaction may touch an item once) are
+// also applied one at a time, after the batch.
+func (s *Store) ApplyOutcomes(ctx context.Context, outcomes []outdial.Outcome) []outdial.OutcomeResult {
+	res := make([]outdial.OutcomeResult, len(outcomes))
+	now := s.now().UTC()
+	var batch, singles []int
+	writes := make([]*outcomeWrite, len(outcomes))
+	seen := map[string]bool{}
+	for i, o := range outcomes {
+		w, err := s.outcomeWrite(o, now)
+		if err != nil {
+			res[i].Err = err
+			continue
+		}
+		writes[i] = w
+		if seen[o.OutdialID+"/"+o.TargetID] {
+			singles = append(singles, i)
+			continue
+		}
+		seen[o.OutdialID+"/"+o.TargetID] = true
+		batch = append(batch, i)
+	}
+	// Count items per transaction: at most one per outcome, so a batch of
+	// 50 outcomes stays within DynamoDB's 100 actions.
+	for len(batch) > 50 {
+		singles = append(singles, batch[50:]...)
+		batch = batch[:50]
+	}
+	for len(batch) > 1 {
+		refs, items := s.outcomesTransaction(batch, writes)
+		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			ClientRequestToken: aws.String(uuid.NewString()), TransactItems: items,
+		})
+		if err == nil {
+			for _, i := range batch {
+				res[i].Effect = outdial.EffectApplied
+			}
+			batch = nil
+			break
+		}
+		reasons := cancellationReasons(err)
+		if len(reasons) != len(items) {
+			break // not a cancellation: one at a time below
+		}
+		// Outcomes whose target condition failed, or whose count item is
+		// gone (outdial deleted), are stale; retry without them.
+		goneShard := map[shardRef]bool{}
+		for j, ref := range refs {
+			if reasons[len(batch)+j] == "ConditionalCheckFailed" {
+				goneShard[ref] = true
+			}
+		}
+		var keep []int
+		for j, i := range batch {
+			if reasons[j] == "ConditionalCheckFailed" || goneShard[writes[i].shard] {
+				res[i].Effect = outdial.EffectStale
+				continue
+			}
+			keep = append(keep, i)
+		}
+		if len(keep) == len(batch) {
+			break // a conflict or throttling: one at a time below
+		}
+		batch = keep
+	}
+	for _, i := range append(batch, singles...) {
+		if res[i].Err == nil && res[i].Effect == "" {
+			res[i].Effect, res[i].Err = s.ApplyOutcome(ctx, outcomes[i])
+		}
+	}
+	return res
+}
+
+// outcomesTransaction returns the transaction items applying the batch:
+// the target updates in batch order, then one count update per shard (in
+// the order of refs).
+func (s *Store) outcomesTransaction(batch []int, writes []*outcomeWrite) ([]shardRef, []types.TransactWriteItem) {
+	items := make([]types.TransactWriteItem, 0, 2*len(batch))
+	deltas := map[shardRef]counterDelta{}
+	var refs []shardRef
+	for _, i := range batch {
+		w := writes[i]
+		items = append(items, types.TransactWriteItem{Update: w.target})
+		d, ok := deltas[w.shard]
+		if !ok {
+			d = counterDelta{}
+			deltas[w.shard] = d
+			refs = append(refs, w.shard)
+		}
+		for a, v := range w.counts {
+			d.add(a, v)
+		}
+	}
+	for _, ref := range refs {
+		items = append(items, types.TransactWriteItem{Update: s.countsUpdate(ref, deltas[ref])})
+	}
+	return refs, items
 }
 
 // candidate is an idle, due target found in GSI1.

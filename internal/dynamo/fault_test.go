@@ -147,6 +147,20 @@ func targetOf(in *dynamodb.TransactWriteItemsInput) string {
 	return strings.TrimPrefix(sk.Value, "TARGET#")
 }
 
+// targetsOf returns the ids of every target a transaction updates.
+func targetsOf(in *dynamodb.TransactWriteItemsInput) []string {
+	var ids []string
+	for _, it := range in.TransactItems {
+		if it.Update == nil {
+			continue
+		}
+		if sk, _ := it.Update.Key["SK"].(*types.AttributeValueMemberS); sk != nil && strings.HasPrefix(sk.Value, "TARGET#") {
+			ids = append(ids, strings.TrimPrefix(sk.Value, "TARGET#"))
+		}
+	}
+	return ids
+}
+
 func TestFaultApplyOutcomeRetryable(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -403,7 +417,16 @@ func TestFaultProcessorReportsAffectedMessages(t *testing.T) {
 	var mu sync.Mutex
 	timedOut := map[string]bool{}
 	f.arm(func(_ int, in *dynamodb.TransactWriteItemsInput) fault {
-		id := targetOf(in)
+		// A fault of any target in the request hits the whole request: a
+		// batch transaction fails as a whole, then the store applies the
+		// outcomes one by one.
+		id := ""
+		for _, tid := range targetsOf(in) {
+			if faults[tid] != faultNone {
+				id = tid
+				break
+			}
+		}
 		k := faults[id]
 		if k == faultTimeoutAfter {
 			mu.Lock()

@@ -119,10 +119,19 @@ type Processor struct {
 	Concurrency int
 }
 
+// BatchApplier is a store that applies several outcomes in one go
+// (dynamo.Store does: one transaction per batch).
+type BatchApplier interface {
+	ApplyOutcomes(ctx context.Context, outcomes []outdial.Outcome) []outdial.OutcomeResult
+}
+
 // Handle applies every message of the batch and reports the failed ones.
 // It never returns an error: a failure of one message must not fail (and
 // so redeliver) the others.
 func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	if b, ok := p.Store.(BatchApplier); ok {
+		return p.handleBatch(ctx, ev, b), nil
+	}
 	conc := p.Concurrency
 	if conc <= 0 {
 		conc = 10
@@ -138,7 +147,15 @@ func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		sem <- struct{}{}
 		go func(msg events.SQSMessage) {
 			defer func() { <-sem; wg.Done() }()
-			if err := p.apply(ctx, msg); err != nil {
+			err := p.guard(ctx, msg.MessageId, func() error {
+				o, err := p.parse(ctx, msg)
+				if err != nil {
+					return err
+				}
+				effect, err := p.Store.ApplyOutcome(ctx, o)
+				return p.logResult(ctx, msg.MessageId, o, effect, err)
+			})
+			if err != nil {
 				mu.Lock()
 				failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
 				mu.Unlock()
@@ -149,6 +166,47 @@ func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	return events.SQSEventResponse{BatchItemFailures: failures}, nil
 }
 
+// handleBatch parses every message, applies the well-formed ones with one
+// ApplyOutcomes call, and reports the malformed and failed ones.
+func (p *Processor) handleBatch(ctx context.Context, ev events.SQSEvent, b BatchApplier) events.SQSEventResponse {
+	var (
+		failures []events.SQSBatchItemFailure
+		outcomes []outdial.Outcome
+		ids      []string
+	)
+	fail := func(id string) { failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: id}) }
+	for _, msg := range ev.Records {
+		o, err := p.parse(ctx, msg)
+		if err != nil {
+			fail(msg.MessageId)
+			continue
+		}
+		outcomes = append(outcomes, o)
+		ids = append(ids, msg.MessageId)
+	}
+	if len(outcomes) == 0 {
+		return events.SQSEventResponse{BatchItemFailures: failures}
+	}
+	var results []outdial.OutcomeResult
+	err := p.guard(ctx, "batch", func() error {
+		results = b.ApplyOutcomes(ctx, outcomes)
+		if len(results) != len(outcomes) {
+			return fmt.Errorf("store answered %d results for %d outcomes", len(results), len(outcomes))
+		}
+		return nil
+	})
+	for i, o := range outcomes {
+		if err != nil {
+			fail(ids[i])
+			continue
+		}
+		if p.logResult(ctx, ids[i], o, results[i].Effect, results[i].Err) != nil {
+			fail(ids[i])
+		}
+	}
+	return events.SQSEventResponse{BatchItemFailures: failures}
+}
+
 // logger returns p.Log, or the default logger when it is nil.
 func (p *Processor) logger() *slog.Logger {
 	if p.Log == nil {
@@ -157,33 +215,43 @@ func (p *Processor) logger() *slog.Logger {
 	return p.Log
 }
 
-// apply handles one message; the log never carries the destination.
-func (p *Processor) apply(ctx context.Context, msg events.SQSMessage) (err error) {
+// guard runs fn and turns a panic into an error, so that one bad message
+// cannot take the batch down.
+func (p *Processor) guard(ctx context.Context, id string, fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
-			p.logger().ErrorContext(ctx, "outcome panicked", "message_id", msg.MessageId, "panic", fmt.Sprint(r))
+			p.logger().ErrorContext(ctx, "outcome panicked", "message_id", id, "panic", fmt.Sprint(r))
 		}
 	}()
+	return fn()
+}
+
+// parse decodes one message. A malformed one is reported so that the
+// redrive policy parks it in the DLQ; its body is not logged (it may hold
+// anything, a phone number included).
+func (p *Processor) parse(ctx context.Context, msg events.SQSMessage) (outdial.Outcome, error) {
 	o, err := Parse(msg.Body)
 	if err != nil {
-		// Malformed: report it so that the redrive policy parks it in the
-		// DLQ. The body is not logged (it may hold anything).
 		p.logger().WarnContext(ctx, "malformed outcome message", "message_id", msg.MessageId, "error", outdial.ErrorMessage(err), "bytes", len(msg.Body))
-		return err
 	}
-	effect, err := p.Store.ApplyOutcome(ctx, o)
+	return o, err
+}
+
+// logResult logs what applying o did and returns err; the log never
+// carries the destination.
+func (p *Processor) logResult(ctx context.Context, id string, o outdial.Outcome, effect outdial.OutcomeEffect, err error) error {
 	if err != nil {
 		var oe *outdial.Error
 		level := slog.LevelError
 		if errors.As(err, &oe) && oe.Code == outdial.ECodeUnavailable {
 			level = slog.LevelWarn
 		}
-		p.logger().Log(ctx, level, "outcome not applied; will be redelivered", "message_id", msg.MessageId,
+		p.logger().Log(ctx, level, "outcome not applied; will be redelivered", "message_id", id,
 			"outdial_id", o.OutdialID, "target_id", o.TargetID, "attempt_id", o.AttemptID, "err", err)
 		return err
 	}
-	p.logger().InfoContext(ctx, "outcome", "message_id", msg.MessageId, "outdial_id", o.OutdialID, "target_id", o.TargetID,
+	p.logger().InfoContext(ctx, "outcome", "message_id", id, "outdial_id", o.OutdialID, "target_id", o.TargetID,
 		"attempt_id", o.AttemptID, "result", o.Result, "effect", effect)
 	return nil
 }

@@ -170,4 +170,13 @@ type DialStore interface {
 	ClaimTargets(ctx context.Context, customerID, outdialID string, limit int, lease time.Duration) ([]*Claim, error)
 	// ApplyOutcome applies o if its attempt is still the target's current one.
 	ApplyOutcome(ctx context.Context, o Outcome) (OutcomeEffect, error)
+	// ApplyOutcomes applies a batch of outcomes, each as ApplyOutcome would,
+	// in as few requests as it can; the results are in the batch's order.
+	ApplyOutcomes(ctx context.Context, outcomes []Outcome) []OutcomeResult
+}
+
+// OutcomeResult is what applying one outcome of a batch did.
+type OutcomeResult struct {
+	Effect OutcomeEffect
+	Err    error
 }
