@@ -26,8 +26,9 @@ var _ outdial.TargetStore = (*Store)(nil)
 // allows 100 actions per transaction, and one is the shard's count item.
 const txMaxTargets = 99
 
-// ImportConcurrency is how many shards an import writes at once.
-const ImportConcurrency = 8
+// ImportConcurrency is how many shards an import writes at once: all of
+// them, so that a large import uses every partition key's throughput.
+const ImportConcurrency = Shards
 
 // destItem is the stored form of one destination of a target.
 type destItem struct {
