@@ -13,9 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/outdial/outdial/internal/app"
 	"github.com/outdial/outdial/internal/auth"
-	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/localrun"
 	"github.com/outdial/outdial/internal/localstack"
 	"github.com/outdial/outdial/internal/samtemplate"
 )
@@ -25,16 +24,8 @@ import (
 const (
 	DefaultDynamoDBEndpoint = "http://127.0.0.1:8000"
 	DefaultSQSEndpoint      = "http://127.0.0.1:9324"
-	DefaultTableName        = "outdial-local"
+	DefaultTableName        = localrun.DefaultTableName
 )
-
-// Fixed values of the template's pseudo parameters, as `make run` has them.
-var pseudoParams = map[string]string{
-	"AWS::Region":    localstack.Region,
-	"AWS::AccountId": "000000000000",
-	"AWS::Partition": "aws",
-	"AWS::URLSuffix": "amazonaws.com",
-}
 
 // StackOptions say which local stand-ins the functions are pointed at.
 type StackOptions struct {
@@ -65,92 +56,31 @@ type Stack struct {
 	TokenSecret      string
 	Template         *samtemplate.Template
 
-	procs []*localstack.Process
+	res *localrun.Resources
 }
 
-// StartStack prepares the stand-ins: it starts those it is not given, and
-// creates the table and, with SQS, the queues. Close stops what it started.
-func StartStack(ctx context.Context, opt StackOptions) (_ *Stack, err error) {
+// StartStack prepares the stand-ins with localrun.Provision: it starts
+// those it is not given, and creates the table and, with SQS, the queues
+// (an existing queue, `make run`'s, is used as it is). Close stops what it
+// started.
+func StartStack(ctx context.Context, opt StackOptions) (*Stack, error) {
 	if opt.Template == nil {
 		return nil, errors.New("invoke: StackOptions.Template is nil")
 	}
+	res, err := localrun.Provision(ctx, localrun.ProvisionOptions{
+		Root: opt.Root, Template: opt.Template, TableName: opt.TableName, TokenSecret: opt.TokenSecret,
+		DynamoDBEndpoint: opt.DynamoDBEndpoint, SQSEndpoint: opt.SQSEndpoint, NoSQS: !opt.SQS,
+	})
+	if err != nil {
+		return nil, err
+	}
 	st := &Stack{
-		DynamoDBEndpoint: opt.DynamoDBEndpoint, SQSEndpoint: opt.SQSEndpoint,
-		TableName: opt.TableName, TokenSecret: opt.TokenSecret, Template: opt.Template,
-		QueueURLs: map[string]string{},
+		DynamoDBEndpoint: res.DynamoDBEndpoint, SQSEndpoint: res.SQSEndpoint,
+		TableName: res.TableName, TokenSecret: res.TokenSecret, Template: res.Template,
+		QueueURLs: map[string]string{}, res: res,
 	}
-	if st.TableName == "" {
-		st.TableName = DefaultTableName
-	}
-	if st.TokenSecret == "" {
-		st.TokenSecret = auth.DevSecret
-	}
-	defer func() {
-		if err != nil {
-			st.Close()
-		}
-	}()
-
-	// DynamoDB and the table.
-	if st.DynamoDBEndpoint == "" {
-		p, err := localstack.StartDynamoDB(ctx, opt.Root, 0)
-		if err != nil {
-			return nil, err
-		}
-		st.procs = append(st.procs, p)
-		st.DynamoDBEndpoint = p.Endpoint
-	}
-	db, err := localstack.DynamoDBClient(ctx, st.DynamoDBEndpoint)
-	if err != nil {
-		return nil, err
-	}
-	tables := opt.Template.Tables()
-	if len(tables) != 1 {
-		return nil, fmt.Errorf("template: want one DynamoDB table, found %d", len(tables))
-	}
-	in, err := opt.Template.TableInput(tables[0])
-	if err != nil {
-		return nil, err
-	}
-	in.TableName = aws.String(st.TableName)
-	if err := dynamo.CreateTable(ctx, db, in); err != nil {
-		return nil, err
-	}
-
-	// SQS and the queues.
-	if !opt.SQS {
-		st.SQSEndpoint = ""
-		return st, nil
-	}
-	if st.SQSEndpoint == "" {
-		p, err := localstack.StartSQS(ctx, opt.Root, 0)
-		if err != nil {
-			return nil, err
-		}
-		st.procs = append(st.procs, p)
-		st.SQSEndpoint = p.Endpoint
-	}
-	client, err := localstack.SQSClient(ctx, st.SQSEndpoint)
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for id := range opt.Template.Resources("AWS::SQS::Queue") {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		name := st.TableName + "-" + id
-		// An existing queue (`make run`'s) is used as it is.
-		if out, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)}); err == nil {
-			st.QueueURLs[id] = aws.ToString(out.QueueUrl)
-			continue
-		}
-		out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
-		if err != nil {
-			return nil, fmt.Errorf("create queue %s: %w", name, err)
-		}
-		st.QueueURLs[id] = aws.ToString(out.QueueUrl)
+	for id, q := range res.Queues {
+		st.QueueURLs[id] = q.URL
 	}
 	return st, nil
 }
@@ -158,38 +88,33 @@ func StartStack(ctx context.Context, opt StackOptions) (_ *Stack, err error) {
 // Close stops the stand-ins StartStack started; the table and queues of a
 // stand-in it was given stay.
 func (st *Stack) Close() error {
-	var errs []error
-	for i := len(st.procs) - 1; i >= 0; i-- {
-		errs = append(errs, st.procs[i].Stop())
+	if st.res == nil {
+		return nil
 	}
-	st.procs = nil
-	return errors.Join(errs...)
+	return st.res.Close()
 }
 
-// Env returns the whole environment of fn under the emulator: the
-// template's variables for it (Globals merged) with the table, queues,
-// parameters and pseudo parameters resolved for this stack, the local
-// endpoints, dummy AWS credentials, and what Lambda itself sets (function
-// name, memory size, region).
-func (st *Stack) Env(fn *samtemplate.Function) (map[string]string, error) {
-	refs := st.Template.ParameterDefaults()
-	for k, v := range pseudoParams {
-		refs[k] = v
-	}
-	refs["TokenSecret"] = st.TokenSecret
-	for _, id := range st.Template.Tables() {
-		refs[id] = st.TableName
+// resources returns the stack's fields as localrun.Resources.
+func (st *Stack) resources() *localrun.Resources {
+	r := &localrun.Resources{
+		DynamoDBEndpoint: st.DynamoDBEndpoint, SQSEndpoint: st.SQSEndpoint,
+		TableName: st.TableName, TokenSecret: st.TokenSecret, Template: st.Template,
+		Queues: map[string]*localrun.Queue{},
 	}
 	for id, u := range st.QueueURLs {
-		refs[id] = u // !Ref of a queue is its URL
+		r.Queues[id] = &localrun.Queue{LogicalID: id, URL: u}
 	}
-	env, unresolved := samtemplate.ResolveEnv(fn.Env, refs)
+	return r
+}
+
+// Env returns the whole environment of fn under the emulator: what
+// localrun.Resources.Env gives it (the template's variables resolved for
+// this stack, the local endpoints), dummy AWS credentials, and what Lambda
+// itself sets (function name, memory size, region).
+func (st *Stack) Env(fn *samtemplate.Function) (map[string]string, error) {
+	env, unresolved := st.resources().Env(fn)
 	if len(unresolved) > 0 {
 		return nil, fmt.Errorf("%s: cannot resolve the environment variables %v for the local stack (a queue needs the SQS stand-in)", fn.LogicalID, unresolved)
-	}
-	env[app.EnvDynamoDBEndpoint] = st.DynamoDBEndpoint
-	if st.SQSEndpoint != "" {
-		env[app.EnvSQSEndpoint] = st.SQSEndpoint
 	}
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID":               "local",
@@ -197,7 +122,6 @@ func (st *Stack) Env(fn *samtemplate.Function) (map[string]string, error) {
 		"AWS_REGION":                      localstack.Region,
 		"AWS_DEFAULT_REGION":              localstack.Region,
 		"AWS_EC2_METADATA_DISABLED":       "true",
-		"AWS_LAMBDA_FUNCTION_NAME":        fn.Name,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(fn.MemorySize),
 		"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
 		"TZ":                              ":UTC",
@@ -208,22 +132,16 @@ func (st *Stack) Env(fn *samtemplate.Function) (map[string]string, error) {
 }
 
 // UsesQueues reports whether fn's environment refers to a queue of the
-// template (it then needs StackOptions.SQS).
+// template (it then needs StackOptions.SQS): whether it resolves more of
+// it with the queues than without.
 func UsesQueues(tpl *samtemplate.Template, fn *samtemplate.Function) bool {
-	queues := tpl.Resources("AWS::SQS::Queue")
-	refs := tpl.ParameterDefaults()
-	for k, v := range pseudoParams {
-		refs[k] = v
+	r := &localrun.Resources{Template: tpl, TableName: "x", TokenSecret: "x"}
+	_, without := r.Env(fn)
+	r.Queues = map[string]*localrun.Queue{}
+	for id := range tpl.Resources("AWS::SQS::Queue") {
+		r.Queues[id] = &localrun.Queue{LogicalID: id, URL: "x"}
 	}
-	refs["TokenSecret"] = "x"
-	for _, id := range tpl.Tables() {
-		refs[id] = "x"
-	}
-	_, without := samtemplate.ResolveEnv(fn.Env, refs)
-	for id := range queues {
-		refs[id] = "x"
-	}
-	_, with := samtemplate.ResolveEnv(fn.Env, refs)
+	_, with := r.Env(fn)
 	return len(with) < len(without)
 }
 

@@ -3,9 +3,7 @@ package localrun
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
-	"sort"
 	"strconv"
 	"time"
 
@@ -14,92 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
-
-// Queue is one queue of the template, created on the SQS stand-in.
-type Queue struct {
-	LogicalID string
-	Name      string
-	URL       string
-	ARN       string
-}
-
-// createQueues creates every AWS::SQS::Queue of the template: queues that
-// others point at as a dead-letter target first, then the rest with their
-// RedrivePolicy pointing at the created DLQ.
-func createQueues(ctx context.Context, client *sqs.Client, raw map[string]map[string]any, prefix string) (map[string]*Queue, error) {
-	ids := make([]string, 0, len(raw))
-	for id := range raw {
-		ids = append(ids, id)
-	}
-	// Queues without a RedrivePolicy (DLQs) first.
-	sort.Slice(ids, func(i, j int) bool {
-		_, ri := raw[ids[i]]["RedrivePolicy"]
-		_, rj := raw[ids[j]]["RedrivePolicy"]
-		if ri != rj {
-			return !ri
-		}
-		return ids[i] < ids[j]
-	})
-	out := map[string]*Queue{}
-	for _, id := range ids {
-		props := raw[id]
-		attrs := map[string]string{}
-		for _, a := range []string{"VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "DelaySeconds", "MaximumMessageSize"} {
-			if v, ok := props[a]; ok {
-				attrs[a] = fmt.Sprint(v)
-			}
-		}
-		if rp, ok := props["RedrivePolicy"].(map[string]any); ok {
-			dlq := refTarget(rp["deadLetterTargetArn"])
-			q := out[dlq]
-			if q == nil {
-				return nil, fmt.Errorf("queue %s: dead-letter target %q is not a queue of the template", id, dlq)
-			}
-			b, _ := json.Marshal(map[string]any{"deadLetterTargetArn": q.ARN, "maxReceiveCount": fmt.Sprint(rp["maxReceiveCount"])})
-			attrs["RedrivePolicy"] = string(b)
-		}
-		name := prefix + id
-		res, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-		if err != nil {
-			return nil, fmt.Errorf("create queue %s: %w", id, err)
-		}
-		ga, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-			QueueUrl: res.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("queue %s attributes: %w", id, err)
-		}
-		out[id] = &Queue{LogicalID: id, Name: name, URL: aws.ToString(res.QueueUrl), ARN: ga.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]}
-	}
-	return out, nil
-}
-
-// refTarget returns the logical id an intrinsic ({"Fn::GetAtt": "X.Arn"},
-// {"Fn::GetAtt": ["X", "Arn"]} or {"Ref": "X"}) points at.
-func refTarget(v any) string {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return ""
-	}
-	if r, ok := m["Ref"].(string); ok {
-		return r
-	}
-	switch g := m["Fn::GetAtt"].(type) {
-	case string:
-		for i := range g {
-			if g[i] == '.' {
-				return g[:i]
-			}
-		}
-		return g
-	case []any:
-		if len(g) > 0 {
-			s, _ := g[0].(string)
-			return s
-		}
-	}
-	return ""
-}
 
 // Poller feeds a queue to a function like Lambda's SQS event source
 // mapping: batches of up to BatchSize gathered for up to Window, the

@@ -13,17 +13,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/outdial/outdial/internal/app"
 	"github.com/outdial/outdial/internal/auth"
-	"github.com/outdial/outdial/internal/dynamo"
 	"github.com/outdial/outdial/internal/localstack"
 	"github.com/outdial/outdial/internal/samtemplate"
 )
@@ -33,7 +30,7 @@ type Options struct {
 	Root             string // repository root (template.yaml, node_modules)
 	Addr             string // HTTP listen address, e.g. 127.0.0.1:3000
 	TokenSecret      string // signing secret; auth.DevSecret when empty
-	TableName        string // default "outdial-local"
+	TableName        string // default DefaultTableName
 	DynamoDBEndpoint string // use this DynamoDB instead of starting one
 	DynamoDBPort     int    // port for the DynamoDB Local we start (0: any free)
 	SQSEndpoint      string // use this SQS stand-in instead of starting one
@@ -41,20 +38,17 @@ type Options struct {
 	Log              *slog.Logger
 }
 
-// Stack is a running local deployment.
+// Stack is a running local deployment: the Resources (DynamoDB Local,
+// the SQS stand-in, the table and queues) and, on them, the functions, the
+// HTTP API and the SQS pollers.
 type Stack struct {
-	URL              string // http://127.0.0.1:3000
-	DynamoDBEndpoint string
-	SQSEndpoint      string
-	TableName        string
-	Queues           map[string]*Queue // by logical id
-	TokenSecret      string
+	*Resources
+	URL string // http://127.0.0.1:3000
 
 	Gateway   *Gateway
 	Functions map[string]*Function // by function name (functions/<name>)
 
 	server      *http.Server
-	procs       []*localstack.Process
 	stopPolling context.CancelFunc
 	pollers     sync.WaitGroup
 }
@@ -88,73 +82,25 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	if opt.TableName == "" {
-		opt.TableName = "outdial-local"
-	}
-	if opt.TokenSecret == "" {
-		opt.TokenSecret = auth.DevSecret
-	}
-	st := &Stack{TableName: opt.TableName, TokenSecret: opt.TokenSecret, Functions: map[string]*Function{}}
+	st := &Stack{Functions: map[string]*Function{}}
 	defer func() {
 		if err != nil {
 			st.Close()
 		}
 	}()
 
-	// Read the template first: a broken template should fail fast.
-	tpl, err := samtemplate.Load(filepath.Join(opt.Root, "template.yaml"))
+	// The stand-ins, the table and the queues.
+	st.Resources, err = Provision(ctx, ProvisionOptions{
+		Root: opt.Root, TableName: opt.TableName, TokenSecret: opt.TokenSecret,
+		DynamoDBEndpoint: opt.DynamoDBEndpoint, DynamoDBPort: opt.DynamoDBPort,
+		SQSEndpoint: opt.SQSEndpoint, SQSPort: opt.SQSPort,
+	})
 	if err != nil {
 		return nil, err
 	}
-
-	// DynamoDB Local.
-	st.DynamoDBEndpoint = opt.DynamoDBEndpoint
-	if st.DynamoDBEndpoint == "" {
-		if err := localstack.EnsureNodeModules(opt.Root); err != nil {
-			return nil, err
-		}
-		p, err := localstack.StartDynamoDB(ctx, opt.Root, opt.DynamoDBPort)
-		if err != nil {
-			return nil, err
-		}
-		st.procs = append(st.procs, p)
-		st.DynamoDBEndpoint = p.Endpoint
-	}
-	db, err := localstack.DynamoDBClient(ctx, st.DynamoDBEndpoint)
-	if err != nil {
-		return nil, err
-	}
-	tables := tpl.Tables()
-	if len(tables) != 1 {
-		return nil, fmt.Errorf("template.yaml: want one DynamoDB table, found %d", len(tables))
-	}
-	in, err := tpl.TableInput(tables[0])
-	if err != nil {
-		return nil, err
-	}
-	in.TableName = aws.String(opt.TableName)
-	if err := dynamo.CreateTable(ctx, db, in); err != nil {
-		return nil, err
-	}
-
-	// The SQS stand-in and the template's queues.
-	st.SQSEndpoint = opt.SQSEndpoint
-	if st.SQSEndpoint == "" {
-		if err := localstack.EnsureNodeModules(opt.Root); err != nil {
-			return nil, err
-		}
-		p, err := localstack.StartSQS(ctx, opt.Root, opt.SQSPort)
-		if err != nil {
-			return nil, err
-		}
-		st.procs = append(st.procs, p)
-		st.SQSEndpoint = p.Endpoint
-	}
+	tpl := st.Template
 	sqsClient, err := localstack.SQSClient(ctx, st.SQSEndpoint)
 	if err != nil {
-		return nil, err
-	}
-	if st.Queues, err = createQueues(ctx, sqsClient, tpl.Resources("AWS::SQS::Queue"), opt.TableName+"-"); err != nil {
 		return nil, err
 	}
 
@@ -163,24 +109,11 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	refs := map[string]string{
-		tables[0]:             opt.TableName,
-		"AWS::Region":         "us-east-1",
-		"TokenSecret":         opt.TokenSecret,
-		"TokenSecretPrevious": "",
-		"LogLevel":            "INFO",
-	}
-	for id, q := range st.Queues {
-		refs[id] = q.URL // !Ref of a queue is its URL
-	}
 	for _, f := range tpl.Functions {
-		env, unresolved := samtemplate.ResolveEnv(f.Env, refs)
+		env, unresolved := st.Env(f)
 		if len(unresolved) > 0 {
 			opt.Log.Warn("unresolved environment values", "function", f.Name, "names", unresolved)
 		}
-		env[app.EnvDynamoDBEndpoint] = st.DynamoDBEndpoint
-		env[app.EnvSQSEndpoint] = st.SQSEndpoint
-		env["AWS_LAMBDA_FUNCTION_NAME"] = f.Name
 		d := app.NewDeps(func(k string) string { return env[k] })
 		d.AWSConfig = &awsCfg
 		h, err := app.Handler(ctx, d, f.Name)
@@ -261,7 +194,7 @@ func (st *Stack) QueueURL(id string) string {
 }
 
 // Close stops the HTTP server, the pollers and every process the stack
-// started.
+// started. It is safe to call more than once.
 func (st *Stack) Close() {
 	if st.stopPolling != nil {
 		st.stopPolling()
@@ -272,8 +205,7 @@ func (st *Stack) Close() {
 		_ = st.server.Shutdown(ctx)
 		cancel()
 	}
-	for i := len(st.procs) - 1; i >= 0; i-- {
-		_ = st.procs[i].Stop()
+	if st.Resources != nil {
+		_ = st.Resources.Close()
 	}
-	st.procs = nil
 }
