@@ -416,47 +416,52 @@ func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Ti
 	return out, nil
 }
 
-// claimCandidates claims cands, one transaction per shard and chunk, and
-// returns the claims won. Candidates another claimer took are skipped.
+// claimTxTargets is how many targets one claim transaction moves: with one
+// count update per shard (at most 16) it stays within DynamoDB's 100
+// actions, so a claim of 100 is two transactions.
+const claimTxTargets = 100 - Shards
+
+// claimCandidates claims cands in transactions of up to claimTxTargets
+// targets (run in parallel) and returns the claims won. Candidates another
+// claimer took are skipped.
 func (s *Store) claimCandidates(ctx context.Context, outdialID string, cands []candidate, now time.Time, lease time.Duration, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
-	byShard := map[int][]candidate{}
-	for _, c := range cands {
-		k := ShardOf(c.item.ID)
-		byShard[k] = append(byShard[k], c)
-	}
 	var (
 		mu       sync.Mutex
 		wg       sync.WaitGroup
 		claims   []*outdial.Claim
 		firstErr error
 	)
-	for k, list := range byShard {
-		for start := 0; start < len(list); start += txMaxTargets {
-			chunk := list[start:min(start+txMaxTargets, len(list))]
-			wg.Add(1)
-			go func(k int, chunk []candidate) {
-				defer wg.Done()
-				got, err := s.claimChunk(ctx, outdialID, k, chunk, now, lease, policy)
-				mu.Lock()
-				defer mu.Unlock()
-				claims = append(claims, got...)
-				if err != nil && firstErr == nil {
-					firstErr = err
-				}
-			}(k, chunk)
-		}
+	for start := 0; start < len(cands); start += claimTxTargets {
+		chunk := cands[start:min(start+claimTxTargets, len(cands))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.claimChunk(ctx, outdialID, chunk, now, lease, policy)
+			mu.Lock()
+			defer mu.Unlock()
+			claims = append(claims, got...)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}()
 	}
 	wg.Wait()
 	return claims, firstErr
 }
 
-func (s *Store) claimChunk(ctx context.Context, outdialID string, k int, chunk []candidate, now time.Time, lease time.Duration, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
+// claimChunk moves chunk to dialing in one transaction: each target's
+// update holds only if it is still idle, due and unchanged; the count
+// update of every shard touched holds only while the outdial exists. The
+// targets another claimer won are dropped and the rest retried at once.
+func (s *Store) claimChunk(ctx context.Context, outdialID string, chunk []candidate, now time.Time, lease time.Duration, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
 	leaseUntil := now.Add(lease)
 	for attempt := 0; len(chunk) > 0; attempt++ {
 		ids := make([]string, len(chunk))
-		items := make([]types.TransactWriteItem, 0, len(chunk)+1)
-		d := counterDelta{}
+		items := make([]types.TransactWriteItem, 0, len(chunk)+Shards)
+		deltas := map[int]counterDelta{}
+		var shards []int
 		for i, c := range chunk {
+			k := ShardOf(c.item.ID)
 			ids[i] = outdial.NewAttemptID(c.plan)
 			items = append(items, types.TransactWriteItem{Update: &types.Update{
 				TableName: &s.table, Key: key(c.item.PK, c.item.SK),
@@ -474,18 +479,21 @@ func (s *Store) claimChunk(ctx context.Context, outdialID string, k int, chunk [
 					":tm": avS(formatTime(now)),
 				},
 			}})
+			d, ok := deltas[k]
+			if !ok {
+				d = counterDelta{}
+				deltas[k] = d
+				shards = append(shards, k)
+			}
 			d.add(string(outdial.StatusIdle), -1)
 			d.add(string(outdial.StatusDialing), 1)
 			if c.item.TryCur > 0 {
 				d.add("retry", -1)
 			}
 		}
-		cexpr, cnames, cvals := d.expr()
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName: &s.table, Key: countsKey(outdialID, k),
-			UpdateExpression: aws.String(cexpr), ConditionExpression: aws.String("attribute_exists(PK)"),
-			ExpressionAttributeNames: cnames, ExpressionAttributeValues: cvals,
-		}})
+		for _, k := range shards {
+			items = append(items, types.TransactWriteItem{Update: s.countsUpdate(shardRef{outdialID, k}, deltas[k])})
+		}
 		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		if err == nil {
 			claims := make([]*outdial.Claim, len(chunk))
@@ -502,9 +510,11 @@ func (s *Store) claimChunk(ctx context.Context, outdialID string, k int, chunk [
 			return claims, nil
 		}
 		reasons := cancellationReasons(err)
-		if len(reasons) == len(chunk)+1 {
-			if reasons[len(chunk)] == "ConditionalCheckFailed" {
-				return nil, outdial.ErrNotFound("outdial")
+		if len(reasons) == len(items) {
+			for _, r := range reasons[len(chunk):] {
+				if r == "ConditionalCheckFailed" {
+					return nil, outdial.ErrNotFound("outdial")
+				}
 			}
 			var keep []candidate
 			for i, c := range chunk {
