@@ -1,0 +1,156 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/google/uuid"
+
+	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/dynamotest"
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+// The load test's campaign with 16 claimers found two problems of
+// dynamo.Store.ClaimTargets; these tests show each on the store alone.
+
+// claimAPI wraps the DynamoDB client: it counts the claim transactions and
+// can make the next ones "time out" after they were applied.
+type claimAPI struct {
+	*dynamodb.Client
+	claimTx     atomic.Int64 // TransactWriteItems that move targets to dialing
+	timeoutNext atomic.Int64 // how many more claim transactions report a timeout after succeeding
+}
+
+// isClaim reports whether in moves targets to dialing.
+func isClaim(in *dynamodb.TransactWriteItemsInput) bool {
+	for _, it := range in.TransactItems {
+		if it.Update != nil && it.Update.UpdateExpression != nil && strings.HasPrefix(*it.Update.UpdateExpression, "SET #st = :dialing") {
+			return true
+		}
+	}
+	return false
+}
+
+// TransactWriteItems implements dynamo.API.
+func (a *claimAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	out, err := a.Client.TransactWriteItems(ctx, in, opts...)
+	if !isClaim(in) {
+		return out, err
+	}
+	a.claimTx.Add(1)
+	if err == nil && a.timeoutNext.Add(-1) >= 0 {
+		// Applied, but the caller hears a timeout (the answer was lost).
+		return nil, fmt.Errorf("operation error DynamoDB: TransactWriteItems: %w", context.DeadlineExceeded)
+	}
+	return out, err
+}
+
+// claimStore returns a store on a fresh table through api, with one
+// outdial of n idle targets (retry delays 0) of customer.
+func claimStore(t *testing.T, n int) (*dynamo.Store, *claimAPI, string, string) {
+	t.Helper()
+	client, table := dynamotest.Table(t)
+	api := &claimAPI{Client: client}
+	s := dynamo.New(api, table)
+	ctx := context.Background()
+	customer := uuid.NewString()
+	od := &outdial.Outdial{ID: uuid.NewString(), CustomerID: customer, Name: "claims", RetryPolicy: outdial.RetryPolicy{}}
+	if err := s.CreateOutdial(ctx, od); err != nil {
+		t.Fatal(err)
+	}
+	var nts []*outdial.NewTarget
+	for i := range n {
+		nts = append(nts, &outdial.NewTarget{Name: fmt.Sprint(i), Destinations: []outdial.TargetDestination{
+			{Type: outdial.TypeTel, Target: fmt.Sprintf("+1555%07d", i), TryCountMax: 3},
+		}})
+	}
+	for from := 0; from < n; from += outdial.MaxTargetsPerRequest {
+		if _, err := s.AddTargets(ctx, customer, od.ID, "", nts[from:min(n, from+outdial.MaxTargetsPerRequest)]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, api, customer, od.ID
+}
+
+// TestConcurrentClaimersGetTheirLimit: while far more targets are due than
+// the claimers ask for, every claim of 16 concurrent claimers returns its
+// full limit, and the transactions they spend stay about what one claimer
+// spends per claimed target. In the load test, 16 claimers of 25 took
+// p50 4 s, p90 10 s per claim (the function's timeout; 503s followed) where
+// one claimer took 0.4 s.
+func TestConcurrentClaimersGetTheirLimit(t *testing.T) {
+	t.Skip("BUG: dynamo.ClaimTargets: concurrent claimers all race for the same oldest candidates; with 16 claimers each claim of 25 gets ~6 targets after ~4 rounds of lost races and spends ~8 transactions per claimed target (1 claimer: ~0.5); aggregate claim throughput drops below a single claimer's")
+	const claimers, limit, rounds = 16, 25, 2
+	s, api, customer, outdialID := claimStore(t, 2*claimers*limit*rounds)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	var (
+		mu     sync.Mutex
+		short  []string
+		total  int
+		failed []error
+		wg     sync.WaitGroup
+	)
+	start := time.Now()
+	for i := range claimers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				claims, err := s.ClaimTargets(ctx, customer, outdialID, limit, 5*time.Minute)
+				mu.Lock()
+				total += len(claims)
+				if err != nil {
+					failed = append(failed, err)
+				} else if len(claims) != limit {
+					short = append(short, fmt.Sprintf("claimer %d round %d: %d", i, r, len(claims)))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	perClaimed := float64(api.claimTx.Load()) / float64(max(total, 1))
+	t.Logf("%d claimers x %d rounds of %d: %d claimed in %v, %d claim transactions (%.2f per claimed target)",
+		claimers, rounds, limit, total, time.Since(start).Round(time.Millisecond), api.claimTx.Load(), perClaimed)
+	if len(failed) > 0 {
+		t.Errorf("%d claims failed, first: %v", len(failed), failed[0])
+	}
+	if len(short) > 0 {
+		t.Errorf("%d of %d claims got fewer than %d targets while enough were due: %v", len(short), claimers*rounds, limit, short)
+	}
+	if got, want := perClaimed, 2.0; got > want {
+		t.Errorf("claim transactions per claimed target = %.2f, want <= %.1f", got, want)
+	}
+}
+
+// TestClaimTimeoutLosesNoTarget: a claim transaction that is applied but
+// whose answer is lost (the SDK reports a timeout; in the load test the
+// claim function's 10 s deadline did this) must not leave targets dialing
+// that no claim answer names: they would wait out the whole lease and then
+// lose a try to "expired" without ever being dialed.
+func TestClaimTimeoutLosesNoTarget(t *testing.T) {
+	t.Skip("BUG: dynamo.claimChunk: after a claim transaction that was applied but reported a timeout, the retry draws new attempt ids, its conditions fail on the now-dialing targets, and those targets are dropped as if another claimer had won: they stay dialing under a lease nobody holds (503 or fewer claims to the dialer), then expire and lose a try")
+	s, api, customer, outdialID := claimStore(t, 40)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	api.timeoutNext.Store(1)
+	claims, err := s.ClaimTargets(ctx, customer, outdialID, 10, 5*time.Minute)
+	od, gerr := s.GetOutdial(ctx, customer, outdialID)
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	t.Logf("claim: %d targets, err %v; outdial counts %+v", len(claims), err, od.Counts)
+	if got, want := od.Counts.Dialing, int64(len(claims)); got != want {
+		t.Errorf("targets dialing = %d, want %d (the ones the claim returned)", got, want)
+	}
+}
