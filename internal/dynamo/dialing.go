@@ -2,7 +2,10 @@ package dynamo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -306,7 +309,13 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 		order[c.item.ID] = i
 	}
 	var claims []*outdial.Claim
-	for round := 0; round < 4 && len(claims) < limit && len(cands) > 0; round++ {
+	for round := 0; round < 8 && len(claims) < limit && len(cands) > 0; round++ {
+		if round > 0 {
+			// Another claimer won some of the oldest targets, and
+			// concurrent claimers would keep racing for the next oldest:
+			// spread out instead, each round from a random shard on.
+			cands = spreadCandidates(cands, rand.IntN(Shards))
+		}
 		take := cands[:min(limit-len(claims), len(cands))]
 		cands = cands[len(take):]
 		got, err := s.claimCandidates(ctx, outdialID, take, now, lease, policy)
@@ -320,6 +329,16 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 	}
 	sort.Slice(claims, func(i, j int) bool { return order[claims[i].Target.ID] < order[claims[j].Target.ID] })
 	return claims, nil
+}
+
+// spreadCandidates orders cands shard by shard from shard start on, oldest
+// due first within a shard.
+func spreadCandidates(cands []candidate, start int) []candidate {
+	out := append([]candidate(nil), cands...)
+	sort.SliceStable(out, func(i, j int) bool {
+		return (ShardOf(out[i].item.ID)-start+Shards)%Shards < (ShardOf(out[j].item.ID)-start+Shards)%Shards
+	})
+	return out
 }
 
 // queryShards runs query for every shard in parallel and returns the
@@ -395,7 +414,9 @@ func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Ti
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":pk": avS(statusPK(outdialID, k, outdial.StatusIdle)), ":now": avN(now.UnixMilli()),
 			},
-			Limit: aws.Int32(int32(limit)),
+			// Twice the claim: room to move on when concurrent claimers win
+			// the first choices.
+			Limit: aws.Int32(int32(min(2*limit, 200))),
 		}
 	})
 	if err != nil {
@@ -455,14 +476,25 @@ func (s *Store) claimCandidates(ctx context.Context, outdialID string, cands []c
 // targets another claimer won are dropped and the rest retried at once.
 func (s *Store) claimChunk(ctx context.Context, outdialID string, chunk []candidate, now time.Time, lease time.Duration, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
 	leaseUntil := now.Add(lease)
+	// Attempt ids are drawn once per candidate and the request token is
+	// derived from them: a retry of a transaction that went through but
+	// whose answer was lost (a timeout) is then the same request, which
+	// DynamoDB recognises and answers with success instead of failing
+	// every condition and stranding the targets in dialing.
+	attemptIDs := make(map[string]string, len(chunk))
+	for _, c := range chunk {
+		attemptIDs[c.item.ID] = outdial.NewAttemptID(c.plan)
+	}
 	for attempt := 0; len(chunk) > 0; attempt++ {
 		ids := make([]string, len(chunk))
 		items := make([]types.TransactWriteItem, 0, len(chunk)+Shards)
 		deltas := map[int]counterDelta{}
 		var shards []int
+		token := sha256.New()
 		for i, c := range chunk {
 			k := ShardOf(c.item.ID)
-			ids[i] = outdial.NewAttemptID(c.plan)
+			ids[i] = attemptIDs[c.item.ID]
+			token.Write([]byte(ids[i]))
 			items = append(items, types.TransactWriteItem{Update: &types.Update{
 				TableName: &s.table, Key: key(c.item.PK, c.item.SK),
 				UpdateExpression: aws.String("SET #st = :dialing, attempt_id = :a, lease_until = :lu, GSI1PK = :gpk, GSI1SK = :lu, " +
@@ -494,7 +526,9 @@ func (s *Store) claimChunk(ctx context.Context, outdialID string, chunk []candid
 		for _, k := range shards {
 			items = append(items, types.TransactWriteItem{Update: s.countsUpdate(shardRef{outdialID, k}, deltas[k])})
 		}
-		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			TransactItems: items, ClientRequestToken: aws.String(hex.EncodeToString(token.Sum(nil))[:36]),
+		})
 		if err == nil {
 			claims := make([]*outdial.Claim, len(chunk))
 			for i, c := range chunk {
