@@ -107,7 +107,7 @@ func TestLoad(t *testing.T) { runLoad(t, flagConfig()) }
 // TestLoadSixteenClaimers is TestLoad's campaign with the 16 claimers the
 // issue asks for.
 func TestLoadSixteenClaimers(t *testing.T) {
-	t.Skip("BUG: 16 concurrent claimers: claims take seconds (p50 4 s, p90 10 s = the claim function's timeout) and mostly come back short or empty (TestConcurrentClaimersGetTheirLimit); claims cut off by the timeout leave targets dialing under leases nobody holds, which later expire and cost a try (TestClaimTimeoutLosesNoTarget); the campaign of 2 000 targets had not settled after 6 minutes, with 66 discrepancies")
+	t.Skip("BUG (open, issue 6): with 16 concurrent claimers on DynamoDB Local (one lock per table) a claim costs 32 queries + 2 transactions and takes p50 1.5 s, p90 10 s; claims the HTTP client gives up on still move targets to dialing, which then wait out their lease, so 1 000 targets do not settle within the test's deadline (last run: 47 left dialing). Claims should cost fewer queries (skip shards with nothing idle or dialing; expire leases only when needed).")
 	cfg := flagConfig()
 	cfg.claimers = 16
 	runLoad(t, cfg)
@@ -228,7 +228,7 @@ func runLoad(t *testing.T, cfg loadConfig) {
 	for _, e := range resultWeights {
 		results = append(results, fmt.Sprintf("%s %d", e.r, stats.Results[e.r]))
 	}
-	t.Logf("campaign: %v, %d claims in %d claim calls (%d empty; %d HTTP requests retried), %d outcomes + %d duplicates sent (%d of them after the target was claimed again; %.1f outcomes/s), results: %s; most attempts of one target %d",
+	t.Logf("campaign: %v, %d claims in %d claim calls (%d empty; %d HTTP requests retried), %d outcomes + %d duplicates sent (%d of them while the target was dialing its next attempt; %.1f outcomes/s), results: %s; most attempts of one target %d",
 		res.duration.Round(time.Millisecond), stats.Attempts, c.claimCalls.Load(), c.emptyClaims.Load(), api.retries.Load(),
 		sent, dups, c.dupsAfterReclaim.Load(), rate, strings.Join(results, ", "), stats.MaxTries)
 	t.Logf("final: target_count %d, finished %d, failed %d, idle %d, dialing %d; processor: %d applied, %d stale; service log: %d warnings, %d errors; checks took %v",
@@ -332,12 +332,13 @@ type campaign struct {
 	dupWG sync.WaitGroup // duplicates not yet handed to the senders
 
 	mu       sync.Mutex
-	claimLat []time.Duration // of every claim call that claimed something, retries included
+	claimLat []time.Duration   // of every claim call that claimed something, retries included
+	held     map[string]string // duplicates to send when their target is claimed again, by target id
 
 	dialing                                 atomic.Int64 // targets dialing: the last GET, plus claims since
 	claimCalls, emptyClaims                 atomic.Int64
 	sent, dups, sendRetries, sendBatchCalls atomic.Int64
-	dupsAfterReclaim                        atomic.Int64 // duplicates sent after their target was claimed again
+	dupsAfterReclaim                        atomic.Int64 // duplicates sent while their target was dialing another attempt
 }
 
 // campaignResult is how the campaign ended.
@@ -377,6 +378,7 @@ func (c *campaign) run(ctx context.Context, deadline time.Duration) campaignResu
 	res := c.monitor(claimCtx, start)
 	stopClaims()
 	claimers.Wait()
+	c.sendHeld()
 	c.dupWG.Wait()
 	close(c.out)
 	senders.Wait()
@@ -463,27 +465,79 @@ func (c *campaign) claimer(ctx, reqCtx context.Context, rng *mrand.Rand, stop co
 				AttemptID: cl.AttemptID, TargetID: tg.ID, DestIdx: cl.DestIdx, TargetDestIdx: tg.DestinationIdx,
 				Status: string(tg.Status), TryCountCurrent: tg.TryCountCurrent, TryCountMax: tg.TryCountMax, LastResult: string(tg.LastResult),
 			})
+			// A duplicate held back for this target's next claim goes out
+			// now: its attempt is over, the target dialing another one.
+			if body, ok := c.takeHeld(tg.ID); ok {
+				c.sendDup(body, tg.ID, "")
+			}
 			r := pickResult(rng.Float64())
 			if recorded {
 				c.model.Report(tg.ID, cl.AttemptID, r)
 			}
 			b, _ := json.Marshal(outcome.Message{AttemptID: cl.AttemptID, OutdialID: c.outdialID, TargetID: tg.ID, Result: string(r)})
 			c.out <- outMsg{body: string(b)}
-			if rng.Float64() < c.cfg.duplicates {
-				// The second delivery, 0..5 s later: often after the
-				// target was claimed again (retry delays are 0).
-				c.dupWG.Add(1)
-				attempt, target := cl.AttemptID, tg.ID
-				time.AfterFunc(time.Duration(rng.Int64N(int64(5*time.Second))), func() {
-					defer c.dupWG.Done()
-					if c.model.Current(target) != attempt {
-						c.dupsAfterReclaim.Add(1)
-					}
-					c.out <- outMsg{body: string(b), dup: true}
-				})
+			if rng.Float64() >= c.cfg.duplicates {
+				continue
 			}
+			// The second delivery: half of them 0..5 s later (with a
+			// backlog on the queue, often before the first was applied),
+			// half when the target is claimed again (or after the campaign,
+			// for targets that are not).
+			if rng.IntN(2) == 0 {
+				c.hold(tg.ID, string(b))
+				continue
+			}
+			c.dupWG.Add(1)
+			attempt, target := cl.AttemptID, tg.ID
+			time.AfterFunc(time.Duration(rng.Int64N(int64(5*time.Second))), func() {
+				defer c.dupWG.Done()
+				c.sendDup(string(b), target, attempt)
+			})
 		}
 	}
+}
+
+// hold keeps body, a duplicate, until targetID is claimed again.
+func (c *campaign) hold(targetID, body string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held == nil {
+		c.held = map[string]string{}
+	}
+	c.held[targetID] = body
+}
+
+// takeHeld returns and forgets the duplicate held for targetID.
+func (c *campaign) takeHeld(targetID string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	body, ok := c.held[targetID]
+	delete(c.held, targetID)
+	return body, ok
+}
+
+// sendHeld sends every duplicate still held (their targets were not
+// claimed again).
+func (c *campaign) sendHeld() {
+	c.mu.Lock()
+	held := c.held
+	c.held = nil
+	c.mu.Unlock()
+	for target, body := range held {
+		c.sendDup(body, target, "")
+	}
+}
+
+// sendDup hands a duplicate of an outcome of targetID to the senders and
+// counts it if the target has been claimed again since (attempt, when
+// given, is the duplicate's own; "" means it is known to be over).
+func (c *campaign) sendDup(body, targetID, attempt string) {
+	if attempt == "" || c.model.Current(targetID) != attempt {
+		if c.model.Target(targetID).Status == outdial.StatusDialing {
+			c.dupsAfterReclaim.Add(1)
+		}
+	}
+	c.out <- outMsg{body: body, dup: true}
 }
 
 // noteClaim records the latency of a claim call that claimed n targets.
