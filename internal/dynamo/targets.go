@@ -465,19 +465,35 @@ func (s *Store) DeleteTarget(ctx context.Context, customerID, outdialID, targetI
 		}
 		k := ShardOf(targetID)
 		update, names, vals := countDelta(it, "", false)
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Delete: &types.Delete{
-				TableName: &s.table, Key: targetKey(outdialID, targetID),
-				ConditionExpression:       aws.String("#st = :st AND try_cur = :tc"),
-				ExpressionAttributeNames:  map[string]string{"#st": "status"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":st": avS(it.Status), ":tc": avN(int64(it.TryCur))},
-			}},
-			{Update: &types.Update{
-				TableName: &s.table, Key: countsKey(outdialID, k),
-				UpdateExpression: aws.String(update), ConditionExpression: aws.String("attribute_exists(PK)"),
-				ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
-			}},
-		}})
+		in := &dynamodb.TransactWriteItemsInput{
+			// One token per read: retrying this very request after an
+			// answer was lost is recognised as done, instead of re-reading
+			// a target that is already gone (and answering 404).
+			ClientRequestToken: aws.String(uuid.NewString()),
+			TransactItems: []types.TransactWriteItem{
+				{Delete: &types.Delete{
+					TableName: &s.table, Key: targetKey(outdialID, targetID),
+					ConditionExpression:       aws.String("#st = :st AND try_cur = :tc"),
+					ExpressionAttributeNames:  map[string]string{"#st": "status"},
+					ExpressionAttributeValues: map[string]types.AttributeValue{":st": avS(it.Status), ":tc": avN(int64(it.TryCur))},
+				}},
+				{Update: &types.Update{
+					TableName: &s.table, Key: countsKey(outdialID, k),
+					UpdateExpression: aws.String(update), ConditionExpression: aws.String("attribute_exists(PK)"),
+					ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
+				}},
+			},
+		}
+		// Retry the same request while the failure is transient.
+		for retry := 0; ; retry++ {
+			_, err = s.db.TransactWriteItems(ctx, in)
+			if err == nil || !IsRetryable(err) || retry >= 8 {
+				break
+			}
+			if berr := backoff(ctx, retry+1); berr != nil {
+				return nil, classify("delete target", berr)
+			}
+		}
 		if err == nil {
 			return it.target(), nil
 		}
@@ -485,13 +501,13 @@ func (s *Store) DeleteTarget(ctx context.Context, customerID, outdialID, targetI
 		if len(reasons) == 2 && reasons[1] == "ConditionalCheckFailed" {
 			return nil, outdial.ErrNotFound("outdial")
 		}
-		if (len(reasons) == 2 && reasons[0] == "ConditionalCheckFailed") || IsRetryable(err) {
-			if attempt < 10 {
-				if err := backoff(ctx, attempt+1); err != nil {
-					return nil, classify("delete target", err)
-				}
-				continue
+		if len(reasons) == 2 && reasons[0] == "ConditionalCheckFailed" && attempt < 10 {
+			// The target changed (an outcome, a claim) since it was read:
+			// read it again.
+			if err := backoff(ctx, attempt+1); err != nil {
+				return nil, classify("delete target", err)
 			}
+			continue
 		}
 		return nil, classify(fmt.Sprintf("delete target %s", targetID), err)
 	}
