@@ -488,7 +488,7 @@ func sendOutcome(t *testing.T, r *readme, st *localrun.Stack, token, outdialID s
 	}
 
 	// process-outcomes applies it within its batching window.
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	var tg targetJSON
 	for {
 		api(t, st, token, "GET", "/v1.0/outdials/"+outdialID+"/targets/"+c.Target.ID, "", &tg)
@@ -496,7 +496,7 @@ func sendOutcome(t *testing.T, r *readme, st *localrun.Stack, token, outdialID s
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the outcome was not applied within 20 s: target %+v", tg)
+			t.Fatalf("the outcome was not applied within 60 s: target %+v", tg)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
