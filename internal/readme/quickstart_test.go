@@ -462,8 +462,16 @@ func sendOutcome(t *testing.T, r *readme, st *localrun.Stack, token, outdialID s
 		// credentials; nothing from the user's AWS configuration. The
 		// endpoint goes on the command line: AWS CLI v1 replaces a
 		// configured SQS endpoint with its own for most regions.
-		const wrapAWS = "aws() { command aws --endpoint-url \"$AWS_ENDPOINT_URL_SQS\" --cli-connect-timeout 5 \"$@\"; }\n"
-		bash(t, r.root, wrapAWS+fill(send), map[string]string{
+		wrapAWS := "aws() { command aws --endpoint-url \"$AWS_ENDPOINT_URL_SQS\" --cli-connect-timeout 5 \"$@\"; }\n"
+		cmd := fill(send)
+		if strings.Contains(cmd, "--endpoint-url") {
+			// The README's local form names make run's endpoint and queue:
+			// point them at this stack's.
+			cmd = strings.ReplaceAll(cmd, "http://sqs.us-east-1.localhost:9324/000000000000/outdial-local-OutcomeQueue", queue)
+			cmd = strings.ReplaceAll(cmd, "http://127.0.0.1:9324", st.SQSEndpoint)
+			wrapAWS = "aws() { command aws --cli-connect-timeout 5 \"$@\"; }\n"
+		}
+		bash(t, r.root, wrapAWS+cmd, map[string]string{
 			"OUTCOME_QUEUE_URL":           queue,
 			"AWS_ENDPOINT_URL_SQS":        st.SQSEndpoint,
 			"AWS_ACCESS_KEY_ID":           "local",
