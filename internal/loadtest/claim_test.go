@@ -17,7 +17,7 @@ import (
 	"github.com/outdial/outdial/internal/outdial"
 )
 
-// The load test's campaign with 16 claimers found two problems of
+// The load test's campaign with 16 claimers found problems of
 // dynamo.Store.ClaimTargets; these tests show each on the store alone.
 
 // claimAPI wraps the DynamoDB client: it counts the claim transactions and
@@ -26,6 +26,10 @@ type claimAPI struct {
 	*dynamodb.Client
 	claimTx     atomic.Int64 // TransactWriteItems that move targets to dialing
 	timeoutNext atomic.Int64 // how many more claim transactions report a timeout after succeeding
+	// deadlineNext: how many more claim transactions are applied and then
+	// held until the caller's context is done, which they then report
+	// (a transaction in flight when the function's deadline passes).
+	deadlineNext atomic.Int64
 }
 
 // isClaim reports whether in moves targets to dialing.
@@ -45,6 +49,10 @@ func (a *claimAPI) TransactWriteItems(ctx context.Context, in *dynamodb.Transact
 		return out, err
 	}
 	a.claimTx.Add(1)
+	if err == nil && a.deadlineNext.Add(-1) >= 0 {
+		<-ctx.Done()
+		return nil, fmt.Errorf("operation error DynamoDB: TransactWriteItems: %w", ctx.Err())
+	}
 	if err == nil && a.timeoutNext.Add(-1) >= 0 {
 		// Applied, but the caller hears a timeout (the answer was lost).
 		return nil, fmt.Errorf("operation error DynamoDB: TransactWriteItems: %w", context.DeadlineExceeded)
@@ -86,7 +94,6 @@ func claimStore(t *testing.T, n int) (*dynamo.Store, *claimAPI, string, string) 
 // p50 4 s, p90 10 s per claim (the function's timeout; 503s followed) where
 // one claimer took 0.4 s.
 func TestConcurrentClaimersGetTheirLimit(t *testing.T) {
-
 	const claimers, limit, rounds = 16, 25, 2
 	s, api, customer, outdialID := claimStore(t, 2*claimers*limit*rounds)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -143,7 +150,6 @@ func TestConcurrentClaimersGetTheirLimit(t *testing.T) {
 // that no claim answer names: they would wait out the whole lease and then
 // lose a try to "expired" without ever being dialed.
 func TestClaimTimeoutLosesNoTarget(t *testing.T) {
-
 	s, api, customer, outdialID := claimStore(t, 40)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -157,5 +163,30 @@ func TestClaimTimeoutLosesNoTarget(t *testing.T) {
 	t.Logf("claim: %d targets, err %v; outdial counts %+v", len(claims), err, od.Counts)
 	if got, want := od.Counts.Dialing, int64(len(claims)); got != want {
 		t.Errorf("targets dialing = %d, want %d (the ones the claim returned)", got, want)
+	}
+}
+
+// TestClaimAtDeadlineLosesNoTarget: a claim whose transaction is applied
+// as the request's deadline passes (the claim function's 10 s timeout, in
+// the load test with 16 claimers: 9 claims answered 503 and 51 targets
+// were left dialing after every outcome was applied) must either name the
+// claimed targets in its answer or leave them idle.
+func TestClaimAtDeadlineLosesNoTarget(t *testing.T) {
+	t.Skip("BUG: dynamo.claimChunk: a claim transaction applied as the caller's deadline passes is answered 503 (backoff fails on the expired context) while its targets stay dialing under a lease nobody holds; they expire after the lease and lose a try. Suggested fix: run the store with a deadline a few seconds before the function's, and settle an ambiguous transaction by re-sending it (same ClientRequestToken) on a short context of its own")
+	s, api, customer, outdialID := claimStore(t, 40)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+
+	api.deadlineNext.Store(1)
+	claims, err := s.ClaimTargets(ctx, customer, outdialID, 10, 5*time.Minute)
+	check, done := context.WithTimeout(context.Background(), time.Minute)
+	defer done()
+	od, gerr := s.GetOutdial(check, customer, outdialID)
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	t.Logf("claim: %d targets, err %v; outdial counts %+v", len(claims), err, od.Counts)
+	if got, want := od.Counts.Dialing, int64(len(claims)); got != want {
+		t.Errorf("targets dialing = %d after a claim that answered %d targets (err %v)", got, want, err)
 	}
 }
