@@ -331,6 +331,16 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 	return claims, nil
 }
 
+// earlierDeadline returns ctx with a deadline a quarter of the time left
+// (at most a second) before ctx's own, if it has one.
+func earlierDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, dl.Add(-min(time.Until(dl)/4, time.Second)))
+}
+
 // spreadCandidates orders cands shard by shard from shard start on, oldest
 // due first within a shard.
 func spreadCandidates(cands []candidate, start int) []candidate {
@@ -526,9 +536,19 @@ func (s *Store) claimChunk(ctx context.Context, outdialID string, chunk []candid
 		for _, k := range shards {
 			items = append(items, types.TransactWriteItem{Update: s.countsUpdate(shardRef{outdialID, k}, deltas[k])})
 		}
-		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		in := &dynamodb.TransactWriteItemsInput{
 			TransactItems: items, ClientRequestToken: aws.String(hex.EncodeToString(token.Sum(nil))[:36]),
-		})
+		}
+		// The transaction gets a deadline a little before the caller's:
+		// if its answer is lost to that deadline, the time left settles it
+		// by sending the same request again (same token), so a claim that
+		// went through is never answered as failed.
+		txCtx, cancel := earlierDeadline(ctx)
+		_, err := s.db.TransactWriteItems(txCtx, in)
+		cancel()
+		if err != nil && txCtx.Err() != nil && ctx.Err() == nil {
+			_, err = s.db.TransactWriteItems(ctx, in)
+		}
 		if err == nil {
 			claims := make([]*outdial.Claim, len(chunk))
 			for i, c := range chunk {

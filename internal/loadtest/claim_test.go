@@ -172,7 +172,7 @@ func TestClaimTimeoutLosesNoTarget(t *testing.T) {
 // were left dialing after every outcome was applied) must either name the
 // claimed targets in its answer or leave them idle.
 func TestClaimAtDeadlineLosesNoTarget(t *testing.T) {
-	t.Skip("BUG: dynamo.claimChunk: a claim transaction applied as the caller's deadline passes is answered 503 (backoff fails on the expired context) while its targets stay dialing under a lease nobody holds; they expire after the lease and lose a try. Suggested fix: run the store with a deadline a few seconds before the function's, and settle an ambiguous transaction by re-sending it (same ClientRequestToken) on a short context of its own")
+
 	s, api, customer, outdialID := claimStore(t, 40)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
