@@ -378,7 +378,7 @@ func (c *campaign) run(ctx context.Context, deadline time.Duration) campaignResu
 	}
 
 	// The monitor: the outdial's counts every 200 ms, progress every 10 s.
-	res := c.monitor(claimCtx, start)
+	res := c.monitor(claimCtx, ctx, start)
 	stopClaims()
 	claimers.Wait()
 	c.sendHeld()
@@ -388,13 +388,14 @@ func (c *campaign) run(ctx context.Context, deadline time.Duration) campaignResu
 	return res
 }
 
-// monitor polls the outdial until it settles or ctx is done.
-func (c *campaign) monitor(ctx context.Context, start time.Time) campaignResult {
+// monitor polls the outdial until it settles or ctx is done; its requests
+// run with reqCtx, so that none is cancelled under way.
+func (c *campaign) monitor(ctx, reqCtx context.Context, start time.Time) campaignResult {
 	var res campaignResult
 	nextLog := start.Add(10 * time.Second)
 	for {
 		var od outdial.Outdial
-		if err := c.api.do(ctx, "GET", "/v1.0/outdials/"+c.outdialID, nil, &od); err == nil {
+		if err := c.api.do(reqCtx, "GET", "/v1.0/outdials/"+c.outdialID, nil, &od); err == nil {
 			res.last = od
 			c.dialing.Store(od.Counts.Dialing)
 			if od.Counts.Idle == 0 && od.Counts.Dialing == 0 {
