@@ -170,23 +170,40 @@ func TestClaimTimeoutLosesNoTarget(t *testing.T) {
 // as the request's deadline passes (the claim function's 10 s timeout, in
 // the load test with 16 claimers: 9 claims answered 503 and 51 targets
 // were left dialing after every outcome was applied) must either name the
-// claimed targets in its answer or leave them idle.
+// claimed targets in its answer or leave them idle. The store keeps time
+// back before the deadline to send the transaction again; the second case
+// loses that answer too (DynamoDB Local's table lock can hold a write for
+// seconds).
 func TestClaimAtDeadlineLosesNoTarget(t *testing.T) {
-
-	s, api, customer, outdialID := claimStore(t, 40)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-
-	api.deadlineNext.Store(1)
-	claims, err := s.ClaimTargets(ctx, customer, outdialID, 10, 5*time.Minute)
-	check, done := context.WithTimeout(context.Background(), time.Minute)
-	defer done()
-	od, gerr := s.GetOutdial(check, customer, outdialID)
-	if gerr != nil {
-		t.Fatal(gerr)
+	tests := []struct {
+		name string
+		lost int64 // claim transactions applied whose answers are lost to the deadline
+		bug  string
+	}{
+		{"answer lost, resent in time", 1, ""},
+		{"resent answer lost too", 2, "BUG: dynamo.claimChunk: when the resend in the time kept back before the deadline is also cut off, the chunk is answered as failed (503, or left out of a 200 with the other chunks' claims) while its targets stay dialing under a lease nobody holds; seen in the load test with 16 claimers (8 targets left dialing, no failed answer). Suggested fix: stop starting claim rounds well before the deadline (claims reach 7-10 s under 16 claimers), and give the resend a budget of its own (context.WithoutCancel + a short timeout)"},
 	}
-	t.Logf("claim: %d targets, err %v; outdial counts %+v", len(claims), err, od.Counts)
-	if got, want := od.Counts.Dialing, int64(len(claims)); got != want {
-		t.Errorf("targets dialing = %d after a claim that answered %d targets (err %v)", got, want, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.bug != "" {
+				t.Skip(tt.bug)
+			}
+			s, api, customer, outdialID := claimStore(t, 40)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+
+			api.deadlineNext.Store(tt.lost)
+			claims, err := s.ClaimTargets(ctx, customer, outdialID, 10, 5*time.Minute)
+			check, done := context.WithTimeout(context.Background(), time.Minute)
+			defer done()
+			od, gerr := s.GetOutdial(check, customer, outdialID)
+			if gerr != nil {
+				t.Fatal(gerr)
+			}
+			t.Logf("claim: %d targets, err %v; outdial counts %+v", len(claims), err, od.Counts)
+			if got, want := od.Counts.Dialing, int64(len(claims)); got != want {
+				t.Errorf("targets dialing = %d after a claim that answered %d targets (err %v)", got, want, err)
+			}
+		})
 	}
 }
