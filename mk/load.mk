@@ -19,9 +19,10 @@
 # lock per table): about 70-160 outcomes/s on 2 cores, so 100 000 targets
 # (~167 000 outcomes) take 20-40 minutes; -load.deadline bounds the
 # campaign, and an unsettled run is still checked item by item. With 16
-# claimers on DynamoDB Local, claims take seconds and dialers that give up
-# on a claim's answer leave its targets dialing until the lease runs out
-# (TestLoadSixteenClaimers): pass LOAD_CLAIMERS=4 for a clean run.
+# claimers on DynamoDB Local, claims take up to the claim function's 10 s
+# timeout, and a claim cut off there can leave targets dialing until their
+# lease runs out (TestLoadSixteenClaimers, TestClaimAtDeadlineLosesNoTarget):
+# pass LOAD_CLAIMERS=4 for a clean run.
 # LOAD_ARGS are more flags (-load.seed, -load.limit, -load.lease,
 # -load.duplicates, -load.inflight, -load.deadline; go doc has none, see
 # internal/loadtest/load_test.go).

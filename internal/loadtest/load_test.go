@@ -107,7 +107,7 @@ func TestLoad(t *testing.T) { runLoad(t, flagConfig()) }
 // TestLoadSixteenClaimers is TestLoad's campaign with the 16 claimers the
 // issue asks for.
 func TestLoadSixteenClaimers(t *testing.T) {
-	t.Skip("BUG (open, issue 6): with 16 concurrent claimers on DynamoDB Local (one lock per table) a claim of 25 costs 32 queries + 2 transactions and takes seconds; claims whose HTTP answer the dialer gives up on leave their targets dialing until the 300 s lease runs out, so 1 000 targets do not settle within the test's deadline (last run, after the deadline fix: 10 left dialing, all else matching the model). Next: cheaper claims, and a lease short enough for the test to see the expiry.")
+	t.Skip("BUG (open, issue 6): with 16 concurrent claimers on DynamoDB Local (one lock per table) a claim of 25 costs 32 queries + 2 transactions and takes p50 0.5 s but p90 7 s, max 10.0 s (the claim function's timeout); a claim cut off there can leave a chunk's targets dialing with no failed answer to the dialer (TestClaimAtDeadlineLosesNoTarget/resent_answer_lost_too), and they wait out the 300 s lease. Last runs after the deadline fix: 1 000 targets settled in 41 s and 2 000 in 78 s with no discrepancy, but another 2 000-target run left 8 targets dialing (0 failed HTTP answers) and did not settle in 4 minutes. Next: cheaper claims, and claim rounds that stop well before the deadline.")
 	cfg := flagConfig()
 	cfg.claimers = 16
 	runLoad(t, cfg)
