@@ -1,7 +1,7 @@
 # mk/load.mk: the load test at full size (internal/loadtest, TestLoad).
 #
 #   make load                                   100 000 targets, 16 claimers
-#   make load LOAD_TARGETS=10000 LOAD_CLAIMERS=4
+#   make load LOAD_TARGETS=10000 LOAD_CLAIMERS=4   smaller
 #
 # Against the local stack (DynamoDB Local, the SQS stand-in, the HTTP API
 # emulation): imports LOAD_TARGETS targets into one outdial in requests of
@@ -13,16 +13,12 @@
 #
 #   LOAD targets=... import=...s (... targets/s) campaign=...s outcomes=... duplicates=... outcomes/s=... discrepancies=0
 #
-# `make test` runs the same test at a reduced size (1 000 targets, 4
+# `make test` runs the same test at a reduced size (1 000 targets, 16
 # claimers). Locally, throughput is bounded by the one SQS poller feeding
 # process-outcomes (batches of 25, 1 s window) and by DynamoDB Local (one
-# lock per table): about 70-160 outcomes/s on 2 cores, so 100 000 targets
-# (~167 000 outcomes) take 20-40 minutes; -load.deadline bounds the
-# campaign, and an unsettled run is still checked item by item. With 16
-# claimers on DynamoDB Local, claims take up to the claim function's 10 s
-# timeout, and a claim cut off there can leave targets dialing until their
-# lease runs out (TestLoadSixteenClaimers, TestClaimAtDeadlineLosesNoTarget):
-# pass LOAD_CLAIMERS=4 for a clean run.
+# lock per table) on 2 cores: see the README's Figures for the last full
+# run; -load.deadline bounds the campaign (default 3 min + 25 ms per
+# target), and an unsettled run is still checked item by item.
 # LOAD_ARGS are more flags (-load.seed, -load.limit, -load.lease,
 # -load.duplicates, -load.inflight, -load.deadline; go doc has none, see
 # internal/loadtest/load_test.go).

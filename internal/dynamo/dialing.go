@@ -266,79 +266,151 @@ func (s *Store) outcomesTransaction(batch []int, writes []*outcomeWrite) ([]shar
 
 // candidate is an idle, due target found in GSI1.
 type candidate struct {
-	item targetItem
-	plan outdial.AttemptPlan
+	item  targetItem
+	plan  outdial.AttemptPlan
+	shard int
 }
 
-// ClaimTargets implements outdial.DialStore. It first turns expired leases
-// into "expired" attempts, then reads up to limit due idle targets from
-// each shard's GSI1 partition (oldest due first), and moves the oldest
-// limit of them to dialing with one transaction per shard: each target's
-// update holds only if it is still idle, due and unchanged, so two
-// claimers never get the same target; the losers of a race are replaced by
-// the next candidates.
+// ClaimTargets implements outdial.DialStore. It reads the outdial with the
+// count items of its shards (one BatchGetItem), turns expired leases into
+// "expired" attempts (only in shards with targets dialing, and only when a
+// lease can have run out; see leaseMemo), reads up to limit due idle
+// targets from each shard with idle targets (GSI1, oldest due first), and
+// moves limit of them to dialing with one transaction per 84 targets: each
+// target's update holds only if it is still idle, due and unchanged, so
+// two claimers never get the same target; the losers of a race are
+// replaced by the next candidates.
+//
+// Order: oldest due first, to the second. Targets due in the same second
+// are taken shard by shard from a random shard on, so that concurrent
+// claimers of a freshly imported list (all due within a few seconds) start
+// on different shards instead of racing for the same targets. After a lost
+// race the next candidates are taken shard by shard from another random
+// shard.
 func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, limit int, lease time.Duration) ([]*outdial.Claim, error) {
-	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &s.table, Key: key(outdialPK(customerID), outdialSK(outdialID)), ConsistentRead: aws.Bool(true),
-	})
+	// Transactions are started only until the claim's deadline less a
+	// reserve; the reserve is for sending a transaction again whose
+	// answer that earlier deadline cut off (claimChunk).
+	work, cancel := claimWorkContext(ctx)
+	defer cancel()
+
+	od, shards, err := s.getOutdialShards(work, customerID, outdialID)
 	if err != nil {
-		return nil, classify("get outdial", err)
+		return nil, err
 	}
-	if res.Item == nil {
-		return nil, outdial.ErrNotFound("outdial")
-	}
-	var od outdialItem
-	if err := attributevalue.UnmarshalMap(res.Item, &od); err != nil {
-		return nil, fmt.Errorf("unmarshal outdial %s: %w", outdialID, err)
-	}
-	policy := od.outdial().RetryPolicy
 	now := s.now().UTC()
 
 	// Expired leases first, so that their targets count the lost attempt.
-	if err := s.expireLeases(ctx, outdialID, now, limit); err != nil {
+	if err := s.expireLeases(work, outdialID, &shards, now, limit); err != nil {
 		return nil, err
 	}
 
-	// Candidates from every shard, oldest due first.
-	cands, err := s.dueCandidates(ctx, outdialID, now, limit)
-	if err != nil {
-		return nil, err
-	}
-	order := make(map[string]int, len(cands))
-	for i, c := range cands {
-		order[c.item.ID] = i
-	}
+	// Candidates from every shard with idle targets, oldest due first; as
+	// of now, which includes the targets the expired attempts just made
+	// due. When concurrent claimers won every candidate read before this
+	// claim got its limit, the candidates are read once more.
 	var claims []*outdial.Claim
-	for round := 0; round < 8 && len(claims) < limit && len(cands) > 0; round++ {
-		if round > 0 {
-			// Another claimer won some of the oldest targets, and
-			// concurrent claimers would keep racing for the next oldest:
-			// spread out instead, each round from a random shard on.
-			cands = spreadCandidates(cands, rand.IntN(Shards))
-		}
-		take := cands[:min(limit-len(claims), len(cands))]
-		cands = cands[len(take):]
-		got, err := s.claimCandidates(ctx, outdialID, take, now, lease, policy)
-		claims = append(claims, got...)
+	order := map[string]int{}
+	for pass, lost := 0, true; pass < 2 && lost && len(claims) < limit && work.Err() == nil; pass++ {
+		now = s.now().UTC()
+		cands, err := s.dueCandidates(work, outdialID, shards, now, limit, rand.IntN(Shards))
 		if err != nil {
 			if len(claims) > 0 {
-				break // hand out what was claimed; the rest stays idle
+				break
 			}
 			return nil, err
+		}
+		for _, c := range cands {
+			order[c.item.ID] = len(order)
+		}
+		s.leases.claimed(outdialID, now.Add(lease))
+		lost = false
+		for round := 0; round < 8 && len(claims) < limit && len(cands) > 0 && work.Err() == nil; round++ {
+			if round > 0 {
+				// Another claimer won some of the targets, and concurrent
+				// claimers would keep racing for the next ones: spread out
+				// instead, each round from a random shard on.
+				cands = spreadCandidates(cands, rand.IntN(Shards))
+			}
+			take := cands[:min(limit-len(claims), len(cands))]
+			cands = cands[len(take):]
+			got, err := s.claimCandidates(work, ctx, outdialID, take, now, lease, od.RetryPolicy)
+			claims = append(claims, got...)
+			if err != nil {
+				if len(claims) > 0 {
+					break // hand out what was claimed; the rest stays idle
+				}
+				return nil, err
+			}
+			lost = lost || len(got) < len(take)
 		}
 	}
 	sort.Slice(claims, func(i, j int) bool { return order[claims[i].Target.ID] < order[claims[j].Target.ID] })
 	return claims, nil
 }
 
-// earlierDeadline returns ctx with a deadline a quarter of the time left
-// (at most a second) before ctx's own, if it has one.
-func earlierDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+// claimReserve is the most time a claim keeps back before its deadline.
+const claimReserve = 3 * time.Second
+
+// claimWorkContext returns ctx with a deadline a third of the time left
+// (at most claimReserve) before ctx's own, if it has one.
+func claimWorkContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return context.WithCancel(ctx)
 	}
-	return context.WithDeadline(ctx, dl.Add(-min(time.Until(dl)/4, time.Second)))
+	return context.WithDeadline(ctx, dl.Add(-min(time.Until(dl)/3, claimReserve)))
+}
+
+// leaseMemo remembers, per outdial, a time before which no lease can run
+// out, so that most claims skip the expired-lease queries: a sweep sees
+// the earliest lease of every shard with targets dialing, and a lease
+// granted later by another claimer lasts at least outdial.MinLease (the
+// API's bound; this store's own claims are noted with their lease). The
+// memo is per process (per Lambda instance); it only ever delays a sweep
+// to when a lease can first have run out, less a second for clock skew
+// and index lag.
+type leaseMemo struct {
+	mu        sync.Mutex
+	notBefore map[string]time.Time
+}
+
+// leaseMemoMax bounds the memo; when full it starts over (sweeps cost
+// queries, never correctness).
+const leaseMemoMax = 4096
+
+func newLeaseMemo() *leaseMemo { return &leaseMemo{notBefore: map[string]time.Time{}} }
+
+// due reports whether a lease of outdialID can have run out at now.
+func (m *leaseMemo) due(outdialID string, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	nb, ok := m.notBefore[outdialID]
+	return !ok || !now.Before(nb)
+}
+
+// swept records a sweep at now that found next as the earliest lease not
+// yet run out (the zero time: none).
+func (m *leaseMemo) swept(outdialID string, now, next time.Time) {
+	nb := now.Add(outdial.MinLease - time.Second)
+	if !next.IsZero() && next.Before(nb) {
+		nb = next
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.notBefore) >= leaseMemoMax {
+		clear(m.notBefore)
+	}
+	m.notBefore[outdialID] = nb
+}
+
+// claimed records a lease granted by this store, which runs out at until.
+func (m *leaseMemo) claimed(outdialID string, until time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if nb, ok := m.notBefore[outdialID]; ok && until.Before(nb) {
+		m.notBefore[outdialID] = until
+	}
 }
 
 // spreadCandidates orders cands shard by shard from shard start on, oldest
@@ -346,13 +418,13 @@ func earlierDeadline(ctx context.Context) (context.Context, context.CancelFunc) 
 func spreadCandidates(cands []candidate, start int) []candidate {
 	out := append([]candidate(nil), cands...)
 	sort.SliceStable(out, func(i, j int) bool {
-		return (ShardOf(out[i].item.ID)-start+Shards)%Shards < (ShardOf(out[j].item.ID)-start+Shards)%Shards
+		return (out[i].shard-start+Shards)%Shards < (out[j].shard-start+Shards)%Shards
 	})
 	return out
 }
 
-// queryShards runs query for every shard in parallel and returns the
-// items of all of them.
+// queryShards runs query for every shard in parallel (skipping the shards
+// it returns nil for) and returns the items of all of them.
 func (s *Store) queryShards(ctx context.Context, query func(k int) *dynamodb.QueryInput) ([]targetItem, error) {
 	var (
 		mu    sync.Mutex
@@ -361,10 +433,14 @@ func (s *Store) queryShards(ctx context.Context, query func(k int) *dynamodb.Que
 		errs  []error
 	)
 	for k := 0; k < Shards; k++ {
+		in := query(k)
+		if in == nil {
+			continue
+		}
 		wg.Add(1)
 		go func(k int) {
 			defer wg.Done()
-			res, err := s.db.Query(ctx, query(k))
+			res, err := s.db.Query(ctx, in)
 			var got []targetItem
 			if err == nil {
 				err = attributevalue.UnmarshalListOfMaps(res.Items, &got)
@@ -386,64 +462,115 @@ func (s *Store) queryShards(ctx context.Context, query func(k int) *dynamodb.Que
 }
 
 // expireLeases applies an "expired" outcome to every target of the
-// outdial whose lease ran out (up to limit per shard).
-func (s *Store) expireLeases(ctx context.Context, outdialID string, now time.Time, limit int) error {
+// outdial whose lease ran out (up to limit per shard). It queries only the
+// shards with targets dialing, and nothing while the lease memo says no
+// lease can have run out. A shard where it recorded an attempt is marked
+// in shards as having idle targets (the attempt may have made its target
+// due again).
+func (s *Store) expireLeases(ctx context.Context, outdialID string, shards *[Shards]outdial.Counts, now time.Time, limit int) error {
+	if !s.leases.due(outdialID, now) {
+		return nil
+	}
+	// Each shard's earliest leases, run out or not: the first one not run
+	// out tells the memo when to look again.
 	items, err := s.queryShards(ctx, func(k int) *dynamodb.QueryInput {
+		if shards[k].Dialing == 0 {
+			return nil
+		}
 		return &dynamodb.QueryInput{
 			TableName: &s.table, IndexName: aws.String(indexGSI1),
-			KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK <= :now"),
+			KeyConditionExpression: aws.String("GSI1PK = :pk"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": avS(statusPK(outdialID, k, outdial.StatusDialing)), ":now": avN(now.UnixMilli()),
+				":pk": avS(statusPK(outdialID, k, outdial.StatusDialing)),
 			},
-			Limit: aws.Int32(int32(limit)),
+			Limit: aws.Int32(int32(limit + 1)),
 		}
 	})
 	if err != nil {
 		return err
 	}
-	// Best effort: a lease that cannot be expired now (throttling) is
-	// expired by a later claim; it must not keep this claim from handing
-	// out the targets that are due.
+	nowMS := now.UnixMilli()
+	var next time.Time
+	perShard := map[int]int{}
+	more := false
 	for _, it := range items {
+		if it.GSI1SK > nowMS {
+			if t := time.UnixMilli(it.GSI1SK); next.IsZero() || t.Before(next) {
+				next = t
+			}
+			continue
+		}
+		k := ShardOf(it.ID)
+		if perShard[k]++; perShard[k] > limit {
+			more = true // more than limit run out in this shard: look again next claim
+			continue
+		}
 		if it.AttemptID == "" || ctx.Err() != nil {
 			continue
 		}
-		_, _ = s.ApplyOutcome(ctx, outdial.Outcome{
+		// Best effort: a lease that cannot be expired now (throttling) is
+		// expired by a later claim; it must not keep this claim from
+		// handing out the targets that are due.
+		effect, err := s.ApplyOutcome(ctx, outdial.Outcome{
 			AttemptID: it.AttemptID, OutdialID: outdialID, TargetID: it.ID, Result: outdial.ResultExpired,
 		})
+		if err != nil {
+			more = true
+		} else if effect == outdial.EffectApplied {
+			shards[k].Idle++
+		}
 	}
+	if more || ctx.Err() != nil {
+		next = now
+	}
+	s.leases.swept(outdialID, now, next)
 	return nil
 }
 
-// dueCandidates returns the due idle targets of every shard, oldest first.
-func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Time, limit int) ([]candidate, error) {
+// dueCandidates returns the due idle targets of every shard with idle
+// targets, oldest due first to the second, and within a second shard by
+// shard from shard start on. It reads up to limit per shard: a claim can
+// be served from one shard, which spreads concurrent claimers (each from
+// its own start) over the shards; and when a shard has more due targets
+// than were read, the claim takes at least limit targets as old as its
+// last one, so it never needs one of a later second while an unread one
+// is due earlier.
+func (s *Store) dueCandidates(ctx context.Context, outdialID string, shards [Shards]outdial.Counts, now time.Time, limit, start int) ([]candidate, error) {
 	items, err := s.queryShards(ctx, func(k int) *dynamodb.QueryInput {
+		if shards[k].Idle == 0 {
+			return nil
+		}
 		return &dynamodb.QueryInput{
 			TableName: &s.table, IndexName: aws.String(indexGSI1),
 			KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK <= :now"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":pk": avS(statusPK(outdialID, k, outdial.StatusIdle)), ":now": avN(now.UnixMilli()),
 			},
-			// Twice the claim: room to move on when concurrent claimers win
-			// the first choices.
-			Limit: aws.Int32(int32(min(2*limit, 200))),
+			Limit: aws.Int32(int32(max(1, limit))),
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(items, func(i, j int) bool {
-		if items[i].GSI1SK != items[j].GSI1SK {
-			return items[i].GSI1SK < items[j].GSI1SK
-		}
-		return items[i].ID < items[j].ID
-	})
 	var out []candidate
 	for _, it := range items {
 		if plan, ok := outdial.PlanFor(it.destinations(), it.DestIdx); ok {
-			out = append(out, candidate{item: it, plan: plan})
+			out = append(out, candidate{item: it, plan: plan, shard: ShardOf(it.ID)})
 		}
 	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := &out[i], &out[j]
+		if sa, sb := a.item.GSI1SK/1000, b.item.GSI1SK/1000; sa != sb {
+			return sa < sb
+		}
+		if oa, ob := (a.shard-start+Shards)%Shards, (b.shard-start+Shards)%Shards; oa != ob {
+			return oa < ob
+		}
+		if a.item.GSI1SK != b.item.GSI1SK {
+			return a.item.GSI1SK < b.item.GSI1SK
+		}
+		return a.item.ID < b.item.ID
+	})
 	return out, nil
 }
 
@@ -454,8 +581,10 @@ const claimTxTargets = 100 - Shards
 
 // claimCandidates claims cands in transactions of up to claimTxTargets
 // targets (run in parallel) and returns the claims won. Candidates another
-// claimer took are skipped.
-func (s *Store) claimCandidates(ctx context.Context, outdialID string, cands []candidate, now time.Time, lease time.Duration, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
+// claimer took are skipped. Transactions are sent within work; full is the
+// claim's own context, whose time after work's deadline is kept for
+// sending again a transaction whose answer work's deadline cut off.
+func (s *Store) claimCandidates(work, full context.Context, outdialID string, cands []candidate, now time.Time, lease time.Duration, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
 	var (
 		mu       sync.Mutex
 		wg       sync.WaitGroup
@@ -467,7 +596,7 @@ func (s *Store) claimCandidates(ctx context.Context, outdialID string, cands []c
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := s.claimChunk(ctx, outdialID, chunk, now, lease, policy)
+			got, err := s.claimChunk(work, full, outdialID, chunk, now, lease, policy)
 			mu.Lock()
 			defer mu.Unlock()
 			claims = append(claims, got...)
@@ -484,7 +613,8 @@ func (s *Store) claimCandidates(ctx context.Context, outdialID string, cands []c
 // update holds only if it is still idle, due and unchanged; the count
 // update of every shard touched holds only while the outdial exists. The
 // targets another claimer won are dropped and the rest retried at once.
-func (s *Store) claimChunk(ctx context.Context, outdialID string, chunk []candidate, now time.Time, lease time.Duration, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
+// See claimCandidates for work and full.
+func (s *Store) claimChunk(work, full context.Context, outdialID string, chunk []candidate, now time.Time, lease time.Duration, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
 	leaseUntil := now.Add(lease)
 	// Attempt ids are drawn once per candidate and the request token is
 	// derived from them: a retry of a transaction that went through but
@@ -496,6 +626,11 @@ func (s *Store) claimChunk(ctx context.Context, outdialID string, chunk []candid
 		attemptIDs[c.item.ID] = outdial.NewAttemptID(c.plan)
 	}
 	for attempt := 0; len(chunk) > 0; attempt++ {
+		if err := work.Err(); err != nil {
+			// No new transaction in the time kept back (it is for
+			// settling one already sent).
+			return nil, classify("claim targets", err)
+		}
 		ids := make([]string, len(chunk))
 		items := make([]types.TransactWriteItem, 0, len(chunk)+Shards)
 		deltas := map[int]counterDelta{}
@@ -539,15 +674,15 @@ func (s *Store) claimChunk(ctx context.Context, outdialID string, chunk []candid
 		in := &dynamodb.TransactWriteItemsInput{
 			TransactItems: items, ClientRequestToken: aws.String(hex.EncodeToString(token.Sum(nil))[:36]),
 		}
-		// The transaction gets a deadline a little before the caller's:
-		// if its answer is lost to that deadline, the time left settles it
-		// by sending the same request again (same token), so a claim that
-		// went through is never answered as failed.
-		txCtx, cancel := earlierDeadline(ctx)
-		_, err := s.db.TransactWriteItems(txCtx, in)
-		cancel()
-		if err != nil && txCtx.Err() != nil && ctx.Err() == nil {
-			_, err = s.db.TransactWriteItems(ctx, in)
+		// If the answer is lost to work's deadline, the time kept back
+		// settles it by sending the same request again (same token), so
+		// a claim that went through is not answered as failed. Should the
+		// claim's own deadline cut off that answer too, the targets stay
+		// dialing under a lease nobody holds, and the first claim after
+		// the lease records an expired attempt and makes them due again.
+		_, err := s.db.TransactWriteItems(work, in)
+		if err != nil && work.Err() != nil && full.Err() == nil {
+			_, err = s.db.TransactWriteItems(full, in)
 		}
 		if err == nil {
 			claims := make([]*outdial.Claim, len(chunk))
@@ -584,7 +719,7 @@ func (s *Store) claimChunk(ctx context.Context, outdialID string, chunk []candid
 		if !IsRetryable(err) || attempt >= 6 {
 			return nil, classify("claim targets", err)
 		}
-		if err := backoff(ctx, attempt+1); err != nil {
+		if err := backoff(work, attempt+1); err != nil {
 			return nil, classify("claim targets", err)
 		}
 	}

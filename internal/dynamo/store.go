@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,22 +35,24 @@ var _ API = (*dynamodb.Client)(nil)
 
 // Store implements outdial.Store on one DynamoDB table.
 type Store struct {
-	db    API
-	table string
-	now   func() time.Time
+	db     API
+	table  string
+	now    func() time.Time
+	leases *leaseMemo // when a lease of an outdial can first run out (ClaimTargets)
 }
 
 var _ outdial.Store = (*Store)(nil)
 
 // New returns a Store on table, using db for every call.
 func New(db API, table string) *Store {
-	return &Store{db: db, table: table, now: time.Now}
+	return &Store{db: db, table: table, now: time.Now, leases: newLeaseMemo()}
 }
 
 // WithClock returns a copy of s that reads the time from now (tests).
 func (s *Store) WithClock(now func() time.Time) *Store {
 	c := *s
 	c.now = now
+	c.leases = newLeaseMemo() // its times are of the other clock
 	return &c
 }
 
@@ -149,16 +152,23 @@ func (s *Store) CreateOutdial(ctx context.Context, o *outdial.Outdial) error {
 
 // GetOutdial reads the outdial and its count items in one BatchGetItem.
 func (s *Store) GetOutdial(ctx context.Context, customerID, id string) (*outdial.Outdial, error) {
+	o, _, err := s.getOutdialShards(ctx, customerID, id)
+	return o, err
+}
+
+// getOutdialShards reads the outdial and the count items of its shards in
+// one strongly consistent BatchGetItem; the outdial carries their sum.
+func (s *Store) getOutdialShards(ctx context.Context, customerID, id string) (*outdial.Outdial, [Shards]outdial.Counts, error) {
+	var shards [Shards]outdial.Counts
 	keys := []map[string]types.AttributeValue{key(outdialPK(customerID), outdialSK(id))}
 	for k := 0; k < Shards; k++ {
 		keys = append(keys, countsKey(id, k))
 	}
 	got, err := s.batchGet(ctx, keys)
 	if err != nil {
-		return nil, classify(fmt.Sprintf("get outdial %s", id), err)
+		return nil, shards, classify(fmt.Sprintf("get outdial %s", id), err)
 	}
 	var o *outdial.Outdial
-	var counts outdial.Counts
 	for _, item := range got {
 		switch av := item["type"].(type) {
 		case *types.AttributeValueMemberS:
@@ -166,23 +176,46 @@ func (s *Store) GetOutdial(ctx context.Context, customerID, id string) (*outdial
 			case "outdial":
 				var it outdialItem
 				if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-					return nil, fmt.Errorf("unmarshal outdial %s: %w", id, err)
+					return nil, shards, fmt.Errorf("unmarshal outdial %s: %w", id, err)
 				}
 				o = it.outdial()
 			case "counts":
 				c, err := unmarshalCounts(item)
 				if err != nil {
-					return nil, fmt.Errorf("unmarshal counts of outdial %s: %w", id, err)
+					return nil, shards, fmt.Errorf("unmarshal counts of outdial %s: %w", id, err)
 				}
-				counts = counts.Add(c)
+				if k, ok := shardOfPK(item); ok {
+					shards[k] = c
+				}
 			}
 		}
 	}
 	if o == nil {
-		return nil, outdial.ErrNotFound("outdial")
+		return nil, shards, outdial.ErrNotFound("outdial")
 	}
-	o.Counts, o.TargetCount = counts, counts.Total()
-	return o, nil
+	for _, c := range shards {
+		o.Counts = o.Counts.Add(c)
+	}
+	o.TargetCount = o.Counts.Total()
+	return o, shards, nil
+}
+
+// shardOfPK returns the shard number of a count item (PK
+// OUTDIAL#<id>#<kk>).
+func shardOfPK(item map[string]types.AttributeValue) (int, bool) {
+	pk, _ := item[attrPK].(*types.AttributeValueMemberS)
+	if pk == nil {
+		return 0, false
+	}
+	i := strings.LastIndexByte(pk.Value, '#')
+	if i < 0 {
+		return 0, false
+	}
+	k, err := strconv.Atoi(pk.Value[i+1:])
+	if err != nil || k < 0 || k >= Shards {
+		return 0, false
+	}
+	return k, true
 }
 
 func unmarshalCounts(item map[string]types.AttributeValue) (outdial.Counts, error) {

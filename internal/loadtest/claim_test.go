@@ -89,10 +89,12 @@ func claimStore(t *testing.T, n int) (*dynamo.Store, *claimAPI, string, string) 
 
 // TestConcurrentClaimersGetTheirLimit: while far more targets are due than
 // the claimers ask for, 16 concurrent claimers together get at least 90 %
-// of what they ask for, and the transactions they spend stay about what
-// one claimer spends per claimed target. In the load test, 16 claimers of 25 took
-// p50 4 s, p90 10 s per claim (the function's timeout; 503s followed) where
-// one claimer took 0.4 s.
+// of what they ask for, none comes back empty (a dialer would take that
+// for "nothing due" and back off), and races cost few transactions: a
+// claim of 25 is one transaction when nobody races it. When every claimer
+// raced for the oldest targets (before the claims spread over the shards),
+// a claim took up to 9 transactions and, in the load test, p90 10 s (the
+// function's timeout).
 func TestConcurrentClaimersGetTheirLimit(t *testing.T) {
 	const claimers, limit, rounds = 16, 25, 2
 	s, api, customer, outdialID := claimStore(t, 2*claimers*limit*rounds)
@@ -103,6 +105,7 @@ func TestConcurrentClaimersGetTheirLimit(t *testing.T) {
 		mu     sync.Mutex
 		short  []string
 		total  int
+		empty  int
 		failed []error
 		wg     sync.WaitGroup
 	)
@@ -119,6 +122,9 @@ func TestConcurrentClaimersGetTheirLimit(t *testing.T) {
 					failed = append(failed, err)
 				} else if len(claims) != limit {
 					short = append(short, fmt.Sprintf("claimer %d round %d: %d", i, r, len(claims)))
+					if len(claims) == 0 {
+						empty++
+					}
 				}
 				mu.Unlock()
 			}
@@ -139,7 +145,10 @@ func TestConcurrentClaimersGetTheirLimit(t *testing.T) {
 	} else if len(short) > 0 {
 		t.Logf("%d of %d claims came back short: %v", len(short), claimers*rounds, short)
 	}
-	if got, want := perClaimed, 2.0; got > want {
+	if empty > 0 {
+		t.Errorf("%d claims came back empty while targets were due: %v", empty, short)
+	}
+	if got, want := perClaimed, 0.25; got > want {
 		t.Errorf("claim transactions per claimed target = %.2f, want <= %.1f", got, want)
 	}
 }
@@ -170,30 +179,30 @@ func TestClaimTimeoutLosesNoTarget(t *testing.T) {
 // as the request's deadline passes (the claim function's 10 s timeout, in
 // the load test with 16 claimers: 9 claims answered 503 and 51 targets
 // were left dialing after every outcome was applied) must either name the
-// claimed targets in its answer or leave them idle. The store keeps time
-// back before the deadline to send the transaction again; the second case
-// loses that answer too (DynamoDB Local's table lock can hold a write for
-// seconds).
+// claimed targets in its answer or leave them idle. The store stops
+// sending transactions 3 s before the deadline and keeps that time for
+// sending again one whose answer was cut off. When the deadline cuts off
+// that answer too, nothing in the function's life can find out whether
+// the claim went through: the targets stay dialing under a lease nobody
+// holds, and must come back with an expired attempt once it runs out.
 func TestClaimAtDeadlineLosesNoTarget(t *testing.T) {
 	tests := []struct {
-		name string
-		lost int64 // claim transactions applied whose answers are lost to the deadline
-		bug  string
+		name     string
+		lost     int64 // claim transactions applied whose answers are lost to the deadline
+		stranded bool  // the claim's targets wait out the lease
 	}{
-		{"answer lost, resent in time", 1, ""},
-		{"resent answer lost too", 2, "BUG: dynamo.claimChunk: when the resend in the time kept back before the deadline is also cut off, the chunk is answered as failed (503, or left out of a 200 with the other chunks' claims) while its targets stay dialing under a lease nobody holds; seen in the load test with 16 claimers (8 targets left dialing, no failed answer). Suggested fix: stop starting claim rounds well before the deadline (claims reach 7-10 s under 16 claimers), and give the resend a budget of its own (context.WithoutCancel + a short timeout)"},
+		{"answer lost, resent in time", 1, false},
+		{"resent answer lost too", 2, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.bug != "" {
-				t.Skip(tt.bug)
-			}
 			s, api, customer, outdialID := claimStore(t, 40)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 
+			const lease = 5 * time.Minute
 			api.deadlineNext.Store(tt.lost)
-			claims, err := s.ClaimTargets(ctx, customer, outdialID, 10, 5*time.Minute)
+			claims, err := s.ClaimTargets(ctx, customer, outdialID, 10, lease)
 			check, done := context.WithTimeout(context.Background(), time.Minute)
 			defer done()
 			od, gerr := s.GetOutdial(check, customer, outdialID)
@@ -201,8 +210,35 @@ func TestClaimAtDeadlineLosesNoTarget(t *testing.T) {
 				t.Fatal(gerr)
 			}
 			t.Logf("claim: %d targets, err %v; outdial counts %+v", len(claims), err, od.Counts)
-			if got, want := od.Counts.Dialing, int64(len(claims)); got != want {
-				t.Errorf("targets dialing = %d after a claim that answered %d targets (err %v)", got, want, err)
+			if !tt.stranded {
+				if got, want := od.Counts.Dialing, int64(len(claims)); got != want {
+					t.Errorf("targets dialing = %d after a claim that answered %d targets (err %v)", got, want, err)
+				}
+				return
+			}
+			if err == nil || len(claims) != 0 {
+				t.Fatalf("claim answered %d targets, err %v; want an error (its answer was lost)", len(claims), err)
+			}
+			stranded := od.Counts.Dialing
+			if stranded == 0 {
+				t.Fatalf("no target dialing: the fault did not strand the claim")
+			}
+			// After the lease, a claim (of another instance: a new store
+			// with the clock past the lease) records the expired attempts
+			// and, with no retry delay, hands the targets out again.
+			later := s.WithClock(func() time.Time { return time.Now().Add(lease + time.Second) })
+			again, err := later.ClaimTargets(check, customer, outdialID, 40, lease)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var expired int64
+			for _, c := range again {
+				if c.Target.LastResult == outdial.ResultExpired && c.Target.TryCountCurrent == 1 {
+					expired++
+				}
+			}
+			if expired != stranded || len(again) != 40 {
+				t.Errorf("after the lease: %d claimed, %d of them with an expired attempt; want 40 and %d", len(again), expired, stranded)
 			}
 		})
 	}

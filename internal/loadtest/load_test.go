@@ -41,13 +41,13 @@ import (
 var (
 	flagTargets  = flag.Int("load.targets", 1000, "targets imported into the outdial")
 	flagBatch    = flag.Int("load.batch", outdial.MaxTargetsPerRequest, "targets per import request")
-	flagClaimers = flag.Int("load.claimers", 4, "concurrent claimers (the issue asks for 16; see TestLoadSixteenClaimers for why make test runs 4)")
+	flagClaimers = flag.Int("load.claimers", 16, "concurrent claimers")
 	flagLimit    = flag.Int("load.limit", 25, "limit of each claim")
 	flagLease    = flag.Int("load.lease", 300, "lease_seconds of each claim")
 	flagDup      = flag.Float64("load.duplicates", 0.10, "fraction of outcomes delivered twice")
 	flagInFlight = flag.Int("load.inflight", 1500, "claimers pause while this many targets are dialing (keeps the queue's backlog well inside the lease)")
 	flagSeed     = flag.Uint64("load.seed", 1, "random seed")
-	flagDeadline = flag.Duration("load.deadline", 0, "bound of the campaign (0: 60 s + 25 ms per target)")
+	flagDeadline = flag.Duration("load.deadline", 0, "bound of the campaign (0: 3 min + 25 ms per target)")
 )
 
 // loadConfig is one run's size and settings.
@@ -65,7 +65,10 @@ func flagConfig() loadConfig {
 		inFlight: *flagInFlight, duplicates: *flagDup, seed: *flagSeed, deadline: *flagDeadline,
 	}
 	if cfg.deadline <= 0 {
-		cfg.deadline = 60*time.Second + time.Duration(cfg.targets)*25*time.Millisecond
+		// Three minutes: a minute, and the outcome queue's visibility
+		// timeout (120 s), after which the messages of a ReceiveMessage
+		// answer the SQS stand-in lost come back (README, Figures).
+		cfg.deadline = 3*time.Minute + time.Duration(cfg.targets)*25*time.Millisecond
 	}
 	return cfg
 }
@@ -103,15 +106,6 @@ func TestMain(m *testing.M) { dynamotest.Main(m) }
 // or dialing checks every target against the model of what the dialers
 // reported.
 func TestLoad(t *testing.T) { runLoad(t, flagConfig()) }
-
-// TestLoadSixteenClaimers is TestLoad's campaign with the 16 claimers the
-// issue asks for.
-func TestLoadSixteenClaimers(t *testing.T) {
-	t.Skip("BUG (open, issue 6): with 16 concurrent claimers on DynamoDB Local (one lock per table) a claim of 25 costs 32 queries + 2 transactions and takes p50 0.5 s but p90 7 s, max 10.0 s (the claim function's timeout); a claim cut off there can leave a chunk's targets dialing with no failed answer to the dialer (TestClaimAtDeadlineLosesNoTarget/resent_answer_lost_too), and they wait out the 300 s lease. Last runs after the deadline fix: 1 000 targets settled in 41 s and 2 000 in 78 s with no discrepancy, but another 2 000-target run left 8 targets dialing (0 failed HTTP answers) and did not settle in 4 minutes. Next: cheaper claims, and claim rounds that stop well before the deadline.")
-	cfg := flagConfig()
-	cfg.claimers = 16
-	runLoad(t, cfg)
-}
 
 // runLoad is one load test run.
 func runLoad(t *testing.T, cfg loadConfig) {
@@ -178,9 +172,12 @@ func runLoad(t *testing.T, cfg loadConfig) {
 	}
 
 	// 3. The checks, after the duplicates still queued were processed.
-	drained := c.drain(ctx, 2*time.Minute)
+	// Messages whose receive answer was lost come back after the queue's
+	// visibility timeout, so the drain waits that long and a minute more.
+	drainFor := c.visibilityTimeout(ctx) + time.Minute
+	drained := c.drain(ctx, drainFor)
 	if !drained {
-		model.Problem("the outcome queue did not drain within 2 minutes")
+		model.Problem("the outcome queue did not drain within %v: %s", drainFor, c.depthDetail(ctx, c.queueURL))
 	}
 	for _, q := range []string{"OutcomeDeadLetterQueue"} {
 		if d := c.depth(ctx, st.QueueURL(q)); d != 0 {
@@ -234,6 +231,9 @@ func runLoad(t *testing.T, cfg loadConfig) {
 	t.Logf("final: target_count %d, finished %d, failed %d, idle %d, dialing %d; processor: %d applied, %d stale; service log: %d warnings, %d errors; checks took %v",
 		od.TargetCount, od.Counts.Finished, od.Counts.Failed, od.Counts.Idle, od.Counts.Dialing, ls.applied, ls.stale, ls.warnings, ls.errors, verifyTime.Round(time.Millisecond))
 	t.Logf("claim latency (calls that claimed something): %s; load average %s at the start, %s at the end", c.claimLatency(), loadStart, loadAvg())
+	for _, w := range ls.firstWarnings {
+		t.Logf("service warning: %s", w)
+	}
 	for _, f := range api.failureSummary() {
 		t.Logf("failed HTTP answer (sent again): %s", f)
 	}
@@ -647,6 +647,30 @@ func (c *campaign) depth(ctx context.Context, queueURL string) int {
 	return n
 }
 
+// visibilityTimeout returns the outcome queue's visibility timeout.
+func (c *campaign) visibilityTimeout(ctx context.Context) time.Duration {
+	res, err := c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(c.queueURL), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameVisibilityTimeout},
+	})
+	if err != nil {
+		c.t.Logf("visibility timeout of %s: %v", c.queueURL, err)
+		return 2 * time.Minute
+	}
+	secs, _ := strconv.Atoi(res.Attributes[string(sqstypes.QueueAttributeNameVisibilityTimeout)])
+	return time.Duration(secs) * time.Second
+}
+
+// depthDetail describes the queue's message counts.
+func (c *campaign) depthDetail(ctx context.Context, queueURL string) string {
+	res, err := c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(queueURL), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll},
+	})
+	if err != nil {
+		return err.Error()
+	}
+	return fmt.Sprint(res.Attributes)
+}
+
 // drain waits until the outcome queue is empty, for at most d.
 func (c *campaign) drain(ctx context.Context, d time.Duration) bool {
 	end := time.Now().Add(d)
@@ -837,12 +861,14 @@ type serviceLog struct {
 	applied, stale   int64
 	warnings, errors int64
 	firstError       string
+	firstWarnings    []string
 	done             chan struct{}
 }
 
 type logStats struct {
 	applied, stale, warnings, errors int64
 	firstError                       string
+	firstWarnings                    []string
 }
 
 func (l *serviceLog) read(r io.Reader) {
@@ -864,6 +890,9 @@ func (l *serviceLog) read(r io.Reader) {
 			}
 		case strings.Contains(line, `"level":"WARN"`):
 			l.warnings++
+			if len(l.firstWarnings) < 5 {
+				l.firstWarnings = append(l.firstWarnings, line[:min(len(line), 500)])
+			}
 		}
 		l.mu.Unlock()
 	}
@@ -873,7 +902,8 @@ func (l *serviceLog) read(r io.Reader) {
 func (l *serviceLog) stats() logStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return logStats{applied: l.applied, stale: l.stale, warnings: l.warnings, errors: l.errors, firstError: l.firstError}
+	return logStats{applied: l.applied, stale: l.stale, warnings: l.warnings, errors: l.errors, firstError: l.firstError,
+		firstWarnings: append([]string(nil), l.firstWarnings...)}
 }
 
 // startStack starts the local stack on the test binary's DynamoDB Local (a

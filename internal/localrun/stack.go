@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/outdial/outdial/internal/app"
 	"github.com/outdial/outdial/internal/auth"
@@ -103,6 +106,15 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The pollers' SDK retries are logged: a ReceiveMessage retried after
+	// its answer was lost leaves messages in flight until the visibility
+	// timeout, which is worth seeing.
+	sqsClient = sqs.New(sqsClient.Options(), func(o *sqs.Options) {
+		o.ClientLogMode |= aws.LogRetries
+		o.Logger = logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+			opt.Log.Warn("SQS client: "+fmt.Sprintf(format, v...), "classification", string(c))
+		})
+	})
 
 	// Functions, each with the environment the template gives it.
 	awsCfg, err := localstack.AWSConfig(ctx)
