@@ -28,7 +28,7 @@ var wantActions = map[string][]string{
 	"list-targets":            {"dynamodb:GetItem", "dynamodb:Query"},
 	"get-target":              {"dynamodb:BatchGetItem"},
 	"delete-target":           {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"},
-	"claim-targets":           {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+	"claim-targets":           {"dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 	"process-outcomes":        {"dynamodb:UpdateItem"},
 	"purge-targets":           {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchWriteItem"},
 }
