@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
 	"github.com/outdial/outdial/internal/dynamo"
@@ -859,4 +862,73 @@ func sortedIDs[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// countDialingQueries counts the queries of GSI1's dialing partitions (the
+// expired-lease sweeps of ClaimTargets).
+type countDialingQueries struct {
+	dynamo.API
+	n atomic.Int32
+}
+
+func (c *countDialingQueries) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if pk, ok := in.ExpressionAttributeValues[":pk"].(*types.AttributeValueMemberS); ok && strings.HasSuffix(pk.Value, "#"+string(outdial.StatusDialing)) {
+		c.n.Add(1)
+	}
+	return c.API.Query(ctx, in, opts...)
+}
+
+// TestLeaseSweepOnlyWhenDue: a claim looks for expired leases only when one
+// can have run out: not again before the earliest lease its last look
+// found, nor sooner than the shortest lease (10 s) another instance can
+// have granted since; and the lease of another instance is caught once it
+// has run out.
+func TestLeaseSweepOnlyWhenDue(t *testing.T) {
+	client, table := dynamotest.Table(t)
+	db := &countDialingQueries{API: client}
+	clock := &dialClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	a := newOutdialEnv(t, dynamo.New(db, table).WithClock(clock.Now), clock, outdial.RetryPolicy{BusySeconds: 60, NoAnswerSeconds: 60, FailedSeconds: 60})
+	b := *a // the same outdial through another instance (its own memo)
+	b.store = dynamo.New(db, table).WithClock(clock.Now)
+	a.addTel(4, 3)
+
+	// swept reports whether claim looked at any dialing partition.
+	swept := func(claim func()) bool {
+		before := db.n.Load()
+		claim()
+		return db.n.Load() > before
+	}
+	check := func(when string, got, want bool) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s: looked for expired leases %t, want %t", when, got, want)
+		}
+	}
+	// Nothing dialing yet: no shard to look at.
+	check("first claim", swept(func() { a.claim(1, time.Minute) }), false)
+	clock.Advance(10 * time.Second)
+	// A lease granted 10 s ago by anyone can have run out: look.
+	check("claim 10 s later", swept(func() { a.claim(1, time.Minute) }), true)
+	// The earliest lease runs out in 50 s; one granted since by another
+	// instance in 10 s at the soonest.
+	check("claim right after", swept(func() { a.claim(1, time.Minute) }), false)
+
+	// Another instance (nothing remembered yet) grants the shortest lease.
+	var other []*outdial.Claim
+	check("the other instance's first claim", swept(func() { other = b.claim(1, 10*time.Second) }), true)
+	if len(other) != 1 {
+		t.Fatalf("the other instance claimed %d targets, want 1", len(other))
+	}
+	clock.Advance(8 * time.Second)
+	// 8 s after its last look no lease of 10 s or more can have run out.
+	check("claim 8 s later", swept(func() { a.claim(1, time.Minute) }), false)
+	clock.Advance(2*time.Second + time.Millisecond)
+	// The other instance's lease ran out: recorded, and due again at once.
+	var got *outdial.Claim
+	check("claim after the other lease ran out", swept(func() { got = a.claimOne() }), true)
+	if got.Target.ID != other[0].Target.ID || got.Target.LastResult != outdial.ResultExpired || got.Target.TryCountCurrent != 1 {
+		t.Errorf("claim after the other lease ran out: target %s (last_result %q, try_count_current %d); want %s, expired, 1",
+			got.Target.ID, got.Target.LastResult, got.Target.TryCountCurrent, other[0].Target.ID)
+	}
+	a.checkInvariants()
 }
