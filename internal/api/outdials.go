@@ -216,16 +216,17 @@ func (h *Handlers) DeleteOutdial(ctx context.Context, req apigw.Request) (apigw.
 		if err != nil {
 			return 0, nil, err
 		}
+		var queuePurge func(*outdial.Outdial) error
 		if h.Purges != nil {
-			if _, err := h.Store.GetOutdial(ctx, customerID, id); err != nil {
-				return 0, nil, err
-			}
-			if err := h.Purges.Enqueue(ctx, customerID, id); err != nil {
-				h.Log.ErrorContext(ctx, "queue purge failed", "outdial_id", id, "err", err)
-				return 0, nil, outdial.Errorf(outdial.ECodeUnavailable, "could not queue the removal of the targets; nothing was deleted, retry the request")
+			queuePurge = func(*outdial.Outdial) error {
+				if err := h.Purges.Enqueue(ctx, customerID, id); err != nil {
+					h.Log.ErrorContext(ctx, "queue purge failed", "outdial_id", id, "err", err)
+					return outdial.Errorf(outdial.ECodeUnavailable, "could not queue the removal of the targets; nothing was deleted, retry the request")
+				}
+				return nil
 			}
 		}
-		o, err := h.Store.DeleteOutdial(ctx, customerID, id)
+		o, err := h.Store.DeleteOutdial(ctx, customerID, id, queuePurge)
 		return http.StatusOK, o, err
 	})
 }

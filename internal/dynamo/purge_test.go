@@ -30,7 +30,7 @@ func TestPurgeTargets(t *testing.T) {
 		t.Fatalf("after a refused purge: %d targets, want 300", got)
 	}
 
-	if _, err := h.store.DeleteOutdial(h.ctx, cust, doomed.ID); err != nil {
+	if _, err := h.store.DeleteOutdial(h.ctx, cust, doomed.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	n, err = h.store.PurgeTargets(h.ctx, cust, doomed.ID)

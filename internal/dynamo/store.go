@@ -453,10 +453,15 @@ func (s *Store) UpdateOutdial(ctx context.Context, customerID, id string, u *out
 // item gone, every route answers 404 for it and its targets and nothing of
 // it can be claimed; its target items are removed afterwards (see
 // PurgeTargets).
-func (s *Store) DeleteOutdial(ctx context.Context, customerID, id string) (*outdial.Outdial, error) {
+func (s *Store) DeleteOutdial(ctx context.Context, customerID, id string, before func(*outdial.Outdial) error) (*outdial.Outdial, error) {
 	o, err := s.GetOutdial(ctx, customerID, id)
 	if err != nil {
 		return nil, err
+	}
+	if before != nil {
+		if err := before(o); err != nil {
+			return nil, err
+		}
 	}
 	items := []types.TransactWriteItem{{Delete: &types.Delete{
 		TableName:           &s.table,

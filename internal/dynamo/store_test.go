@@ -448,6 +448,42 @@ func TestUpdateOutdial(t *testing.T) {
 	})
 }
 
+// TestDeleteOutdialBefore: the hook of DeleteOutdial (the API queues the
+// purge there) runs once, with the outdial, only for the customer's own
+// outdial; its error stops the delete.
+func TestDeleteOutdialBefore(t *testing.T) {
+	h := newStoreHarness(t)
+	cust, intruder := h.customer(), h.customer()
+	o := h.outdial(cust, "guarded")
+	var seen []string
+	hook := func(err error) func(*outdial.Outdial) error {
+		return func(got *outdial.Outdial) error {
+			seen = append(seen, got.ID)
+			return err
+		}
+	}
+
+	_, err := h.store.DeleteOutdial(h.ctx, intruder, o.ID, hook(nil))
+	wantCode(t, "another customer's delete", err, outdial.ECodeNotFound)
+	if len(seen) != 0 {
+		t.Errorf("another customer's delete ran the hook for %v", seen)
+	}
+	refused := outdial.Errorf(outdial.ECodeUnavailable, "queue down")
+	if _, err := h.store.DeleteOutdial(h.ctx, cust, o.ID, hook(refused)); !errors.Is(err, refused) {
+		t.Errorf("delete with a failing hook: err %v, want the hook's", err)
+	}
+	if _, err := h.store.GetOutdial(h.ctx, cust, o.ID); err != nil {
+		t.Errorf("after a delete whose hook failed: %v, want the outdial still there", err)
+	}
+	deleted, err := h.store.DeleteOutdial(h.ctx, cust, o.ID, hook(nil))
+	if err != nil || deleted.ID != o.ID {
+		t.Fatalf("delete: %v, %v", deleted, err)
+	}
+	if fmt.Sprint(seen) != fmt.Sprint([]string{o.ID, o.ID}) {
+		t.Errorf("hook ran for %v, want once per delete of %s", seen, o.ID)
+	}
+}
+
 func TestDeleteOutdialThenNotFoundEverywhere(t *testing.T) {
 	h := newStoreHarness(t)
 	cust := h.customer()
@@ -460,7 +496,7 @@ func TestDeleteOutdialThenNotFoundEverywhere(t *testing.T) {
 		t.Fatalf("AddTargets: %v", err)
 	}
 
-	deleted, err := h.store.DeleteOutdial(h.ctx, cust, o.ID)
+	deleted, err := h.store.DeleteOutdial(h.ctx, cust, o.ID, nil)
 	if err != nil {
 		t.Fatalf("DeleteOutdial: %v", err)
 	}
@@ -475,7 +511,7 @@ func TestDeleteOutdialThenNotFoundEverywhere(t *testing.T) {
 			_, err := h.store.UpdateOutdial(h.ctx, cust, o.ID, &outdial.OutdialUpdate{Name: ptr("back")})
 			return err
 		},
-		"DeleteOutdial": func() error { _, err := h.store.DeleteOutdial(h.ctx, cust, o.ID); return err },
+		"DeleteOutdial": func() error { _, err := h.store.DeleteOutdial(h.ctx, cust, o.ID, nil); return err },
 		"ListTargets": func() error {
 			_, _, err := h.store.ListTargets(h.ctx, cust, o.ID, "", outdial.Page{Size: 10})
 			return err
@@ -536,7 +572,7 @@ func TestOtherCustomersOutdialIsNotFound(t *testing.T) {
 			_, err := h.store.UpdateOutdial(h.ctx, intruder, o.ID, &outdial.OutdialUpdate{Data: json.RawMessage(`null`)})
 			return err
 		},
-		"DeleteOutdial": func() error { _, err := h.store.DeleteOutdial(h.ctx, intruder, o.ID); return err },
+		"DeleteOutdial": func() error { _, err := h.store.DeleteOutdial(h.ctx, intruder, o.ID, nil); return err },
 		"AddTargets": func() error {
 			_, err := h.store.AddTargets(h.ctx, intruder, o.ID, "r2", tels(100, 103))
 			return err

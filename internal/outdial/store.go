@@ -22,8 +22,11 @@ type Store interface {
 	ListOutdials(ctx context.Context, customerID string, p Page) ([]*Outdial, string, error)
 	// UpdateOutdial applies u and returns the outdial as stored afterwards.
 	UpdateOutdial(ctx context.Context, customerID, id string, u *OutdialUpdate) (*Outdial, error)
-	// DeleteOutdial removes the outdial and returns it as it was.
-	DeleteOutdial(ctx context.Context, customerID, id string) (*Outdial, error)
+	// DeleteOutdial removes the outdial and returns it as it was. before,
+	// if not nil, runs once the outdial is known to be the customer's and
+	// before anything is removed; its error is returned and nothing is
+	// removed (the API queues the purge of the targets there).
+	DeleteOutdial(ctx context.Context, customerID, id string, before func(*Outdial) error) (*Outdial, error)
 
 	TargetStore
 	DialStore
