@@ -197,12 +197,16 @@ func TestClaimAtDeadlineLosesNoTarget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, api, customer, outdialID := claimStore(t, 40)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			// Long enough that the reads before the transaction finish within
+			// the first two thirds even on a loaded machine.
+			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 			defer cancel()
 
 			const lease = 5 * time.Minute
 			api.deadlineNext.Store(tt.lost)
+			began := time.Now()
 			claims, err := s.ClaimTargets(ctx, customer, outdialID, 10, lease)
+			t.Logf("claim took %v", time.Since(began))
 			check, done := context.WithTimeout(context.Background(), time.Minute)
 			defer done()
 			od, gerr := s.GetOutdial(check, customer, outdialID)
