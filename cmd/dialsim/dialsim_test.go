@@ -3,11 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"io"
-	"log/slog"
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
@@ -15,14 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/outdial/outdial/internal/auth"
 	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/localrun"
-	"github.com/outdial/outdial/internal/localstack"
+	"github.com/outdial/outdial/internal/localruntest"
 	"github.com/outdial/outdial/internal/outdial"
 )
 
@@ -32,32 +24,7 @@ func TestMain(m *testing.M) { dynamotest.Main(m) }
 // its own SQS stand-in) on a table of its own, stopped when t ends.
 func startStack(t *testing.T) *localrun.Stack {
 	t.Helper()
-	root, err := localstack.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	suffix := make([]byte, 6)
-	rand.Read(suffix)
-	table := "dialsim-" + hex.EncodeToString(suffix)
-	client := dynamotest.Client(t)
-	st, err := localrun.Start(context.Background(), localrun.Options{
-		Root: root, Addr: "127.0.0.1:0", DynamoDBEndpoint: dynamotest.Endpoint(), TableName: table,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatalf("start the local stack: %v", err)
-	}
-	t.Cleanup(func() {
-		st.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, err := client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-		var notFound *types.ResourceNotFoundException
-		if err != nil && !errors.As(err, &notFound) {
-			t.Errorf("delete table %s: %v", table, err)
-		}
-	})
-	return st
+	return localruntest.Start(t, localruntest.Options{Prefix: "dialsim"}).Stack
 }
 
 // stackConfig is a quick run against st: no retry delays, short calls.

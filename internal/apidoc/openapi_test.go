@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,8 +28,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/outdial/outdial/internal/auth"
-	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/localrun"
+	"github.com/outdial/outdial/internal/localruntest"
 	"github.com/outdial/outdial/internal/localstack"
 	"github.com/outdial/outdial/internal/outcome"
 	"github.com/outdial/outdial/internal/samtemplate"
@@ -553,19 +552,7 @@ func all(checks ...func(*testing.T, []byte, map[string]string)) func(*testing.T,
 func TestLiveRoutes(t *testing.T) {
 	root := repoRoot(t)
 	doc := loadDoc(t, root)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	st, err := localrun.Start(ctx, localrun.Options{
-		Root: root, Addr: "127.0.0.1:0",
-		DynamoDBEndpoint: dynamotest.Endpoint(),
-		SQSEndpoint:      os.Getenv(localstack.EnvSQSEndpoint),
-		TableName:        "apidoc-" + uuid.NewString()[:8],
-		Log:              slog.New(slog.NewTextHandler(io.Discard, nil)), // the gateway's access log
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := localruntest.Start(t, localruntest.Options{Prefix: "apidoc", DiscardLogs: true}).Stack
 
 	tokens := map[authMode]string{}
 	var mintErr error

@@ -3,14 +3,10 @@ package loadtest
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
@@ -23,14 +19,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
 
 	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/localrun"
+	"github.com/outdial/outdial/internal/localruntest"
 	"github.com/outdial/outdial/internal/localstack"
 	"github.com/outdial/outdial/internal/outcome"
 	"github.com/outdial/outdial/internal/outdial"
@@ -908,57 +903,20 @@ func (l *serviceLog) stats() logStats {
 
 // startStack starts the local stack on the test binary's DynamoDB Local (a
 // table of its own) and an SQS stand-in of its own, and stops it when the
-// test ends. The functions log to standard output, which is redirected
-// into a serviceLog while their loggers are built.
+// test ends. What the stack logs goes to a serviceLog as it is written,
+// and is not kept otherwise (a line per outcome).
 func startStack(t *testing.T) (*localrun.Stack, *serviceLog) {
 	t.Helper()
-	root, err := localstack.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := dynamotest.Client(t) // starts DynamoDB Local, or fails the test
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	table := "loadtest-" + hex.EncodeToString(suffix)
-
 	logs := &serviceLog{done: make(chan struct{})}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, w := io.Pipe()
 	go logs.read(r)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	saved := os.Stdout
-	os.Stdout = w
-	start := time.Now()
-	st, err := localrun.Start(ctx, localrun.Options{
-		Root: root, Addr: "127.0.0.1:0", TableName: table, DynamoDBEndpoint: dynamotest.Endpoint(),
-		Log: slog.New(slog.NewJSONHandler(w, nil)),
-	})
-	os.Stdout = saved
-	if err != nil {
-		w.Close()
-		<-logs.done
-		r.Close()
-		t.Fatalf("localrun.Start: %v", err)
-	}
-	t.Logf("stack up in %v at %s (table %s, SQS %s)", time.Since(start).Round(time.Millisecond), st.URL, table, st.SQSEndpoint)
+	// Registered first, so it runs last: after the stack has stopped.
 	t.Cleanup(func() {
-		st.Close()
 		w.Close()
 		<-logs.done
-		r.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, err := db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-		var notFound *types.ResourceNotFoundException
-		if err != nil && !errors.As(err, &notFound) {
-			t.Errorf("delete table %s: %v", table, err)
-		}
 	})
-	return st, logs
+	st := localruntest.Start(t, localruntest.Options{Prefix: "loadtest", Tee: w, DiscardLogs: true})
+	return st.Stack, logs
 }
 
 // loadAvg returns the 1, 5 and 15 minute load averages of the machine

@@ -223,7 +223,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Nothing the service logged carries a destination or the token.
-	logs := st.logs.String()
+	logs := st.Logs()
 	if !strings.Contains(logs, `"outcome"`) {
 		t.Errorf("the outcome processor logged nothing; is the log capture working?")
 	}

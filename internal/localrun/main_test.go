@@ -1,138 +1,42 @@
 package localrun_test
 
 import (
-	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/outdial/outdial/internal/dynamotest"
-	"github.com/outdial/outdial/internal/localrun"
-	"github.com/outdial/outdial/internal/localstack"
+	"github.com/outdial/outdial/internal/localruntest"
 )
 
 // TestMain shares one DynamoDB Local among the package's tests (or uses
 // OUTDIAL_DYNAMODB_ENDPOINT); each stack starts its own fauxqs.
 func TestMain(m *testing.M) { dynamotest.Main(m) }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// stack is a running local stack plus everything its functions and the
-// gateway logged.
+// stack is a running local stack (logs: Logs and LogWriter) and a client.
 type stack struct {
-	*localrun.Stack
-	logs   *syncBuffer
+	*localruntest.Stack
 	client *http.Client
 }
 
 // startStack starts the whole local stack on the test binary's DynamoDB
-// Local (a table of its own) and a fauxqs of its own, and stops it when
-// the test ends. The functions log JSON to standard output, which is
-// redirected into st.logs while their loggers are built so that tests can
-// check what the service logs.
+// Local and a fauxqs of its own, and stops it when the test ends, after
+// which nothing may answer on its address.
 func startStack(t *testing.T) *stack {
 	t.Helper()
-	root, err := localstack.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	endpoint := dynamotestEndpoint(t)
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	table := "localrun-" + strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()) + "-" + hex.EncodeToString(suffix)
-
-	logs := &syncBuffer{}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	drained := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(logs, r)
-		close(drained)
-	}()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	saved := os.Stdout
-	os.Stdout = w
-	start := time.Now()
-	st, err := localrun.Start(ctx, localrun.Options{
-		Root: root, Addr: "127.0.0.1:0", TableName: table, DynamoDBEndpoint: endpoint,
-		Log: slog.New(slog.NewJSONHandler(logs, nil)),
-	})
-	os.Stdout = saved
-	if err != nil {
-		w.Close()
-		<-drained
-		r.Close()
-		t.Fatalf("localrun.Start: %v\nlogs:\n%s", err, logs.String())
-	}
-	t.Logf("stack up in %v at %s (table %s, SQS %s)", time.Since(start).Round(time.Millisecond), st.URL, table, st.SQSEndpoint)
+	st := localruntest.Start(t, localruntest.Options{Prefix: "localrun"})
 	t.Cleanup(func() {
-		st.Close()
-		w.Close()
-		<-drained
-		r.Close()
-		// The table lives in the shared DynamoDB Local: drop it.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		db, err := localstack.DynamoDBClient(ctx, endpoint)
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		_, err = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-		var notFound *types.ResourceNotFoundException
-		if err != nil && !errors.As(err, &notFound) {
-			t.Errorf("cleanup: delete table %s: %v", table, err)
-		}
-		// Nothing answers on the stack's address any more.
+		st.Close() // again after this, by localruntest: Close is idempotent
 		c := &http.Client{Timeout: time.Second}
 		if res, err := c.Get(st.URL + "/v1.0/outdials"); err == nil {
 			res.Body.Close()
 			t.Errorf("cleanup: %s still answers after Close", st.URL)
 		}
 	})
-	return &stack{Stack: st, logs: logs, client: &http.Client{Timeout: 30 * time.Second}}
-}
-
-// dynamotestEndpoint returns the shared DynamoDB Local, failing the test
-// (rather than panicking) when it cannot start.
-func dynamotestEndpoint(t *testing.T) string {
-	t.Helper()
-	_ = dynamotest.Client(t) // starts it, or fails the test
-	return dynamotest.Endpoint()
+	return &stack{Stack: st, client: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // token mints a token of the stack for customer.

@@ -87,7 +87,7 @@ func countingGateway(t *testing.T, st *stack, tpl *samtemplate.Template) (string
 	if authz == nil {
 		t.Fatal("template has no authorizer")
 	}
-	gw := localrun.NewGateway(wrap(authz.Name), slog.New(slog.NewJSONHandler(st.logs, nil)))
+	gw := localrun.NewGateway(wrap(authz.Name), slog.New(slog.NewJSONHandler(st.LogWriter(), nil)))
 	for _, r := range tpl.Routes() {
 		gw.Route(r.Method, r.Path, wrap(r.Function.Name), r.Authorized)
 	}
@@ -511,7 +511,7 @@ func TestSecuritySweep(t *testing.T) {
 	})
 
 	t.Run("logs hold no token or destination", func(t *testing.T) {
-		logs := st.logs.String()
+		logs := st.Logs()
 		if !strings.Contains(logs, `"status":403`) {
 			t.Fatalf("the gateway logged no 403; is the log capture working?")
 		}

@@ -3,32 +3,25 @@ package readme_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/uuid"
 
 	"github.com/outdial/outdial/internal/auth"
-	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/localrun"
+	"github.com/outdial/outdial/internal/localruntest"
 	"github.com/outdial/outdial/internal/localstack"
 )
 
@@ -36,82 +29,12 @@ import (
 // use.
 const readmeHost = "http://127.0.0.1:3000"
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startStack runs the local stack (`make run`'s) on the test binary's
-// DynamoDB Local, in a table of its own, until the test ends. What the
-// functions log (to standard output) is kept and shown only if the test
-// fails.
-func startStack(t *testing.T, root string) *localrun.Stack {
+// DynamoDB Local, in a table of its own, until the test ends; what the
+// functions log is shown only if the test fails.
+func startStack(t *testing.T) *localrun.Stack {
 	t.Helper()
-	_ = dynamotest.Client(t) // starts DynamoDB Local, or fails the test
-	endpoint := dynamotest.Endpoint()
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	table := "readme-" + hex.EncodeToString(suffix)
-
-	logs := &lockedBuffer{}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	drained := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(logs, r)
-		close(drained)
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	saved := os.Stdout
-	os.Stdout = w // the functions build their loggers on it
-	st, err := localrun.Start(ctx, localrun.Options{
-		Root: root, Addr: "127.0.0.1:0", TableName: table, DynamoDBEndpoint: endpoint,
-		Log: slog.New(slog.NewJSONHandler(logs, nil)),
-	})
-	os.Stdout = saved
-	if err != nil {
-		w.Close()
-		<-drained
-		t.Fatalf("localrun.Start: %v\nlogs:\n%s", err, logs.String())
-	}
-	t.Cleanup(func() {
-		st.Close()
-		w.Close()
-		<-drained
-		r.Close()
-		if t.Failed() {
-			t.Logf("stack logs:\n%s", logs.String())
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		db, err := localstack.DynamoDBClient(ctx, endpoint)
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		_, err = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-		var notFound *types.ResourceNotFoundException
-		if err != nil && !errors.As(err, &notFound) {
-			t.Errorf("cleanup: delete table %s: %v", table, err)
-		}
-	})
-	return st
+	return localruntest.Start(t, localruntest.Options{Prefix: "readme"}).Stack
 }
 
 // bash runs script with bash -c in the repository root, with env added to
@@ -236,7 +159,7 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("the README's Quickstart needs curl: %v", err)
 	}
 	started := time.Now()
-	st := startStack(t, r.root)
+	st := startStack(t)
 	t.Logf("stack up in %v at %s", time.Since(started).Round(time.Millisecond), st.URL)
 
 	// The token, as the README mints one.

@@ -1,0 +1,167 @@
+// Package localruntest starts the local stack of `make run`
+// (internal/localrun) for a test: on the test binary's DynamoDB Local
+// (internal/dynamotest), in a table of its own, with an SQS stand-in of its
+// own (or the one OUTDIAL_SQS_ENDPOINT names). The stack stops, and its table is dropped, when the test ends.
+//
+// The functions build their loggers on standard output while the stack
+// starts; Start points standard output at a pipe for that moment, so that
+// what they log (and what the gateway and the pollers log) is kept: see
+// Stack.Logs, and Options.Tee for reading it as it is written.
+//
+// The test binary must use dynamotest.Main in its TestMain.
+package localruntest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/outdial/outdial/internal/dynamotest"
+	"github.com/outdial/outdial/internal/localrun"
+	"github.com/outdial/outdial/internal/localstack"
+)
+
+// Options are the choices of Start; the zero value is a stack whose logs
+// are kept and shown if the test fails.
+type Options struct {
+	// Prefix starts the table's name (default "localruntest").
+	Prefix string
+	// Tee, if set, gets every log line as it is written.
+	Tee io.Writer
+	// DiscardLogs keeps nothing in Stack.Logs (a long load test logs a
+	// line per outcome).
+	DiscardLogs bool
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	*localrun.Stack
+	Table string
+	logs  *syncBuffer
+}
+
+// Logs returns everything the stack logged so far (JSON, a record a line).
+func (s *Stack) Logs() string { return s.logs.String() }
+
+// LogWriter is where the stack's log goes: more loggers of the test (a
+// gateway of its own, say) can write there too.
+func (s *Stack) LogWriter() io.Writer { return s.logs }
+
+// startTimeout bounds starting the stack (npm ci of the stand-ins included).
+const startTimeout = 3 * time.Minute
+
+// Start starts the stack; a failure fails the test.
+func Start(t *testing.T, opt Options) *Stack {
+	t.Helper()
+	root, err := localstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := dynamotest.Client(t) // starts DynamoDB Local, or fails the test
+	prefix := opt.Prefix
+	if prefix == "" {
+		prefix = "localruntest"
+	}
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	table := prefix + "-" + hex.EncodeToString(suffix)
+
+	logs := &syncBuffer{discard: opt.DiscardLogs}
+	var sink io.Writer = logs
+	if opt.Tee != nil {
+		sink = io.MultiWriter(logs, opt.Tee)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	drained := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(sink, r)
+		close(drained)
+	}()
+	stop := func() {
+		w.Close()
+		<-drained
+		r.Close()
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	saved := os.Stdout
+	os.Stdout = w // the functions build their loggers on it
+	start := time.Now()
+	st, err := localrun.Start(ctx, localrun.Options{
+		Root: root, Addr: "127.0.0.1:0", TableName: table, DynamoDBEndpoint: dynamotest.Endpoint(),
+		SQSEndpoint: os.Getenv(localstack.EnvSQSEndpoint), // "": one of its own
+		Log:         slog.New(slog.NewJSONHandler(w, nil)),
+	})
+	os.Stdout = saved
+	if err != nil {
+		stop()
+		t.Fatalf("localrun.Start: %v\nlogs:\n%s", err, logs.String())
+	}
+	t.Logf("stack up in %v at %s (table %s, SQS %s)", time.Since(start).Round(time.Millisecond), st.URL, table, st.SQSEndpoint)
+	t.Cleanup(func() {
+		st.Close()
+		stop()
+		if t.Failed() && !opt.DiscardLogs {
+			t.Logf("stack logs (last 64 KiB):\n%s", tail(logs.String(), 64<<10))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+		var notFound *types.ResourceNotFoundException
+		if err != nil && !errors.As(err, &notFound) {
+			t.Errorf("cleanup: delete table %s: %v", table, err)
+		}
+	})
+	return &Stack{Stack: st, Table: table, logs: logs}
+}
+
+// tail returns the last n bytes of s, from a line start.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return s
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers, or a sink.
+type syncBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	discard bool
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	if b.discard {
+		return len(p), nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
