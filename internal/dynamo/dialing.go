@@ -311,12 +311,13 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 	// claim got its limit, the candidates are read once more.
 	var claims []*outdial.Claim
 	order := map[string]int{}
+passes:
 	for pass, lost := 0, true; pass < 2 && lost && len(claims) < limit && work.Err() == nil; pass++ {
 		now = s.now().UTC()
 		cands, err := s.dueCandidates(work, outdialID, shards, now, limit, rand.IntN(Shards))
 		if err != nil {
 			if len(claims) > 0 {
-				break
+				break // hand out what was claimed
 			}
 			return nil, err
 		}
@@ -338,7 +339,7 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 			claims = append(claims, got...)
 			if err != nil {
 				if len(claims) > 0 {
-					break // hand out what was claimed; the rest stays idle
+					break passes // hand out what was claimed; the rest stays idle
 				}
 				return nil, err
 			}
