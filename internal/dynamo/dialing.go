@@ -494,6 +494,7 @@ func (s *Store) expireLeases(ctx context.Context, outdialID string, shards *[Sha
 	var next time.Time
 	perShard := map[int]int{}
 	more := false
+	var expired []outdial.Outcome
 	for _, it := range items {
 		if it.GSI1SK > nowMS {
 			if t := time.UnixMilli(it.GSI1SK); next.IsZero() || t.Before(next) {
@@ -506,19 +507,26 @@ func (s *Store) expireLeases(ctx context.Context, outdialID string, shards *[Sha
 			more = true // more than limit run out in this shard: look again next claim
 			continue
 		}
-		if it.AttemptID == "" || ctx.Err() != nil {
-			continue
+		if it.AttemptID != "" {
+			expired = append(expired, outdial.Outcome{
+				AttemptID: it.AttemptID, OutdialID: outdialID, TargetID: it.ID, Result: outdial.ResultExpired,
+			})
 		}
-		// Best effort: a lease that cannot be expired now (throttling) is
-		// expired by a later claim; it must not keep this claim from
-		// handing out the targets that are due.
-		effect, err := s.ApplyOutcome(ctx, outdial.Outcome{
-			AttemptID: it.AttemptID, OutdialID: outdialID, TargetID: it.ID, Result: outdial.ResultExpired,
-		})
-		if err != nil {
-			more = true
-		} else if effect == outdial.EffectApplied {
-			shards[k].Idle++
+	}
+	// In transactions of up to expireBatch (ApplyOutcomes), not one each: a
+	// dialer that crashed can leave hundreds of leases to expire at once.
+	// Best effort: a lease that cannot be expired now (throttling) is
+	// expired by a later claim; it must not keep this claim from handing
+	// out the targets that are due.
+	for start := 0; start < len(expired) && ctx.Err() == nil; start += expireBatch {
+		chunk := expired[start:min(start+expireBatch, len(expired))]
+		for i, r := range s.ApplyOutcomes(ctx, chunk) {
+			switch {
+			case r.Err != nil:
+				more = true
+			case r.Effect == outdial.EffectApplied:
+				shards[ShardOf(chunk[i].TargetID)].Idle++
+			}
 		}
 	}
 	if more || ctx.Err() != nil {
@@ -527,6 +535,10 @@ func (s *Store) expireLeases(ctx context.Context, outdialID string, shards *[Sha
 	s.leases.swept(outdialID, now, next)
 	return nil
 }
+
+// expireBatch is how many expired leases one transaction records (the
+// most ApplyOutcomes puts in one).
+const expireBatch = 50
 
 // dueCandidates returns the due idle targets of every shard with idle
 // targets, oldest due first to the second, and within a second shard by

@@ -932,3 +932,56 @@ func TestLeaseSweepOnlyWhenDue(t *testing.T) {
 	}
 	a.checkInvariants()
 }
+
+// countTransactions counts TransactWriteItems calls.
+type countTransactions struct {
+	dynamo.API
+	n atomic.Int32
+}
+
+func (c *countTransactions) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	c.n.Add(1)
+	return c.API.TransactWriteItems(ctx, in, opts...)
+}
+
+// TestManyLeasesExpireInFewTransactions: when a dialer that held many
+// targets is gone, the next claim records every expired lease (up to its
+// limit per shard) in transactions of up to 50, not one each, and hands
+// the targets out again.
+func TestManyLeasesExpireInFewTransactions(t *testing.T) {
+	var db *countTransactions
+	e := newDialEnv(t, dialOptions{
+		wrap:   func(api dynamo.API) dynamo.API { db = &countTransactions{API: api}; return db },
+		policy: &outdial.RetryPolicy{BusySeconds: 60, NoAnswerSeconds: 60, FailedSeconds: 60},
+	})
+	const n = 120
+	e.addTel(n, 3)
+	if got := e.claim(100, time.Minute); len(got) != 100 {
+		t.Fatalf("first claim: %d, want 100", len(got))
+	}
+	if got := e.claim(100, time.Minute); len(got) != n-100 {
+		t.Fatalf("second claim: %d, want %d", len(got), n-100)
+	}
+	e.clock.Advance(time.Minute + time.Second)
+
+	before := db.n.Load()
+	again := e.claim(100, time.Minute)
+	spent := db.n.Load() - before
+	if len(again) != 100 {
+		t.Errorf("claim after the leases ran out: %d targets, want 100", len(again))
+	}
+	for _, c := range again {
+		if c.Target.LastResult != outdial.ResultExpired || c.Target.TryCountCurrent != 1 {
+			t.Errorf("re-claimed %s: last_result %q, try_count_current %d; want expired, 1", c.Target.ID, c.Target.LastResult, c.Target.TryCountCurrent)
+			break
+		}
+	}
+	// 120 expiries in 3 transactions of up to 50, the claim in 2 of up to 84.
+	if spent > 6 {
+		t.Errorf("the claim spent %d transactions, want at most 6 (expiries in batches of 50)", spent)
+	}
+	if got, want := e.counts(), (outdial.Counts{Idle: n - 100, Dialing: 100, Retry: n - 100}); got != want {
+		t.Errorf("counts %+v, want %+v", got, want)
+	}
+	e.checkInvariants()
+}
