@@ -300,8 +300,13 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 	}
 	now := s.now().UTC()
 
-	// Expired leases first, so that their targets count the lost attempt.
-	if err := s.expireLeases(work, outdialID, &shards, now, limit); err != nil {
+	// Expired leases first, so that their targets count the lost attempt;
+	// with half of the time at most, so that many of them (a crashed
+	// dialer's) cannot leave the claim no time to claim.
+	sweep, cancelSweep := shareOf(work, 2)
+	err = s.expireLeases(sweep, outdialID, &shards, now, limit)
+	cancelSweep()
+	if err != nil {
 		return nil, err
 	}
 
@@ -322,7 +327,9 @@ passes:
 			return nil, err
 		}
 		for _, c := range cands {
-			order[c.item.ID] = len(order)
+			if _, ok := order[c.item.ID]; !ok {
+				order[c.item.ID] = len(order)
+			}
 		}
 		s.leases.claimed(outdialID, now.Add(lease))
 		lost = false
@@ -346,8 +353,22 @@ passes:
 			lost = lost || len(got) < len(take)
 		}
 	}
+	if len(claims) == 0 && work.Err() != nil {
+		// Out of time before anything was claimed: not "nothing is due".
+		return nil, classify("claim targets", work.Err())
+	}
 	sort.Slice(claims, func(i, j int) bool { return order[claims[i].Target.ID] < order[claims[j].Target.ID] })
 	return claims, nil
+}
+
+// shareOf returns ctx with a deadline at 1/n of the time ctx has left, if
+// it has a deadline.
+func shareOf(ctx context.Context, n int) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, time.Until(dl)/time.Duration(n))
 }
 
 // claimReserve is the most time a claim keeps back before its deadline.
@@ -694,8 +715,14 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, chunk [
 		// dialing under a lease nobody holds, and the first claim after
 		// the lease records an expired attempt and makes them due again.
 		_, err := s.db.TransactWriteItems(work, in)
-		if err != nil && work.Err() != nil && full.Err() == nil {
+		// The same request (same token) again while the reserve lasts:
+		// DynamoDB answers it with the first one's success, or with
+		// TransactionInProgress while that one is still under way.
+		for resend := 1; err != nil && work.Err() != nil && full.Err() == nil; resend++ {
 			_, err = s.db.TransactWriteItems(full, in)
+			if err == nil || !IsRetryable(err) || backoff(full, resend) != nil {
+				break
+			}
 		}
 		if err == nil {
 			claims := make([]*outdial.Claim, len(chunk))

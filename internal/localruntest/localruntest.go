@@ -8,7 +8,8 @@
 // what they log (and what the gateway and the pollers log) is kept: see
 // Stack.Logs, and Options.Tee for reading it as it is written.
 //
-// The test binary must use dynamotest.Main in its TestMain.
+// The test binary must use dynamotest.Main in its TestMain, and tests that
+// call Start must not run in parallel (standard output is swapped).
 package localruntest
 
 import (
@@ -82,7 +83,7 @@ func Start(t *testing.T, opt Options) *Stack {
 	logs := &syncBuffer{discard: opt.DiscardLogs}
 	var sink io.Writer = logs
 	if opt.Tee != nil {
-		sink = io.MultiWriter(logs, opt.Tee)
+		sink = io.MultiWriter(logs, &forgiving{w: opt.Tee})
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -91,6 +92,7 @@ func Start(t *testing.T, opt Options) *Stack {
 	drained := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(sink, r)
+		_, _ = io.Copy(io.Discard, r) // never leave the stack's loggers blocked
 		close(drained)
 	}()
 	stop := func() {
@@ -103,13 +105,15 @@ func Start(t *testing.T, opt Options) *Stack {
 	defer cancel()
 	saved := os.Stdout
 	os.Stdout = w // the functions build their loggers on it
+	restore := sync.OnceFunc(func() { os.Stdout = saved })
+	defer restore()
 	start := time.Now()
 	st, err := localrun.Start(ctx, localrun.Options{
 		Root: root, Addr: "127.0.0.1:0", TableName: table, DynamoDBEndpoint: dynamotest.Endpoint(),
 		SQSEndpoint: os.Getenv(localstack.EnvSQSEndpoint), // "": one of its own
 		Log:         slog.New(slog.NewJSONHandler(w, nil)),
 	})
-	os.Stdout = saved
+	restore()
 	if err != nil {
 		stop()
 		t.Fatalf("localrun.Start: %v\nlogs:\n%s", err, logs.String())
@@ -142,6 +146,22 @@ func tail(s string, n int) string {
 		s = s[i+1:]
 	}
 	return s
+}
+
+// forgiving writes to w until w fails once, and then no more; it never
+// fails itself, so that a reader that went away cannot stop the copy.
+type forgiving struct {
+	w      io.Writer
+	failed bool
+}
+
+func (f *forgiving) Write(p []byte) (int, error) {
+	if !f.failed {
+		if _, err := f.w.Write(p); err != nil {
+			f.failed = true
+		}
+	}
+	return len(p), nil
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers, or a sink.
