@@ -864,18 +864,23 @@ func sortedIDs[V any](m map[string]V) []string {
 	return out
 }
 
-// countDialingQueries counts the queries of GSI1's dialing partitions (the
-// expired-lease sweeps of ClaimTargets).
-type countDialingQueries struct {
+// countingAPI counts the queries of GSI1's dialing partitions (the
+// expired-lease sweeps of ClaimTargets) and the transactions.
+type countingAPI struct {
 	dynamo.API
-	n atomic.Int32
+	dialingQueries, transactions atomic.Int32
 }
 
-func (c *countDialingQueries) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+func (c *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	if pk, ok := in.ExpressionAttributeValues[":pk"].(*types.AttributeValueMemberS); ok && strings.HasSuffix(pk.Value, "#"+string(outdial.StatusDialing)) {
-		c.n.Add(1)
+		c.dialingQueries.Add(1)
 	}
 	return c.API.Query(ctx, in, opts...)
+}
+
+func (c *countingAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	c.transactions.Add(1)
+	return c.API.TransactWriteItems(ctx, in, opts...)
 }
 
 // TestLeaseSweepOnlyWhenDue: a claim looks for expired leases only when one
@@ -885,7 +890,7 @@ func (c *countDialingQueries) Query(ctx context.Context, in *dynamodb.QueryInput
 // has run out.
 func TestLeaseSweepOnlyWhenDue(t *testing.T) {
 	client, table := dynamotest.Table(t)
-	db := &countDialingQueries{API: client}
+	db := &countingAPI{API: client}
 	clock := &dialClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	a := newOutdialEnv(t, dynamo.New(db, table).WithClock(clock.Now), clock, outdial.RetryPolicy{BusySeconds: 60, NoAnswerSeconds: 60, FailedSeconds: 60})
 	b := *a // the same outdial through another instance (its own memo)
@@ -894,9 +899,9 @@ func TestLeaseSweepOnlyWhenDue(t *testing.T) {
 
 	// swept reports whether claim looked at any dialing partition.
 	swept := func(claim func()) bool {
-		before := db.n.Load()
+		before := db.dialingQueries.Load()
 		claim()
-		return db.n.Load() > before
+		return db.dialingQueries.Load() > before
 	}
 	check := func(when string, got, want bool) {
 		t.Helper()
@@ -933,25 +938,14 @@ func TestLeaseSweepOnlyWhenDue(t *testing.T) {
 	a.checkInvariants()
 }
 
-// countTransactions counts TransactWriteItems calls.
-type countTransactions struct {
-	dynamo.API
-	n atomic.Int32
-}
-
-func (c *countTransactions) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	c.n.Add(1)
-	return c.API.TransactWriteItems(ctx, in, opts...)
-}
-
 // TestManyLeasesExpireInFewTransactions: when a dialer that held many
 // targets is gone, the next claim records every expired lease (up to its
 // limit per shard) in transactions of up to 50, not one each, and hands
 // the targets out again.
 func TestManyLeasesExpireInFewTransactions(t *testing.T) {
-	var db *countTransactions
+	var db *countingAPI
 	e := newDialEnv(t, dialOptions{
-		wrap:   func(api dynamo.API) dynamo.API { db = &countTransactions{API: api}; return db },
+		wrap:   func(api dynamo.API) dynamo.API { db = &countingAPI{API: api}; return db },
 		policy: &outdial.RetryPolicy{BusySeconds: 60, NoAnswerSeconds: 60, FailedSeconds: 60},
 	})
 	const n = 120
@@ -964,9 +958,9 @@ func TestManyLeasesExpireInFewTransactions(t *testing.T) {
 	}
 	e.clock.Advance(time.Minute + time.Second)
 
-	before := db.n.Load()
+	before := db.transactions.Load()
 	again := e.claim(100, time.Minute)
-	spent := db.n.Load() - before
+	spent := db.transactions.Load() - before
 	if len(again) != 100 {
 		t.Errorf("claim after the leases ran out: %d targets, want 100", len(again))
 	}
@@ -984,4 +978,46 @@ func TestManyLeasesExpireInFewTransactions(t *testing.T) {
 		t.Errorf("counts %+v, want %+v", got, want)
 	}
 	e.checkInvariants()
+}
+
+// stuckExpiries holds every transaction that records an expired attempt
+// until its context is done (DynamoDB too slow or throttled for them).
+type stuckExpiries struct{ dynamo.API }
+
+func (s stuckExpiries) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	for _, it := range in.TransactItems {
+		if it.Update == nil {
+			continue
+		}
+		if r, ok := it.Update.ExpressionAttributeValues[":r"].(*types.AttributeValueMemberS); ok && r.Value == string(outdial.ResultExpired) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+	}
+	return s.API.TransactWriteItems(ctx, in, opts...)
+}
+
+// TestClaimWhileExpiriesAreStuck: recording expired leases gets half of a
+// claim's time at most; when it cannot finish (here it never does), the
+// claim still hands out the targets that are due.
+func TestClaimWhileExpiriesAreStuck(t *testing.T) {
+	e := newDialEnv(t, dialOptions{
+		wrap:      func(api dynamo.API) dynamo.API { return stuckExpiries{api} },
+		realClock: true,
+	})
+	e.addTel(10, 3)
+	if got := e.claim(5, time.Second); len(got) != 5 {
+		t.Fatalf("first claim: %d, want 5", len(got))
+	}
+	time.Sleep(1100 * time.Millisecond) // their leases run out
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	claims, err := e.store.ClaimTargets(ctx, e.customer, e.outdial, 5, time.Minute)
+	if err != nil || len(claims) != 5 {
+		t.Fatalf("claim while the expiries are stuck: %d targets, err %v; want the 5 idle ones", len(claims), err)
+	}
+	if got, want := e.counts(), (outdial.Counts{Dialing: 10}); got != want {
+		t.Errorf("counts %+v, want %+v (the 5 expired leases still dialing)", got, want)
+	}
 }
