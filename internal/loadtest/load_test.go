@@ -172,7 +172,7 @@ func runLoad(t *testing.T, cfg loadConfig) {
 	drainFor := c.visibilityTimeout(ctx) + time.Minute
 	drained := c.drain(ctx, drainFor)
 	if !drained {
-		model.Problem("the outcome queue did not drain within %v: %s", drainFor, c.depthDetail(ctx, c.queueURL))
+		model.Problem("the outcome queue did not drain within %v: %v", drainFor, c.queueAttributes(ctx, c.queueURL, sqstypes.QueueAttributeNameAll))
 	}
 	for _, q := range []string{"OutcomeDeadLetterQueue"} {
 		if d := c.depth(ctx, st.QueueURL(q)); d != 0 {
@@ -619,51 +619,44 @@ func (c *campaign) sender(ctx context.Context) {
 	}
 }
 
-// depth returns the messages in queueURL, visible or in flight (-1 when
-// it cannot be read).
-func (c *campaign) depth(ctx context.Context, queueURL string) int {
-	res, err := c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(queueURL),
-		AttributeNames: []sqstypes.QueueAttributeName{
-			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-			sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed,
-		},
-	})
+// queueAttributes returns the named attributes of a queue; a failure is
+// logged and answers nil.
+func (c *campaign) queueAttributes(ctx context.Context, queueURL string, names ...sqstypes.QueueAttributeName) map[string]string {
+	res, err := c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(queueURL), AttributeNames: names})
 	if err != nil {
 		c.t.Logf("queue attributes of %s: %v", queueURL, err)
+		return nil
+	}
+	return res.Attributes
+}
+
+// depth returns how many messages the queue holds (visible, in flight or
+// delayed), or -1 if it cannot tell.
+func (c *campaign) depth(ctx context.Context, queueURL string) int {
+	attrs := c.queueAttributes(ctx, queueURL,
+		sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+		sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed)
+	if attrs == nil {
 		return -1
 	}
 	n := 0
-	for _, v := range res.Attributes {
+	for _, v := range attrs {
 		i, _ := strconv.Atoi(v)
 		n += i
 	}
 	return n
 }
 
-// visibilityTimeout returns the outcome queue's visibility timeout.
+// visibilityTimeout returns the outcome queue's visibility timeout (2 min
+// if it cannot tell).
 func (c *campaign) visibilityTimeout(ctx context.Context) time.Duration {
-	res, err := c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(c.queueURL), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameVisibilityTimeout},
-	})
+	name := sqstypes.QueueAttributeNameVisibilityTimeout
+	secs, err := strconv.Atoi(c.queueAttributes(ctx, c.queueURL, name)[string(name)])
 	if err != nil {
-		c.t.Logf("visibility timeout of %s: %v", c.queueURL, err)
 		return 2 * time.Minute
 	}
-	secs, _ := strconv.Atoi(res.Attributes[string(sqstypes.QueueAttributeNameVisibilityTimeout)])
 	return time.Duration(secs) * time.Second
-}
-
-// depthDetail describes the queue's message counts.
-func (c *campaign) depthDetail(ctx context.Context, queueURL string) string {
-	res, err := c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: aws.String(queueURL), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll},
-	})
-	if err != nil {
-		return err.Error()
-	}
-	return fmt.Sprint(res.Attributes)
 }
 
 // drain waits until the outcome queue is empty, for at most d.
