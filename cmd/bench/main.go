@@ -55,6 +55,10 @@ type config struct {
 	ColdStart   bool
 	CPUProfile  string
 	Timeout     time.Duration
+
+	Contention         string // N values of the contention lines, comma-separated ("" for none)
+	ContentionOutcomes int    // outcomes applied per contention run
+	ContentionOnly     bool   // only the contention lines
 }
 
 func main() {
@@ -69,6 +73,9 @@ func main() {
 	flag.BoolVar(&cfg.ColdStart, "coldstart", true, "measure cold starts if a hook or scripts/coldstart.sh exists")
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the bench process (handler and client side) to this file")
 	flag.DurationVar(&cfg.Timeout, "timeout", 15*time.Minute, "give up after this long")
+	flag.StringVar(&cfg.Contention, "contention", "5,20,100", "concurrent outcome batches of each contention line (through the DynamoDB double), comma-separated; empty for none")
+	flag.IntVar(&cfg.ContentionOutcomes, "contention-outcomes", 5000, "outcomes applied in each contention run")
+	flag.BoolVar(&cfg.ContentionOnly, "contention-only", false, "print only the contention lines")
 	flag.Parse()
 	if cfg.Targets < 1 || cfg.Outcomes < 1 || cfg.Concurrency < 1 || cfg.Claims < 1 || cfg.Gets < 1 || cfg.Warmup < 0 {
 		fmt.Fprintln(os.Stderr, "bench: -targets, -outcomes, -concurrency, -claims and -gets must be at least 1")
@@ -148,6 +155,14 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 	}()
 	e := newEnv(client, table, ddbPID, progress)
 
+	if cfg.ContentionOnly {
+		lines, err := contentionLines(ctx, client, table, cfg, progress)
+		for _, l := range lines {
+			fmt.Fprintln(out, l)
+		}
+		return err
+	}
+
 	// An untimed round at a small size: DynamoDB Local's JIT and the Go
 	// side's first-use costs (phone metadata, connection pool) land here.
 	if cfg.Warmup > 0 {
@@ -164,6 +179,9 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 		return err
 	}
 	rep.round = rr
+	if rep.contention, err = contentionLines(ctx, client, table, cfg, progress); err != nil {
+		return err
+	}
 
 	if cfg.Sizes {
 		e.progressf("building the bootstraps for linux/arm64")
@@ -285,6 +303,8 @@ type report struct {
 	sizesErr error
 	cold     []coldStartRow
 	coldNote string
+
+	contention []string // the contention lines
 
 	load1Start, load1End float64 // 1-minute load averages
 	loadStart, loadEnd   string  // /proc/loadavg's three averages
@@ -421,6 +441,13 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "counts:   exact after the outcomes (%+v).\n", rr.CountsGot)
 	fmt.Fprintf(w, "run:      warm-up round %s (untimed), whole run %s.\n", dur(r.warmup), dur(r.elapsed))
+	if len(r.contention) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "contention: through the DynamoDB double at its defaults (docs/dynamodb-double.md); one line per number of concurrent outcome batches:")
+		for _, l := range r.contention {
+			fmt.Fprintln(w, l)
+		}
+	}
 }
 
 func rate(n int, d time.Duration) float64 {

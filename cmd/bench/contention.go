@@ -1,0 +1,463 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/google/uuid"
+
+	"github.com/outdial/outdial/internal/api"
+	"github.com/outdial/outdial/internal/apigw"
+	"github.com/outdial/outdial/internal/ddbdouble"
+	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/outcome"
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+// contentionConfig is one contention run: Targets targets in one outdial,
+// Claimers dialers claiming Limit at a time, and outcomes applied through
+// outcome.Processor.Handle in SQS batches of Batch from N concurrent
+// batches, everything through the DynamoDB double at its defaults.
+type contentionConfig struct {
+	Targets  int
+	Claimers int
+	Limit    int
+	Batch    int
+	Outcomes int           // outcomes applied before the claimers stop
+	Lease    time.Duration // lease of every claim
+}
+
+// contentionResult is one `contention` line.
+type contentionResult struct {
+	N                  int
+	Applied            int
+	Elapsed            time.Duration
+	Transactions       int // claims and outcomes: transactions and single writes sent
+	Conflicts          int // of them, cancelled or refused for a transaction conflict
+	OutcomeRequests    int
+	OutcomeWriteUnits  float64
+	Redelivered        int
+	ExpiredInLease     int
+	ClaimErrors        int
+	ClaimErrorExamples []string
+	Discrepancies      []string
+}
+
+// Line is the result in the form the issue fixes.
+func (r contentionResult) Line() string {
+	pct := 0.0
+	if r.Transactions > 0 {
+		pct = 100 * float64(r.Conflicts) / float64(r.Transactions)
+	}
+	perOutcome := func(v float64) float64 {
+		if r.Applied == 0 {
+			return 0
+		}
+		return v / float64(r.Applied)
+	}
+	return fmt.Sprintf("contention n=%d outcomes_per_s=%.0f cancelled_pct=%.2f requests_per_outcome=%.3f wru_per_outcome=%.2f redelivered=%d expired_in_lease=%d claim_errors=%d discrepancies=%d",
+		r.N, float64(r.Applied)/r.Elapsed.Seconds(), pct, perOutcome(float64(r.OutcomeRequests)), perOutcome(r.OutcomeWriteUnits),
+		r.Redelivered, r.ExpiredInLease, r.ClaimErrors, len(r.Discrepancies))
+}
+
+// Tags of the double's counters.
+const (
+	tagSetup   = "setup"
+	tagClaim   = "claim"
+	tagOutcome = "outcome"
+	tagCheck   = "check"
+)
+
+// sentOutcome is one attempt of the run and what the dialer reports.
+type sentOutcome struct {
+	TargetID, AttemptID string
+	Result              outdial.Result
+	LeaseUntil          time.Time
+	FirstSent           time.Time
+}
+
+// contentionRun is the state of one run.
+type contentionRun struct {
+	cfg      contentionConfig
+	n        int
+	double   *ddbdouble.Double
+	client   *dynamodb.Client // through the double
+	table    string
+	customer string
+	outdial  string
+	log      *slog.Logger
+
+	queue       chan *sentOutcome
+	outstanding atomic.Int64 // claimed, not yet applied
+	applied     atomic.Int64
+	redelivered atomic.Int64
+	claimErrs   atomic.Int64
+
+	mu       sync.Mutex
+	attempts []*sentOutcome // in claim order
+	errs     []string
+}
+
+// instance is what one Lambda execution environment has: its own store
+// (with the store's in-process state) on the shared client.
+func (c *contentionRun) instance() *dynamo.Store { return dynamo.New(c.client, c.table) }
+
+// request builds an API Gateway event of the run's customer.
+func (c *contentionRun) request(outdialID, body string) apigw.Request {
+	req := apigw.Request{Headers: map[string]string{"content-type": "application/json"}, Body: body}
+	req.RequestContext.RequestID = uuid.NewString()
+	req.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+		Lambda: map[string]any{"customer_id": c.customer},
+	}
+	if outdialID != "" {
+		req.PathParameters = map[string]string{"id": outdialID}
+	}
+	return req
+}
+
+// resultFor is the result the simulated dialer reports for a target: the
+// bench's usual mix (4 answered, 2 busy, 2 no_answer, 1 failed, 1 invalid
+// in 10), by a hash of the target id.
+func resultFor(targetID string) outdial.Result {
+	h := fnv.New32a()
+	h.Write([]byte(targetID))
+	return outcomeResults[h.Sum32()%uint32(len(outcomeResults))]
+}
+
+// runContention runs one contention measurement with n concurrent outcome
+// batches on a fresh outdial and returns its line's figures.
+func runContention(ctx context.Context, base *dynamodb.Client, table string, cfg contentionConfig, n int, progress io.Writer) (contentionResult, error) {
+	d := ddbdouble.New(nil, ddbdouble.DefaultConfig())
+	c := &contentionRun{
+		cfg: cfg, n: n, double: d, table: table, customer: uuid.NewString(),
+		client: dynamodb.New(base.Options(), func(o *dynamodb.Options) { o.HTTPClient = d.Client() }),
+		log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		queue:  make(chan *sentOutcome, cfg.Targets+cfg.Claimers*cfg.Limit),
+	}
+	res := contentionResult{N: n}
+
+	// Set-up, through the double so that it knows the items' sizes.
+	setup := ddbdouble.WithTag(ctx, tagSetup)
+	h := &api.Handlers{Store: c.instance(), Log: c.log, Now: time.Now}
+	resp, err := h.CreateOutdial(setup, c.request("", `{"name":"contention"}`))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return res, fmt.Errorf("create outdial: %d %s %v", resp.StatusCode, resp.Body, err)
+	}
+	var od struct{ ID string }
+	_ = json.Unmarshal([]byte(resp.Body), &od)
+	c.outdial = od.ID
+	for done := 0; done < cfg.Targets; done += 10000 {
+		k := min(10000, cfg.Targets-done)
+		resp, err := h.AddTargets(setup, c.request(c.outdial, contentionTargets(done, k)))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return res, fmt.Errorf("import: %d %.300s %v", resp.StatusCode, resp.Body, err)
+		}
+	}
+	fmt.Fprintf(progress, "bench: contention n=%d: %d targets imported; %d claimers, %d concurrent outcome batches\n", n, cfg.Targets, cfg.Claimers, n)
+
+	// The campaign: claimers and feeders until cfg.Outcomes are applied,
+	// then the feeders drain what was claimed.
+	start := time.Now()
+	stopClaims := make(chan struct{})
+	var claimers, feeders sync.WaitGroup
+	for i := 0; i < cfg.Claimers; i++ {
+		claimers.Add(1)
+		go func() { defer claimers.Done(); c.claimer(ctx, stopClaims) }()
+	}
+	feedCtx, stopFeeding := context.WithCancel(ctx)
+	defer stopFeeding()
+	for i := 0; i < n; i++ {
+		feeders.Add(1)
+		go func() { defer feeders.Done(); c.feeder(feedCtx) }()
+	}
+	for c.applied.Load() < int64(cfg.Outcomes) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stopClaims)
+	claimers.Wait()
+	for c.outstanding.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	res.Elapsed = time.Since(start)
+	stopFeeding()
+	feeders.Wait()
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+
+	claim := d.Stats(tagClaim)
+	out := d.Stats(tagOutcome)
+	res.Applied = int(c.applied.Load())
+	res.Transactions = claim.Transactions + claim.SingleWrites + out.Transactions + out.SingleWrites
+	res.Conflicts = claim.Conflicts() + out.Conflicts()
+	res.OutcomeRequests = out.Total()
+	res.OutcomeWriteUnits = out.WriteUnits
+	res.Redelivered = int(c.redelivered.Load())
+	res.ClaimErrors = int(c.claimErrs.Load())
+	res.ClaimErrorExamples = c.errs
+
+	// Item by item against the model.
+	res.Discrepancies, res.ExpiredInLease, err = c.check(ddbdouble.WithTag(ctx, tagCheck))
+	return res, err
+}
+
+// contentionTargets returns an import body of k tel targets numbered from
+// first.
+func contentionTargets(first, k int) string {
+	var b strings.Builder
+	b.WriteString(`{"targets":[`)
+	for i := first; i < first+k; i++ {
+		if i > first {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"destination":{"type":"tel","target":"+1 555 %03d %04d"},"name":"contention %d"}`, 300+i/10000, i%10000, i)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+// claimer is one dialer: it claims while fewer than the backlog's bound
+// are claimed and not yet reported, so that the feeders always have full
+// batches but the claims do not run far ahead of them.
+func (c *contentionRun) claimer(ctx context.Context, stop <-chan struct{}) {
+	h := &api.Handlers{Store: c.instance(), Log: c.log, Now: time.Now}
+	ctx = ddbdouble.WithTag(ctx, tagClaim)
+	bound := int64(max(2*c.n*c.cfg.Batch, c.cfg.Claimers*c.cfg.Limit))
+	body := fmt.Sprintf(`{"limit":%d,"lease_seconds":%d}`, c.cfg.Limit, int(c.cfg.Lease.Seconds()))
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if c.outstanding.Load() >= bound {
+			time.Sleep(2 * time.Millisecond)
+			continue
+		}
+		// As API Gateway would: the claim function's 10 s timeout.
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, err := h.ClaimTargets(cctx, c.request(c.outdial, body))
+		cancel()
+		if err != nil || resp.StatusCode >= 500 {
+			c.claimErrs.Add(1)
+			c.mu.Lock()
+			if len(c.errs) < 5 {
+				c.errs = append(c.errs, fmt.Sprintf("%d %.200s %v", resp.StatusCode, resp.Body, err))
+			}
+			c.mu.Unlock()
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			continue
+		}
+		var got struct {
+			Result []struct {
+				AttemptID     string `json:"attempt_id"`
+				TMLeaseExpire string `json:"tm_lease_expire"`
+				Target        struct {
+					ID string `json:"id"`
+				} `json:"target"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(resp.Body), &got); err != nil {
+			continue
+		}
+		if len(got.Result) == 0 {
+			time.Sleep(20 * time.Millisecond) // nothing due: poll again later
+			continue
+		}
+		now := time.Now()
+		for _, r := range got.Result {
+			until, _ := time.Parse(time.RFC3339Nano, r.TMLeaseExpire)
+			o := &sentOutcome{TargetID: r.Target.ID, AttemptID: r.AttemptID, Result: resultFor(r.Target.ID), LeaseUntil: until, FirstSent: now}
+			c.mu.Lock()
+			c.attempts = append(c.attempts, o)
+			c.mu.Unlock()
+			c.outstanding.Add(1)
+			c.queue <- o
+		}
+	}
+}
+
+// feeder is one concurrent SQS batch: it takes up to Batch outcomes from
+// the queue (waiting at most 20 ms for a batch to fill, like the event
+// source mapping's batching window), applies them with its own processor,
+// and puts the messages the processor reported as failed back (SQS would
+// deliver them again after the visibility timeout).
+func (c *contentionRun) feeder(ctx context.Context) {
+	p := &outcome.Processor{Store: c.instance(), Log: c.log}
+	tctx := ddbdouble.WithTag(ctx, tagOutcome)
+	for {
+		var batch []*sentOutcome
+		select {
+		case <-ctx.Done():
+			return
+		case o := <-c.queue:
+			batch = append(batch, o)
+		}
+		window := time.NewTimer(20 * time.Millisecond)
+	fill:
+		for len(batch) < c.cfg.Batch {
+			select {
+			case o := <-c.queue:
+				batch = append(batch, o)
+			case <-window.C:
+				break fill
+			}
+		}
+		window.Stop()
+		ev := events.SQSEvent{}
+		byID := map[string]*sentOutcome{}
+		for i, o := range batch {
+			body, _ := json.Marshal(outcome.Message{AttemptID: o.AttemptID, OutdialID: c.outdial, TargetID: o.TargetID, Result: string(o.Result)})
+			id := strconv.Itoa(i)
+			byID[id] = o
+			ev.Records = append(ev.Records, events.SQSMessage{MessageId: id, Body: string(body)})
+		}
+		// As Lambda would: the processor's 20 s timeout.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(tctx), 20*time.Second)
+		resp, _ := p.Handle(hctx, ev)
+		cancel()
+		failed := map[string]bool{}
+		for _, f := range resp.BatchItemFailures {
+			failed[f.ItemIdentifier] = true
+		}
+		c.redelivered.Add(int64(len(failed)))
+		for id, o := range byID {
+			if failed[id] {
+				c.queue <- o
+				continue
+			}
+			c.applied.Add(1)
+			c.outstanding.Add(-1)
+		}
+	}
+}
+
+// check compares every target and the outdial's counts with the model:
+// each attempt's outcome applied once, in claim order. It returns the
+// discrepancies found, and how many attempts were recorded as expired
+// although their outcome was sent before the lease ended.
+func (c *contentionRun) check(ctx context.Context) ([]string, int, error) {
+	type state struct {
+		status outdial.Status
+		tries  int
+	}
+	model := map[string]*state{}
+	expiredInTime := map[string]bool{}
+	for _, a := range c.attempts {
+		st := model[a.TargetID]
+		if st == nil {
+			st = &state{}
+			model[a.TargetID] = st
+		}
+		plan, err := outdial.ParseAttemptID(a.AttemptID)
+		if err != nil {
+			return nil, 0, err
+		}
+		st.status = plan.Apply(a.Result).Status
+		st.tries++
+		if a.FirstSent.Before(a.LeaseUntil) {
+			expiredInTime[a.TargetID] = true
+		}
+	}
+	store := c.instance()
+	var discrepancies []string
+	var want outdial.Counts
+	expiredInLease := 0
+	seen := 0
+	page := outdial.Page{Size: 100}
+	for {
+		targets, next, err := store.ListTargets(ctx, c.customer, c.outdial, "", page)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, t := range targets {
+			seen++
+			st := model[t.ID]
+			if st == nil {
+				st = &state{status: outdial.StatusIdle}
+			}
+			switch st.status {
+			case outdial.StatusIdle:
+				want.Idle++
+				if st.tries > 0 {
+					want.Retry++
+				}
+			case outdial.StatusFinished:
+				want.Finished++
+			case outdial.StatusFailed:
+				want.Failed++
+			}
+			if t.LastResult == outdial.ResultExpired && expiredInTime[t.ID] {
+				expiredInLease++
+			}
+			if t.Status != st.status || t.TryCountCurrent != st.tries {
+				discrepancies = append(discrepancies, fmt.Sprintf("target %s: %s after %d tries, model %s after %d", t.ID, t.Status, t.TryCountCurrent, st.status, st.tries))
+			}
+		}
+		if next == "" {
+			break
+		}
+		page.Cursor = next
+	}
+	if seen != c.cfg.Targets {
+		discrepancies = append(discrepancies, fmt.Sprintf("listed %d targets, imported %d", seen, c.cfg.Targets))
+	}
+	o, err := store.GetOutdial(ctx, c.customer, c.outdial)
+	if err != nil {
+		return nil, 0, err
+	}
+	if o.Counts != want {
+		discrepancies = append(discrepancies, fmt.Sprintf("counts %+v, model %+v", o.Counts, want))
+	}
+	return discrepancies, expiredInLease, nil
+}
+
+// contentionLines runs one contention measurement per N of cfg.Contention
+// and returns their lines (and, for a run with discrepancies or claim
+// errors, lines with examples).
+func contentionLines(ctx context.Context, base *dynamodb.Client, table string, cfg config, progress io.Writer) ([]string, error) {
+	var lines []string
+	for _, f := range strings.Split(cfg.Contention, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return lines, fmt.Errorf("-contention: %q is not a positive number", f)
+		}
+		r, err := runContention(ctx, base, table, contentionConfig{
+			Targets: 10000, Claimers: 16, Limit: 25, Batch: 25, Outcomes: cfg.ContentionOutcomes, Lease: 120 * time.Second,
+		}, n, progress)
+		if err != nil {
+			return lines, fmt.Errorf("contention n=%d: %w", n, err)
+		}
+		lines = append(lines, r.Line())
+		fmt.Fprintln(progress, "bench: "+r.Line())
+		for i, d := range r.Discrepancies {
+			if i == 5 {
+				lines = append(lines, fmt.Sprintf("  ... %d more discrepancies", len(r.Discrepancies)-5))
+				break
+			}
+			lines = append(lines, "  discrepancy: "+d)
+		}
+		for _, e := range r.ClaimErrorExamples {
+			lines = append(lines, "  claim error: "+e)
+		}
+	}
+	return lines, nil
+}
