@@ -81,7 +81,7 @@ func (d *Double) read(req *http.Request, tag, op string, body []byte) (*http.Res
 	throttled := false
 	now := time.Now()
 	for _, p := range parts {
-		if false && d.exhausted(readKey(p), rate, now) {
+		if d.exhausted(readKey(p), rate, now) {
 			throttled = true
 			break
 		}
