@@ -2,34 +2,20 @@ package dynamo_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/outdial/outdial/internal/dynamo"
 	"github.com/outdial/outdial/internal/outdial"
 )
 
-// countingDB counts TransactWriteItems calls.
-type countingDB struct {
-	dynamo.API
-	tx atomic.Int64
-}
-
-func (c *countingDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	c.tx.Add(1)
-	return c.API.TransactWriteItems(ctx, in, opts...)
-}
-
 // TestApplyOutcomesBatch checks that a clean batch costs one request and
 // applies every outcome as ApplyOutcome would, and that a batch with stale
 // outcomes and two outcomes of one target still applies each exactly once.
 func TestApplyOutcomesBatch(t *testing.T) {
-	var db *countingDB
+	var db *countingAPI
 	e := newDialEnv(t, dialOptions{policy: policyOf(0), wrap: func(a dynamo.API) dynamo.API {
-		db = &countingDB{API: a}
+		db = &countingAPI{API: a}
 		return db
 	}})
 	e.addTel(12, 2)
@@ -47,9 +33,9 @@ func TestApplyOutcomesBatch(t *testing.T) {
 		}
 		batch = append(batch, outcomeOf(c, r))
 	}
-	before := db.tx.Load()
+	before := db.count("TransactWriteItems")
 	res := e.store.ApplyOutcomes(context.Background(), batch)
-	if got := db.tx.Load() - before; got != 1 {
+	if got := db.count("TransactWriteItems") - before; got != 1 {
 		t.Errorf("a clean batch of 8 took %d transactions, want 1", got)
 	}
 	for i, r := range res {

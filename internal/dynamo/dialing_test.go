@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
 	"github.com/outdial/outdial/internal/dynamo"
@@ -51,6 +49,8 @@ type dialTB interface {
 // dialEnv is one outdial in a fresh table and a store on a hand-moved clock.
 type dialEnv struct {
 	t        dialTB
+	client   *dynamodb.Client // the engine without the store's wrapper
+	table    string
 	store    *dynamo.Store
 	clock    *dialClock
 	customer string
@@ -81,8 +81,13 @@ func newDialEnv(t testing.TB, opt dialOptions) *dialEnv {
 	if opt.policy != nil {
 		policy = *opt.policy
 	}
-	return newOutdialEnv(t, store, clock, policy)
+	e := newOutdialEnv(t, store, clock, policy)
+	e.client, e.table = client, table
+	return e
 }
+
+// raw returns the client of the engine (no wrapper) and the table.
+func (e *dialEnv) raw() (*dynamodb.Client, string) { return e.client, e.table }
 
 // newOutdialEnv creates an empty outdial with policy through store.
 func newOutdialEnv(t dialTB, store *dynamo.Store, clock *dialClock, policy outdial.RetryPolicy) *dialEnv {
@@ -735,79 +740,6 @@ func TestClaimConcurrent(t *testing.T) {
 	e.checkInvariants()
 }
 
-func TestLeaseExpiry(t *testing.T) {
-	policy := &outdial.RetryPolicy{BusySeconds: 60, NoAnswerSeconds: 60, FailedSeconds: 60, ExpiredSeconds: 0}
-	e := newDialEnv(t, dialOptions{policy: policy})
-	id := e.addTel(1, 3)[0]
-
-	lost := e.claim(1, 30*time.Second)[0]
-	e.clock.Advance(29 * time.Second)
-	if got := e.claim(1, time.Minute); len(got) != 0 {
-		t.Fatalf("re-claimed before the lease ran out")
-	}
-	e.wantTarget(id, outdial.StatusDialing, 0, "")
-	e.clock.Advance(time.Second + time.Millisecond)
-
-	again := e.claimOne()
-	if again.Target.ID != id || again.AttemptID == lost.AttemptID {
-		t.Fatalf("re-claim: target %s attempt %s; want %s with a new attempt", again.Target.ID, again.AttemptID, id)
-	}
-	if again.Target.TryCountCurrent != 1 || again.Target.LastResult != outdial.ResultExpired {
-		t.Errorf("re-claimed target: try_count_current %d, last_result %q; want 1, expired", again.Target.TryCountCurrent, again.Target.LastResult)
-	}
-	e.wantTarget(id, outdial.StatusDialing, 1, outdial.ResultExpired)
-
-	// The dialer of the lost attempt reports late: nothing changes.
-	for _, r := range []outdial.Result{outdial.ResultAnswered, outdial.ResultBusy} {
-		if got := e.apply(lost, r); got != outdial.EffectStale {
-			t.Errorf("late outcome %s of the expired attempt: %s, want stale", r, got)
-		}
-	}
-	e.wantTarget(id, outdial.StatusDialing, 1, outdial.ResultExpired)
-	if got, want := e.counts(), (outdial.Counts{Dialing: 1}); got != want {
-		t.Errorf("counts %+v, want %+v", got, want)
-	}
-	// The current attempt still counts.
-	e.apply(again, outdial.ResultAnswered)
-	e.wantTarget(id, outdial.StatusFinished, 2, outdial.ResultAnswered)
-	e.checkInvariants()
-}
-
-// TestLeaseExpiryExhausts checks that expired attempts use up tries: a
-// target whose every lease runs out ends failed instead of looping.
-func TestLeaseExpiryExhausts(t *testing.T) {
-	e := newDialEnv(t, dialOptions{policy: policyOf(0)})
-	id := e.addTel(1, 2)[0]
-	e.claim(1, 10*time.Second)
-	e.clock.Advance(11 * time.Second)
-	e.claim(1, 10*time.Second)
-	e.clock.Advance(11 * time.Second)
-	if got := e.claim(1, 10*time.Second); len(got) != 0 {
-		t.Errorf("claimed a target whose tries are used up")
-	}
-	e.wantTarget(id, outdial.StatusFailed, 2, outdial.ResultExpired)
-	if got, want := e.counts(), (outdial.Counts{Failed: 1}); got != want {
-		t.Errorf("counts %+v, want %+v", got, want)
-	}
-}
-
-// TestLeaseExpiryDelay checks the expired retry delay of the policy.
-func TestLeaseExpiryDelay(t *testing.T) {
-	policy := &outdial.RetryPolicy{BusySeconds: 1, NoAnswerSeconds: 1, FailedSeconds: 1, ExpiredSeconds: 90}
-	e := newDialEnv(t, dialOptions{policy: policy})
-	id := e.addTel(1, 3)[0]
-	e.claim(1, 10*time.Second)
-	e.clock.Advance(10*time.Second + time.Millisecond)
-	if got := e.claim(1, time.Minute); len(got) != 0 {
-		t.Fatalf("claimed before the expired retry delay")
-	}
-	e.wantTarget(id, outdial.StatusIdle, 1, outdial.ResultExpired)
-	e.clock.Advance(90 * time.Second)
-	if got := e.claimOne(); got.Target.ID != id {
-		t.Errorf("claimed %s, want %s", got.Target.ID, id)
-	}
-}
-
 func TestClaimUnknownOutdial(t *testing.T) {
 	e := newDialEnv(t, dialOptions{})
 	for _, tc := range []struct{ name, customer, outdial string }{
@@ -862,162 +794,4 @@ func sortedIDs[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// countingAPI counts the queries of GSI1's dialing partitions (the
-// expired-lease sweeps of ClaimTargets) and the transactions.
-type countingAPI struct {
-	dynamo.API
-	dialingQueries, transactions atomic.Int32
-}
-
-func (c *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	if pk, ok := in.ExpressionAttributeValues[":pk"].(*types.AttributeValueMemberS); ok && strings.HasSuffix(pk.Value, "#"+string(outdial.StatusDialing)) {
-		c.dialingQueries.Add(1)
-	}
-	return c.API.Query(ctx, in, opts...)
-}
-
-func (c *countingAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	c.transactions.Add(1)
-	return c.API.TransactWriteItems(ctx, in, opts...)
-}
-
-// TestLeaseSweepOnlyWhenDue: a claim looks for expired leases only when one
-// can have run out: not again before the earliest lease its last look
-// found, nor sooner than the shortest lease (10 s) another instance can
-// have granted since; and the lease of another instance is caught once it
-// has run out.
-func TestLeaseSweepOnlyWhenDue(t *testing.T) {
-	client, table := dynamotest.Table(t)
-	db := &countingAPI{API: client}
-	clock := &dialClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-	a := newOutdialEnv(t, dynamo.New(db, table).WithClock(clock.Now), clock, outdial.RetryPolicy{BusySeconds: 60, NoAnswerSeconds: 60, FailedSeconds: 60})
-	b := *a // the same outdial through another instance (its own memo)
-	b.store = dynamo.New(db, table).WithClock(clock.Now)
-	a.addTel(4, 3)
-
-	// swept reports whether claim looked at any dialing partition.
-	swept := func(claim func()) bool {
-		before := db.dialingQueries.Load()
-		claim()
-		return db.dialingQueries.Load() > before
-	}
-	check := func(when string, got, want bool) {
-		t.Helper()
-		if got != want {
-			t.Errorf("%s: looked for expired leases %t, want %t", when, got, want)
-		}
-	}
-	// Nothing dialing yet: no shard to look at.
-	check("first claim", swept(func() { a.claim(1, time.Minute) }), false)
-	clock.Advance(10 * time.Second)
-	// A lease granted 10 s ago by anyone can have run out: look.
-	check("claim 10 s later", swept(func() { a.claim(1, time.Minute) }), true)
-	// The earliest lease runs out in 50 s; one granted since by another
-	// instance in 10 s at the soonest.
-	check("claim right after", swept(func() { a.claim(1, time.Minute) }), false)
-
-	// Another instance (nothing remembered yet) grants the shortest lease.
-	var other []*outdial.Claim
-	check("the other instance's first claim", swept(func() { other = b.claim(1, 10*time.Second) }), true)
-	if len(other) != 1 {
-		t.Fatalf("the other instance claimed %d targets, want 1", len(other))
-	}
-	clock.Advance(8 * time.Second)
-	// 8 s after its last look no lease of 10 s or more can have run out.
-	check("claim 8 s later", swept(func() { a.claim(1, time.Minute) }), false)
-	clock.Advance(2*time.Second + time.Millisecond)
-	// The other instance's lease ran out: recorded, and due again at once.
-	var got *outdial.Claim
-	check("claim after the other lease ran out", swept(func() { got = a.claimOne() }), true)
-	if got.Target.ID != other[0].Target.ID || got.Target.LastResult != outdial.ResultExpired || got.Target.TryCountCurrent != 1 {
-		t.Errorf("claim after the other lease ran out: target %s (last_result %q, try_count_current %d); want %s, expired, 1",
-			got.Target.ID, got.Target.LastResult, got.Target.TryCountCurrent, other[0].Target.ID)
-	}
-	a.checkInvariants()
-}
-
-// TestManyLeasesExpireInFewTransactions: when a dialer that held many
-// targets is gone, the next claim records every expired lease (up to its
-// limit per shard) in transactions of up to 50, not one each, and hands
-// the targets out again.
-func TestManyLeasesExpireInFewTransactions(t *testing.T) {
-	var db *countingAPI
-	e := newDialEnv(t, dialOptions{
-		wrap:   func(api dynamo.API) dynamo.API { db = &countingAPI{API: api}; return db },
-		policy: &outdial.RetryPolicy{BusySeconds: 60, NoAnswerSeconds: 60, FailedSeconds: 60},
-	})
-	const n = 120
-	e.addTel(n, 3)
-	if got := e.claim(100, time.Minute); len(got) != 100 {
-		t.Fatalf("first claim: %d, want 100", len(got))
-	}
-	if got := e.claim(100, time.Minute); len(got) != n-100 {
-		t.Fatalf("second claim: %d, want %d", len(got), n-100)
-	}
-	e.clock.Advance(time.Minute + time.Second)
-
-	before := db.transactions.Load()
-	again := e.claim(100, time.Minute)
-	spent := db.transactions.Load() - before
-	if len(again) != 100 {
-		t.Errorf("claim after the leases ran out: %d targets, want 100", len(again))
-	}
-	for _, c := range again {
-		if c.Target.LastResult != outdial.ResultExpired || c.Target.TryCountCurrent != 1 {
-			t.Errorf("re-claimed %s: last_result %q, try_count_current %d; want expired, 1", c.Target.ID, c.Target.LastResult, c.Target.TryCountCurrent)
-			break
-		}
-	}
-	// 120 expiries in 3 transactions of up to 50, the claim in 2 of up to 84.
-	if spent > 6 {
-		t.Errorf("the claim spent %d transactions, want at most 6 (expiries in batches of 50)", spent)
-	}
-	if got, want := e.counts(), (outdial.Counts{Idle: n - 100, Dialing: 100, Retry: n - 100}); got != want {
-		t.Errorf("counts %+v, want %+v", got, want)
-	}
-	e.checkInvariants()
-}
-
-// stuckExpiries holds every transaction that records an expired attempt
-// until its context is done (DynamoDB too slow or throttled for them).
-type stuckExpiries struct{ dynamo.API }
-
-func (s stuckExpiries) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	for _, it := range in.TransactItems {
-		if it.Update == nil {
-			continue
-		}
-		if r, ok := it.Update.ExpressionAttributeValues[":r"].(*types.AttributeValueMemberS); ok && r.Value == string(outdial.ResultExpired) {
-			<-ctx.Done()
-			return nil, ctx.Err()
-		}
-	}
-	return s.API.TransactWriteItems(ctx, in, opts...)
-}
-
-// TestClaimWhileExpiriesAreStuck: recording expired leases gets half of a
-// claim's time at most; when it cannot finish (here it never does), the
-// claim still hands out the targets that are due.
-func TestClaimWhileExpiriesAreStuck(t *testing.T) {
-	e := newDialEnv(t, dialOptions{
-		wrap:      func(api dynamo.API) dynamo.API { return stuckExpiries{api} },
-		realClock: true,
-	})
-	e.addTel(10, 3)
-	if got := e.claim(5, time.Second); len(got) != 5 {
-		t.Fatalf("first claim: %d, want 5", len(got))
-	}
-	time.Sleep(1100 * time.Millisecond) // their leases run out
-
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	claims, err := e.store.ClaimTargets(ctx, e.customer, e.outdial, 5, time.Minute)
-	if err != nil || len(claims) != 5 {
-		t.Fatalf("claim while the expiries are stuck: %d targets, err %v; want the 5 idle ones", len(claims), err)
-	}
-	if got, want := e.counts(), (outdial.Counts{Dialing: 10}); got != want {
-		t.Errorf("counts %+v, want %+v (the 5 expired leases still dialing)", got, want)
-	}
 }

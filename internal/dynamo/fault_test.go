@@ -187,7 +187,13 @@ func TestFaultApplyOutcomeRetryable(t *testing.T) {
 				}
 				return faultNone
 			})
-			eff, err := e.store.ApplyOutcome(context.Background(), outcomeOf(c, outdial.ResultBusy))
+			// As in Lambda, the batch has a deadline: the store retries
+			// inside it and gives up shortly before it.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			start := time.Now()
+			eff, err := e.store.ApplyOutcome(ctx, outcomeOf(c, outdial.ResultBusy))
+			took := time.Since(start)
 			calls, injected, writes := f.stats(tc.fault)
 			f.arm(nil)
 			t.Logf("%d calls, %d faults injected, %d writes", calls, injected, writes)
@@ -207,8 +213,11 @@ func TestFaultApplyOutcomeRetryable(t *testing.T) {
 			if got := outdial.ErrorCode(err); got != outdial.ECodeUnavailable {
 				t.Fatalf("ApplyOutcome: %q, %v; want an error with code %s", eff, err, outdial.ECodeUnavailable)
 			}
-			if writes != 0 || calls < 2 || calls > 10 {
-				t.Errorf("%d calls, %d writes; want a few retries and no write", calls, writes)
+			if writes != 0 || calls < 3 {
+				t.Errorf("%d calls, %d writes; want retries and no write", calls, writes)
+			}
+			if took > 2*time.Second {
+				t.Errorf("gave up after %s, want before the 2 s deadline", took)
 			}
 			e.wantTarget(id, outdial.StatusDialing, 0, "")
 			if got, want := e.counts(), (outdial.Counts{Dialing: 1}); got != want {
@@ -252,8 +261,8 @@ func TestFaultApplyOutcomeAmbiguousTimeout(t *testing.T) {
 			if tc.times == 1 && (err != nil || eff != outdial.EffectApplied) {
 				t.Errorf("first delivery: %q, %v; want applied (the retry is recognised)", eff, err)
 			}
-			if tc.times > 1 && outdial.ErrorCode(err) != outdial.ECodeUnavailable {
-				t.Errorf("first delivery: %q, %v; want an error with code %s", eff, err, outdial.ECodeUnavailable)
+			if tc.times > 1 && err != nil && outdial.ErrorCode(err) != outdial.ECodeUnavailable {
+				t.Errorf("first delivery: %q, %v; want an effect, or an error with code %s", eff, err, outdial.ECodeUnavailable)
 			}
 			// SQS delivers the message again (after a failure, or as an
 			// at-least-once duplicate): nothing moves a second time.
@@ -359,7 +368,9 @@ func TestFaultAddTargetsGivesUp(t *testing.T) {
 		}
 		return faultNone
 	})
-	res, err := e.store.AddTargets(context.Background(), e.customer, e.outdial, uuid.NewString(), nts)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	res, err := e.store.AddTargets(ctx, e.customer, e.outdial, uuid.NewString(), nts)
 	_, injected, _ := f.stats(faultTimeoutAfter)
 	f.arm(nil)
 	if err == nil {
@@ -447,7 +458,9 @@ func TestFaultProcessorReportsAffectedMessages(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	p := &outcome.Processor{Store: e.store, Log: slog.New(slog.NewJSONHandler(&logs, nil)), Concurrency: 4}
-	resp, err := p.Handle(context.Background(), ev)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	resp, err := p.Handle(ctx, ev)
 	if err != nil {
 		t.Fatalf("Handle returned an error: %v", err)
 	}

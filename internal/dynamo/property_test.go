@@ -42,6 +42,8 @@ type propTarget struct {
 	due     int64  // ms, while idle
 	attempt string // the current attempt, while dialing
 	lease   int64  // ms, while dialing
+	expired string // the attempt the last sweep expired, until the next claim
+	expDest int    // its destination
 }
 
 // tryMax is the sum of the destinations' tries.
@@ -63,7 +65,8 @@ func (t *propTarget) nextWithTries(i int) int {
 	return -1
 }
 
-// propModel is the expected state of one outdial.
+// propModel is the expected state of one outdial (the store's lease grace
+// is dynamo.DefaultLeaseGrace).
 type propModel struct {
 	e        *dialEnv
 	policy   outdial.RetryPolicy
@@ -148,6 +151,10 @@ func TestDialingStateMachine(t *testing.T) {
 	client, table := dynamotest.Table(t)
 	base := dynamo.New(client, table)
 	start := time.Now()
+	// Each history starts where the previous one's clock stopped: the
+	// table (and its lease sweep cursor) is shared, and time must not run
+	// backwards.
+	next := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 	rapid.Check(t, func(rt *rapid.T) {
 		delays := []int{0, 30, 90}
@@ -157,7 +164,8 @@ func TestDialingStateMachine(t *testing.T) {
 			FailedSeconds:   rapid.SampledFrom(delays).Draw(rt, "failed"),
 			ExpiredSeconds:  rapid.SampledFrom([]int{0, 30}).Draw(rt, "expired"),
 		}
-		clock := &dialClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+		clock := &dialClock{now: next}
+		defer func() { next = clock.Now().Add(time.Minute) }()
 		e := newOutdialEnv(rt, base.WithClock(clock.Now), clock, policy)
 		m := &propModel{e: e, policy: policy, targets: map[string]*propTarget{}}
 
@@ -180,7 +188,7 @@ func TestDialingStateMachine(t *testing.T) {
 
 		steps := rapid.IntRange(3, propMaxSteps).Draw(rt, "steps")
 		for range steps {
-			actions := []string{"claim", "claim", "advance", "advance"}
+			actions := []string{"claim", "claim", "advance", "advance", "sweep"}
 			if len(m.attempts) > 0 {
 				actions = append(actions, "outcome", "outcome", "outcome", "outcome")
 			}
@@ -190,10 +198,12 @@ func TestDialingStateMachine(t *testing.T) {
 			switch rapid.SampledFrom(actions).Draw(rt, "action") {
 			case "claim":
 				m.claim(rt)
+			case "sweep":
+				m.sweep(rt)
 			case "advance":
 				// Only the clock moves: nothing in the table can change, so
 				// the next step's check covers this one.
-				clock.Advance(rapid.SampledFrom([]time.Duration{time.Second, 20 * time.Second, 50 * time.Second, 130 * time.Second}).Draw(rt, "advance"))
+				clock.Advance(rapid.SampledFrom([]time.Duration{time.Second, 20 * time.Second, 50 * time.Second, 130 * time.Second, 200 * time.Second}).Draw(rt, "advance"))
 			case "outcome":
 				a := rapid.SampledFrom(m.attempts).Draw(rt, "attempt")
 				o := outdial.Outcome{
@@ -213,8 +223,7 @@ func TestDialingStateMachine(t *testing.T) {
 	t.Logf("state machine: %v", time.Since(start))
 }
 
-// claim runs one ClaimTargets and checks expiries and claims against the
-// model.
+// claim runs one ClaimTargets and checks the claims against the model.
 func (m *propModel) claim(rt *rapid.T) {
 	limit := rapid.IntRange(1, 6).Draw(rt, "limit")
 	lease := rapid.SampledFrom([]time.Duration{10 * time.Second, 45 * time.Second, 120 * time.Second}).Draw(rt, "lease")
@@ -222,31 +231,6 @@ func (m *propModel) claim(rt *rapid.T) {
 
 	claims := m.e.claim(limit, lease)
 	stored := m.e.checkInvariants()
-
-	// Expired leases: the store turns up to limit of them per shard into
-	// "expired" attempts; the model follows what the store did.
-	due, done := map[int]int{}, map[int]int{}
-	for _, id := range sortedIDs(m.targets) {
-		pt := m.targets[id]
-		if pt.status != outdial.StatusDialing || pt.lease > now {
-			continue
-		}
-		k := dynamo.ShardOf(id)
-		due[k]++
-		switch st := stored[id]; st.TryCountCurrent {
-		case pt.tryCur + 1:
-			m.end(pt, outdial.ResultExpired, nil, now)
-			done[k]++
-		case pt.tryCur:
-		default:
-			rt.Fatalf("target %s with an expired lease: try_count_current %d, model %d", id, st.TryCountCurrent, pt.tryCur)
-		}
-	}
-	for k, n := range due {
-		if done[k] < min(n, limit) {
-			rt.Errorf("shard %d: %d of %d expired leases turned into attempts, want at least %d", k, done[k], n, min(n, limit))
-		}
-	}
 
 	// Claimable: idle and due; the claim takes the oldest due first.
 	claimable := map[string]bool{}
@@ -284,7 +268,7 @@ func (m *propModel) claim(rt *rapid.T) {
 		if want := (outdial.AttemptPlan{Dest: dest, LastTry: d.cur+1 == d.max, Next: pt.nextWithTries(dest)}); plan != want {
 			rt.Errorf("claim of %s: plan %+v, want %+v", c.Target.ID, plan, want)
 		}
-		pt.status, pt.destIdx, pt.attempt, pt.lease = outdial.StatusDialing, dest, c.AttemptID, now+lease.Milliseconds()
+		pt.status, pt.destIdx, pt.attempt, pt.lease, pt.expired = outdial.StatusDialing, dest, c.AttemptID, now+lease.Milliseconds(), ""
 		m.attempts = append(m.attempts, propAttempt{target: c.Target.ID, attempt: c.AttemptID})
 	}
 	// Oldest due first, to the second (within a second the claim starts
@@ -295,6 +279,32 @@ func (m *propModel) claim(rt *rapid.T) {
 		}
 	}
 	m.check(stored, true)
+}
+
+// sweep runs one lease sweep: every lease whose end plus the grace has
+// passed becomes an expired attempt, and no other.
+func (m *propModel) sweep(rt *rapid.T) {
+	now := m.e.clock.Now()
+	rep, err := m.e.store.ExpireLeases(context.Background())
+	if err != nil {
+		rt.Fatalf("ExpireLeases: %v", err)
+	}
+	want := 0
+	for _, id := range sortedIDs(m.targets) {
+		pt := m.targets[id]
+		if pt.status != outdial.StatusDialing || pt.lease+dynamo.DefaultLeaseGrace.Milliseconds() > now.UnixMilli() {
+			continue
+		}
+		want++
+		pt.expired, pt.expDest = pt.attempt, pt.destIdx
+		m.end(pt, outdial.ResultExpired, nil, now.UnixMilli())
+	}
+	// The table is shared with earlier histories, whose leases a sweep
+	// expires too; this outdial's targets are checked one by one below.
+	if rep.Expired < want {
+		rt.Errorf("sweep expired %d leases, want at least %d", rep.Expired, want)
+	}
+	m.check(m.e.checkInvariants(), false)
 }
 
 // destAddress returns destination i of the claimed target.
@@ -313,18 +323,23 @@ func (m *propModel) deliver(rt *rapid.T, o outdial.Outcome) {
 	now := m.e.clock.Now().UnixMilli()
 	pt := m.targets[o.TargetID]
 	current := pt.status == outdial.StatusDialing && pt.attempt == o.AttemptID
+	// An answer to an attempt the sweep expired, while nobody claimed the
+	// target since, finishes it without another try.
+	late := !current && o.Result == outdial.ResultAnswered && pt.expired == o.AttemptID
 
 	eff, err := m.e.store.ApplyOutcome(context.Background(), o)
 	m.sent = append(m.sent, o)
 	switch {
 	case err != nil:
 		rt.Fatalf("ApplyOutcome(%s %s): %v", o.TargetID, o.Result, err)
-	case current && eff != outdial.EffectApplied:
-		rt.Errorf("outcome %s of the current attempt of %s: %s, want applied", o.Result, o.TargetID, eff)
-	case !current && eff != outdial.EffectStale:
+	case (current || late) && eff != outdial.EffectApplied:
+		rt.Errorf("outcome %s of the current (or expired, unclaimed) attempt of %s: %s, want applied", o.Result, o.TargetID, eff)
+	case !current && !late && eff != outdial.EffectStale:
 		rt.Errorf("outcome %s of a stale attempt of %s (target %s): %s, want stale", o.Result, o.TargetID, pt.status, eff)
 	case current:
 		m.end(pt, o.Result, o.RetryAfter, now)
+	case late:
+		pt.status, pt.last, pt.destIdx, pt.expired = outdial.StatusFinished, outdial.ResultAnswered, pt.expDest, ""
 	}
 	m.check(m.e.checkInvariants(), false)
 }
@@ -379,8 +394,8 @@ func legalMove(a, b propObs, claimStep bool) error {
 	case a.status == outdial.StatusDialing && b.tries == a.tries+1 &&
 		(b.status == outdial.StatusIdle || b.status == outdial.StatusFinished || b.status == outdial.StatusFailed):
 		return nil // an outcome, or an expired lease
-	case a.status == outdial.StatusDialing && b.status == outdial.StatusDialing && b.tries == a.tries+1 && claimStep:
-		return nil // lease expired and claimed again in one call
+	case (a.status == outdial.StatusIdle || a.status == outdial.StatusFailed) && b.status == outdial.StatusFinished && b.tries == a.tries && !claimStep:
+		return nil // the late answer of an expired attempt
 	}
 	return fmt.Errorf("illegal move %s (%d tries) -> %s (%d tries)", a.status, a.tries, b.status, b.tries)
 }

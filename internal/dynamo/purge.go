@@ -8,56 +8,55 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/outdial/outdial/internal/outdial"
 )
 
-// PurgeTargets deletes every target item of a deleted outdial and returns
-// how many it deleted. It refuses (failed_precondition) while the outdial
-// still exists, so a purge request that overtakes its delete waits for it.
-// Deleting is idempotent: a purge that is cut short is simply run again.
+// PurgeTargets deletes every target item of a deleted outdial, and any
+// of its count slots left, and returns how many targets it deleted. It
+// refuses (failed_precondition) while the outdial still exists, so a purge
+// request that overtakes its delete waits for it. Deleting is idempotent:
+// a purge that is cut short is simply run again.
 func (s *Store) PurgeTargets(ctx context.Context, customerID, outdialID string) (int, error) {
-	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &s.table, Key: key(outdialPK(customerID), outdialSK(outdialID)),
-		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("PK"),
-	})
+	head, err := s.readHead(ctx, outdialID)
 	if err != nil {
-		return 0, classify("get outdial", err)
+		return 0, err
 	}
-	if res.Item != nil {
+	if head != nil {
 		return 0, outdial.Errorf(outdial.ECodeFailedPrecondition, "outdial %s still exists; purge runs after its delete", outdialID)
 	}
 	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		deleted  int
-		firstErr error
+		mu      sync.Mutex
+		deleted int
 	)
+	g, gctx := errgroup.WithContext(ctx)
 	for k := 0; k < Shards; k++ {
-		wg.Add(1)
-		go func(k int) {
-			defer wg.Done()
-			n, err := s.purgeShard(ctx, outdialID, k)
+		g.Go(func() error {
+			n, err := s.purgePartition(gctx, shardPK(outdialID, k), prefixTarget)
 			mu.Lock()
-			defer mu.Unlock()
 			deleted += n
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-		}(k)
+			mu.Unlock()
+			return err
+		})
 	}
-	wg.Wait()
-	return deleted, firstErr
+	g.Go(func() error {
+		_, err := s.purgePartition(gctx, headPK(outdialID), prefixSlot)
+		return err
+	})
+	err = g.Wait()
+	return deleted, err
 }
 
-// purgeShard deletes the target items of one shard, 25 per BatchWriteItem.
-func (s *Store) purgeShard(ctx context.Context, outdialID string, k int) (int, error) {
+// purgePartition deletes the items of partition pk whose sort key starts
+// with prefix, 25 per BatchWriteItem.
+func (s *Store) purgePartition(ctx context.Context, pk, prefix string) (int, error) {
 	deleted := 0
 	in := &dynamodb.QueryInput{
 		TableName:              &s.table,
 		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :sk)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": avS(shardPK(outdialID, k)), ":sk": avS(prefixTarget),
+			":pk": avS(pk), ":sk": avS(prefix),
 		},
 		ProjectionExpression: aws.String("PK, SK"),
 		Limit:                aws.Int32(500),
@@ -65,7 +64,7 @@ func (s *Store) purgeShard(ctx context.Context, outdialID string, k int) (int, e
 	for {
 		res, err := s.db.Query(ctx, in)
 		if err != nil {
-			return deleted, classify(fmt.Sprintf("list shard %d of outdial %s", k, outdialID), err)
+			return deleted, classify(fmt.Sprintf("list partition %s", pk), err)
 		}
 		for start := 0; start < len(res.Items); start += 25 {
 			var reqs []types.WriteRequest

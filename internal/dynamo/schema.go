@@ -24,10 +24,16 @@ const (
 	indexGSI1  = "GSI1"
 )
 
-// Shards is how many partition keys the targets (and the count items) of one
-// outdial are spread over. 16 keys give a 100 000-target outdial up to
-// 16 000 WCU/s before any one key reaches DynamoDB's 1 000 WCU/s limit.
+// Shards is how many partition keys the targets of one outdial are spread
+// over. 16 keys give a 100 000-target outdial up to 16 000 WCU/s before any
+// one key reaches DynamoDB's 1 000 WCU/s limit.
 const Shards = 16
+
+// CountSlots is how many count items an outdial's counts are spread over
+// (docs/design.md "Counts"): every transaction that moves targets adds its
+// delta to one slot, normally one its writer owns, so concurrent writers
+// never update the same item; the counts are the sum of the slots.
+const CountSlots = 96
 
 // CreateTableInput returns the table definition used by tests and the local
 // runner when they have no template at hand.

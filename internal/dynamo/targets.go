@@ -2,12 +2,10 @@ package dynamo
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,20 +13,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/outdial/outdial/internal/outdial"
 )
 
 var _ outdial.TargetStore = (*Store)(nil)
 
-// txMaxTargets is how many targets one import transaction writes: DynamoDB
-// allows 100 actions per transaction, and one is the shard's count item.
+// txMaxTargets is how many targets one transaction moves: DynamoDB allows
+// 100 actions per transaction, and one is the count slot.
 const txMaxTargets = 99
 
-// ImportConcurrency is how many shards an import writes at once: all of
-// them, so that a large import uses every partition key's throughput.
-const ImportConcurrency = Shards
+// ImportConcurrency is how many transactions an import has in flight at
+// once (and so how many count slots it owns for a while).
+const ImportConcurrency = 8
 
 // destItem is the stored form of one destination of a target.
 type destItem struct {
@@ -60,18 +58,10 @@ type targetItem struct {
 	AttemptID    string     `dynamodbav:"attempt_id,omitempty"`
 	LeaseUntil   int64      `dynamodbav:"lease_until,omitempty"`
 	LastResult   string     `dynamodbav:"last_result,omitempty"`
+	ExpAttempt   string     `dynamodbav:"exp_attempt,omitempty"` // the attempt expired last, while no claim followed
 	TMLastResult string     `dynamodbav:"tm_last_result,omitempty"`
 	TMCreate     string     `dynamodbav:"tm_create"`
 	TMUpdate     string     `dynamodbav:"tm_update"`
-}
-
-// statusPK is the GSI1 partition key listing shard k's targets in status.
-func statusPK(outdialID string, k int, st outdial.Status) string {
-	return shardPK(outdialID, k) + "#" + string(st)
-}
-
-func targetKey(outdialID, targetID string) map[string]types.AttributeValue {
-	return key(shardPK(outdialID, ShardOf(targetID)), prefixTarget+targetID)
 }
 
 func (it *targetItem) target() *outdial.Target {
@@ -127,16 +117,24 @@ func newTargetItem(outdialID string, nt *outdial.NewTarget, now time.Time) *targ
 	return it
 }
 
-// outdialExists checks the customer owns the outdial (404 otherwise).
-func (s *Store) outdialExists(ctx context.Context, customerID, outdialID string) error {
-	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &s.table, Key: key(outdialPK(customerID), outdialSK(outdialID)),
-		ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("PK"),
-	})
-	if err != nil {
-		return classify(fmt.Sprintf("get outdial %s", outdialID), err)
+// importOwner checks the customer owns the outdial, reading its head only
+// the first time this store imports into it (the owner never changes).
+func (s *Store) importOwner(ctx context.Context, customerID, outdialID string) error {
+	if owner, ok := s.owners.get(outdialID); ok {
+		if owner != customerID {
+			return outdial.ErrNotFound("outdial")
+		}
+		return nil
 	}
-	if res.Item == nil {
+	head, err := s.readHead(ctx, outdialID)
+	if err != nil {
+		return err
+	}
+	if head == nil {
+		return outdial.ErrNotFound("outdial")
+	}
+	s.owners.put(outdialID, head.CustomerID)
+	if head.CustomerID != customerID {
 		return outdial.ErrNotFound("outdial")
 	}
 	return nil
@@ -149,14 +147,17 @@ type pendingTarget struct {
 	av    map[string]types.AttributeValue
 }
 
-// AddTargets implements outdial.TargetStore. Targets are grouped by shard;
-// each shard is written in transactions of up to 99 conditional Puts
-// (attribute_not_exists: an existing target is never overwritten) plus one
-// ADD on the shard's count item, so counts move exactly with the targets.
-// A Put refused by its condition is a duplicate; the transaction is retried
-// without it.
+// AddTargets implements outdial.TargetStore. Targets are written in
+// transactions of up to 99 conditional Puts (attribute_not_exists: an
+// existing target is never overwritten) plus their count slot's update, so
+// counts move exactly with the targets. A Put refused by its condition is
+// a duplicate; the transaction is sent again without it. Up to
+// ImportConcurrency transactions are in flight at once (each with a count
+// slot of its own). A transaction's targets spread over the shards, so an
+// import uses every shard's throughput.
 func (s *Store) AddTargets(ctx context.Context, customerID, outdialID, idem string, targets []*outdial.NewTarget) (*outdial.ImportResult, error) {
-	if err := s.outdialExists(ctx, customerID, outdialID); err != nil {
+	_ = idem // every transaction carries a token of its own (prepare)
+	if err := s.importOwner(ctx, customerID, outdialID); err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
@@ -164,7 +165,7 @@ func (s *Store) AddTargets(ctx context.Context, customerID, outdialID, idem stri
 
 	// Dedupe inside the request: the first row with a destination wins.
 	firstByID := map[string]int{}
-	shards := make([][]*pendingTarget, Shards)
+	var pending []*pendingTarget
 	for i, nt := range targets {
 		it := newTargetItem(outdialID, nt, now)
 		if _, dup := firstByID[it.ID]; dup {
@@ -176,27 +177,16 @@ func (s *Store) AddTargets(ctx context.Context, customerID, outdialID, idem stri
 		if err != nil {
 			return nil, fmt.Errorf("marshal target: %w", err)
 		}
-		k := ShardOf(it.ID)
-		shards[k] = append(shards[k], &pendingTarget{index: i, item: it, av: av})
+		pending = append(pending, &pendingTarget{index: i, item: it, av: av})
 	}
 
-	// Write the shards in parallel, each shard's transactions in order (they
-	// share its count item).
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		firstErr error
-		sem      = make(chan struct{}, ImportConcurrency)
-	)
-	for k := range shards {
-		if len(shards[k]) == 0 {
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(k int) {
-			defer func() { <-sem; wg.Done() }()
-			created, dups, err := s.importShard(ctx, outdialID, idem+"\x00"+uuid.NewString(), k, shards[k])
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(ImportConcurrency)
+	for start := 0; start < len(pending); start += txMaxTargets {
+		chunk := pending[start:min(start+txMaxTargets, len(pending))]
+		g.Go(func() error {
+			created, dups, err := s.importChunk(gctx, outdialID, chunk)
 			mu.Lock()
 			defer mu.Unlock()
 			for _, p := range created {
@@ -205,93 +195,67 @@ func (s *Store) AddTargets(ctx context.Context, customerID, outdialID, idem stri
 			for _, p := range dups {
 				res.Duplicates = append(res.Duplicates, outdial.Duplicate{Index: p.index, TargetID: p.item.ID, Reason: "exists"})
 			}
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-		}(k)
+			return err
+		})
 	}
-	wg.Wait()
+	err := g.Wait()
 	sort.Slice(res.Created, func(i, j int) bool { return res.Created[i].Index < res.Created[j].Index })
 	sort.Slice(res.Duplicates, func(i, j int) bool { return res.Duplicates[i].Index < res.Duplicates[j].Index })
-	if firstErr != nil {
-		return res, firstErr
-	}
-	return res, nil
+	return res, err
 }
 
-// importShard writes one shard's new targets and returns which were created
-// and which already existed.
-func (s *Store) importShard(ctx context.Context, outdialID, idem string, k int, pending []*pendingTarget) (created, dups []*pendingTarget, err error) {
-	for len(pending) > 0 {
-		chunk := pending[:min(txMaxTargets, len(pending))]
-		pending = pending[len(chunk):]
-		for attempt := 0; len(chunk) > 0; attempt++ {
-			err := s.writeImportChunk(ctx, outdialID, idem, k, chunk)
-			if err == nil {
-				created = append(created, chunk...)
-				break
-			}
-			reasons := cancellationReasons(err)
-			if len(reasons) == len(chunk)+1 {
-				if reasons[len(chunk)] == "ConditionalCheckFailed" {
-					// The count item is gone: the outdial was deleted.
-					return created, dups, outdial.ErrNotFound("outdial")
+// importChunk writes up to txMaxTargets new targets in one transaction and
+// returns which were created and which already existed.
+func (s *Store) importChunk(ctx context.Context, outdialID string, chunk []*pendingTarget) (created, dups []*pendingTarget, err error) {
+	for attempt := 1; len(chunk) > 0; attempt++ {
+		items := make([]types.TransactWriteItem, len(chunk))
+		for i, p := range chunk {
+			items[i] = types.TransactWriteItem{Put: &types.Put{
+				TableName: &s.table, Item: p.av,
+				ConditionExpression: aws.String("attribute_not_exists(PK)"),
+			}}
+		}
+		err := s.run(ctx, s.prepare(outdialID, items, counterDelta{string(outdial.StatusIdle): int64(len(chunk))}))
+		var ce *cancelledError
+		switch {
+		case err == nil:
+			created = append(created, chunk...)
+			chunk = nil
+			continue
+		case errors.Is(err, errOutdialGone):
+			return created, dups, outdial.ErrNotFound("outdial")
+		case errors.Is(err, errSlotBusy):
+			continue
+		case errors.As(err, &ce):
+			var keep []*pendingTarget
+			for i, p := range chunk {
+				if code(ce.Reasons[i]) == reasonCondition {
+					dups = append(dups, p)
+				} else {
+					keep = append(keep, p)
 				}
-				var keep []*pendingTarget
-				for i, p := range chunk {
-					if reasons[i] == "ConditionalCheckFailed" {
-						dups = append(dups, p)
-					} else {
-						keep = append(keep, p)
-					}
-				}
-				if len(keep) < len(chunk) {
-					chunk = keep
-					attempt = 0
-					continue // retry at once without the duplicates
-				}
 			}
-			if !IsRetryable(err) || attempt >= 10 {
-				return created, dups, classify(fmt.Sprintf("import into shard %d of outdial %s", k, outdialID), err)
+			if len(keep) < len(chunk) {
+				chunk = keep
+				continue // at once, without the duplicates
 			}
-			if err := backoff(ctx, attempt+1); err != nil {
-				return created, dups, classify("import", err)
+			if !ce.transient() {
+				return created, dups, fmt.Errorf("import into outdial %s: %w", outdialID, err)
 			}
+		default:
+			// Sent again already for as long as there was time (run):
+			// whether it was applied is unknown, and only the client's
+			// retry of the import can tell (it finds what was stored).
+			return created, dups, classify(fmt.Sprintf("import into outdial %s", outdialID), err)
+		}
+		if !keepTrying(ctx, attempt+1, 0) {
+			return created, dups, classify(fmt.Sprintf("import into outdial %s", outdialID), err)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return created, dups, classify("import", err)
 		}
 	}
 	return created, dups, nil
-}
-
-// writeImportChunk runs the transaction for chunk. Its ClientRequestToken
-// depends only on this AddTargets call (the request id and a nonce) and
-// the chunk's targets, so a retry of the same chunk after an ambiguous
-// failure (a timeout after the write succeeded) is recognised by DynamoDB
-// and not applied twice, while a replay of the whole request gets tokens
-// of its own and finds its rows as duplicates.
-func (s *Store) writeImportChunk(ctx context.Context, outdialID, idem string, k int, chunk []*pendingTarget) error {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%d", idem, outdialID, k)
-	items := make([]types.TransactWriteItem, 0, len(chunk)+1)
-	for _, p := range chunk {
-		h.Write([]byte(p.item.ID))
-		items = append(items, types.TransactWriteItem{Put: &types.Put{
-			TableName: &s.table, Item: p.av,
-			ConditionExpression: aws.String("attribute_not_exists(PK)"),
-		}})
-	}
-	items = append(items, types.TransactWriteItem{Update: &types.Update{
-		TableName:                 &s.table,
-		Key:                       countsKey(outdialID, k),
-		UpdateExpression:          aws.String("ADD #idle :n"),
-		ConditionExpression:       aws.String("attribute_exists(PK)"),
-		ExpressionAttributeNames:  map[string]string{"#idle": "idle"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":n": avN(int64(len(chunk)))},
-	}})
-	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems:      items,
-		ClientRequestToken: aws.String(hex.EncodeToString(h.Sum(nil))[:36]),
-	})
-	return err
 }
 
 // GetTarget implements outdial.TargetStore with one BatchGetItem that reads
@@ -305,10 +269,7 @@ func (s *Store) GetTarget(ctx context.Context, customerID, outdialID, targetID s
 }
 
 func (s *Store) readTarget(ctx context.Context, customerID, outdialID, targetID string) (*targetItem, error) {
-	got, err := s.batchGet(ctx, []map[string]types.AttributeValue{
-		key(outdialPK(customerID), outdialSK(outdialID)),
-		targetKey(outdialID, targetID),
-	})
+	got, err := s.batchGet(ctx, []map[string]types.AttributeValue{headKey(outdialID), targetKey(outdialID, targetID)})
 	if err != nil {
 		return nil, classify(fmt.Sprintf("get target %s", targetID), err)
 	}
@@ -319,7 +280,8 @@ func (s *Store) readTarget(ctx context.Context, customerID, outdialID, targetID 
 		switch {
 		case typ == nil:
 		case typ.Value == "outdial":
-			owned = true
+			cust, _ := item["customer_id"].(*types.AttributeValueMemberS)
+			owned = cust != nil && cust.Value == customerID
 		case typ.Value == "target":
 			target = &targetItem{}
 			if err := attributevalue.UnmarshalMap(item, target); err != nil {
@@ -355,7 +317,7 @@ func (s *Store) ListTargets(ctx context.Context, customerID, outdialID string, s
 			return nil, "", outdial.FieldErrorf(outdial.ECodeInvalidPageToken, "page_token", "is not valid for this list")
 		}
 	}
-	if err := s.outdialExists(ctx, customerID, outdialID); err != nil {
+	if err := s.owned(ctx, customerID, outdialID); err != nil {
 		return nil, "", err
 	}
 	var out []*outdial.Target
@@ -455,109 +417,65 @@ func encodeCursor(c listCursor) string {
 }
 
 // DeleteTarget implements outdial.TargetStore: the target's Delete holds
-// only if its status is still the one read, and the shard's count for that
-// status moves in the same transaction; a concurrent change re-reads.
+// only if its status is still the one read, and the counts move in the
+// same transaction; a concurrent change reads the target again.
 func (s *Store) DeleteTarget(ctx context.Context, customerID, outdialID, targetID string) (*outdial.Target, error) {
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		it, err := s.readTarget(ctx, customerID, outdialID, targetID)
 		if err != nil {
 			return nil, err
 		}
-		k := ShardOf(targetID)
-		update, names, vals := countDelta(it, "", false)
-		in := &dynamodb.TransactWriteItemsInput{
-			// One token per read: retrying this very request after an
-			// answer was lost is recognised as done, instead of re-reading
-			// a target that is already gone (and answering 404).
-			ClientRequestToken: aws.String(uuid.NewString()),
-			TransactItems: []types.TransactWriteItem{
-				{Delete: &types.Delete{
-					TableName: &s.table, Key: targetKey(outdialID, targetID),
-					ConditionExpression:       aws.String("#st = :st AND try_cur = :tc"),
-					ExpressionAttributeNames:  map[string]string{"#st": "status"},
-					ExpressionAttributeValues: map[string]types.AttributeValue{":st": avS(it.Status), ":tc": avN(int64(it.TryCur))},
-				}},
-				{Update: &types.Update{
-					TableName: &s.table, Key: countsKey(outdialID, k),
-					UpdateExpression: aws.String(update), ConditionExpression: aws.String("attribute_exists(PK)"),
-					ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
-				}},
-			},
-		}
-		// Retry the same request while the failure is transient.
-		for retry := 0; ; retry++ {
-			_, err = s.db.TransactWriteItems(ctx, in)
-			if err == nil || !IsRetryable(err) || retry >= 8 {
-				break
-			}
-			if berr := backoff(ctx, retry+1); berr != nil {
-				return nil, classify("delete target", berr)
-			}
-		}
-		if err == nil {
+		st := outdial.Status(it.Status)
+		del := types.TransactWriteItem{Delete: &types.Delete{
+			TableName: &s.table, Key: targetKey(outdialID, targetID),
+			ConditionExpression:       aws.String("#st = :st AND try_cur = :tc"),
+			ExpressionAttributeNames:  map[string]string{"#st": "status"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":st": avS(it.Status), ":tc": avN(int64(it.TryCur))},
+		}}
+		err = s.run(ctx, s.prepare(outdialID, []types.TransactWriteItem{del}, statusDelta(st, st == outdial.StatusIdle && it.TryCur > 0, "", false)))
+		var ce *cancelledError
+		switch {
+		case err == nil:
 			return it.target(), nil
-		}
-		reasons := cancellationReasons(err)
-		if len(reasons) == 2 && reasons[1] == "ConditionalCheckFailed" {
+		case errors.Is(err, errOutdialGone):
 			return nil, outdial.ErrNotFound("outdial")
+		case errors.As(err, &ce) && code(ce.Reasons[0]) == reasonCondition:
+			// The target changed (an outcome, a claim) or went since it
+			// was read: read it again.
+		case errors.Is(err, errSlotBusy), IsRetryable(err):
+		default:
+			return nil, classify(fmt.Sprintf("delete target %s", targetID), err)
 		}
-		if len(reasons) == 2 && reasons[0] == "ConditionalCheckFailed" && attempt < 10 {
-			// The target changed (an outcome, a claim) since it was read:
-			// read it again.
-			if err := backoff(ctx, attempt+1); err != nil {
-				return nil, classify("delete target", err)
+		if attempt >= 10 {
+			return nil, classify("delete target", err)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, classify("delete target", err)
+		}
+	}
+}
+
+// batchGet reads keys (at most 100) with strongly consistent BatchGetItem
+// calls, reading unprocessed keys again.
+func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
+	var out []map[string]types.AttributeValue
+	for attempt := 1; len(keys) > 0; attempt++ {
+		res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+			RequestItems: map[string]types.KeysAndAttributes{s.table: {Keys: keys, ConsistentRead: aws.Bool(true)}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res.Responses[s.table]...)
+		keys = res.UnprocessedKeys[s.table].Keys
+		if len(keys) > 0 {
+			if attempt >= 8 {
+				return nil, outdial.Errorf(outdial.ECodeUnavailable, "the database is busy; retry later")
 			}
-			continue
-		}
-		return nil, classify(fmt.Sprintf("delete target %s", targetID), err)
-	}
-}
-
-// countDelta returns an update expression (with its names and values) that
-// moves one target out of from's status and, if to is set, into to's.
-// retry counts the idle targets that already had an attempt; toRetry says
-// whether the target lands in it.
-func countDelta(from *targetItem, to string, toRetry bool) (string, map[string]string, map[string]types.AttributeValue) {
-	d := counterDelta{}
-	d.add(from.Status, -1)
-	if from.Status == string(outdial.StatusIdle) && from.TryCur > 0 {
-		d.add("retry", -1)
-	}
-	if to != "" {
-		d.add(to, 1)
-		if toRetry {
-			d.add("retry", 1)
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return d.expr()
-}
-
-// counterDelta collects ADDs to the attributes of a count item.
-type counterDelta map[string]int64
-
-func (d counterDelta) add(attr string, v int64) { d[attr] += v }
-
-func (d counterDelta) expr() (string, map[string]string, map[string]types.AttributeValue) {
-	attrs := make([]string, 0, len(d))
-	for a := range d {
-		attrs = append(attrs, a)
-	}
-	sort.Strings(attrs)
-	names := map[string]string{}
-	vals := map[string]types.AttributeValue{}
-	var parts []string
-	for i, a := range attrs {
-		if d[a] == 0 {
-			continue
-		}
-		nk, vk := fmt.Sprintf("#c%d", i), fmt.Sprintf(":c%d", i)
-		names[nk], vals[vk] = a, avN(d[a])
-		parts = append(parts, nk+" "+vk)
-	}
-	if len(parts) == 0 {
-		// Nothing moves; keep the expression valid.
-		names["#c"], vals[":c"] = "idle", avN(0)
-		parts = append(parts, "#c :c")
-	}
-	return "ADD " + strings.Join(parts, ", "), names, vals
+	return out, nil
 }

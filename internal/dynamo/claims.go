@@ -1,0 +1,347 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+var _ outdial.DialStore = (*Store)(nil)
+
+// candidate is an idle, due target found in GSI1.
+type candidate struct {
+	item  targetItem
+	plan  outdial.AttemptPlan
+	shard int
+}
+
+// ClaimTargets implements outdial.DialStore (docs/design.md "Claims").
+// It reads, in parallel, the outdial's head (owner, retry policy) and up to
+// limit due idle targets of every shard (GSI1, oldest due first), and
+// registers the leases it is about to grant for the lease sweep. Then it
+// moves limit of the candidates to dialing, in transactions of up to 99
+// targets (in parallel, each with a count slot of its own): each target's
+// update holds only if it is still idle, due and unchanged, so two
+// claimers never get the same target; the losers of a race are replaced
+// by the next candidates.
+//
+// Order: oldest due first, to the second. Targets due in the same second
+// are taken shard by shard from this store's lane on: a shard that a
+// claimer of this process prefers, changed when its claim meets another
+// claimer's transaction on a target, so that concurrent claimers of a
+// freshly imported list (all due within a few seconds) settle on
+// different shards instead of racing for the same targets.
+func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, limit int, lease time.Duration) ([]*outdial.Claim, error) {
+	// Transactions are started only until the claim's deadline less a
+	// reserve; the reserve is for sending again a transaction whose
+	// answer that earlier deadline cut off (claimChunk).
+	work, cancel := claimWorkContext(ctx)
+	defer cancel()
+
+	now := s.now().UTC()
+	leaseUntil := now.Add(lease)
+	var (
+		head  *outdialItem
+		cands []candidate
+	)
+	g, gctx := errgroup.WithContext(work)
+	g.Go(func() (err error) { head, err = s.readHead(gctx, outdialID); return err })
+	g.Go(func() (err error) { cands, err = s.dueCandidates(gctx, outdialID, now, limit); return err })
+	if err := g.Wait(); err != nil {
+		return nil, classify("claim targets", err)
+	}
+	if head == nil || head.CustomerID != customerID {
+		return nil, outdial.ErrNotFound("outdial")
+	}
+	// Registered before any lease is granted, and only for the outdial's
+	// owner (once a minute per process: see register).
+	if err := s.register(work, outdialID, leaseUntil); err != nil {
+		return nil, err
+	}
+	policy := head.policy()
+
+	// When concurrent claimers won every candidate read before this claim
+	// got its limit, the candidates are read once more.
+	var claims []*outdial.Claim
+	order := map[string]int{}
+passes:
+	for pass, lost := 0, true; pass < 2 && lost && len(claims) < limit && work.Err() == nil; pass++ {
+		if pass > 0 {
+			now = s.now().UTC()
+			var err error
+			if cands, err = s.dueCandidates(work, outdialID, now, limit); err != nil {
+				break // hand out what was claimed
+			}
+		}
+		for _, c := range cands {
+			if _, ok := order[c.item.ID]; !ok {
+				order[c.item.ID] = len(order)
+			}
+		}
+		lost = false
+		for round := 0; round < 8 && len(claims) < limit && len(cands) > 0 && work.Err() == nil; round++ {
+			if round > 0 {
+				// Another claimer won some of the targets: go on from
+				// this store's lane, which moved if they met.
+				cands = spreadCandidates(cands, int(s.lane.Load()))
+			}
+			take := cands[:min(limit-len(claims), len(cands))]
+			cands = cands[len(take):]
+			got, err := s.claimCandidates(work, ctx, outdialID, take, now, leaseUntil, policy)
+			claims = append(claims, got...)
+			if err != nil {
+				if len(claims) > 0 {
+					break passes // hand out what was claimed; the rest stays idle
+				}
+				return nil, err
+			}
+			lost = lost || len(got) < len(take)
+		}
+	}
+	if len(claims) == 0 && work.Err() != nil {
+		// Out of time before anything was claimed: not "nothing is due".
+		return nil, classify("claim targets", work.Err())
+	}
+	sort.Slice(claims, func(i, j int) bool { return order[claims[i].Target.ID] < order[claims[j].Target.ID] })
+	return claims, nil
+}
+
+// claimReserve is the most time a claim keeps back before its deadline.
+const claimReserve = 3 * time.Second
+
+// claimWorkContext returns ctx with a deadline a third of the time left
+// (at most claimReserve) before ctx's own, if it has one.
+func claimWorkContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, dl.Add(-min(time.Until(dl)/3, claimReserve)))
+}
+
+// spreadCandidates orders cands shard by shard from shard start on, oldest
+// due first within a shard.
+func spreadCandidates(cands []candidate, start int) []candidate {
+	out := append([]candidate(nil), cands...)
+	sort.SliceStable(out, func(i, j int) bool {
+		return (out[i].shard-start+Shards)%Shards < (out[j].shard-start+Shards)%Shards
+	})
+	return out
+}
+
+// dueCandidates returns the due idle targets of every shard, oldest due
+// first to the second, and within a second shard by shard from this
+// store's lane on. It reads up to limit per shard: a claim can be served
+// from one shard, and when a shard has more due targets than were read,
+// the claim takes at least limit targets as old as its last one, so it
+// never needs one of a later second while an unread one is due earlier.
+func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Time, limit int) ([]candidate, error) {
+	var (
+		mu    sync.Mutex
+		items []targetItem
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	for k := 0; k < Shards; k++ {
+		g.Go(func() error {
+			res, err := s.db.Query(gctx, &dynamodb.QueryInput{
+				TableName: &s.table, IndexName: aws.String(indexGSI1),
+				KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK <= :now"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":pk": avS(statusPK(outdialID, k, outdial.StatusIdle)), ":now": avN(now.UnixMilli()),
+				},
+				Limit: aws.Int32(int32(max(1, limit))),
+			})
+			if err != nil {
+				return err
+			}
+			var got []targetItem
+			if err := attributevalue.UnmarshalListOfMaps(res.Items, &got); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			items = append(items, got...)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, classify("find due targets", err)
+	}
+	start := int(s.lane.Load())
+	var out []candidate
+	for _, it := range items {
+		if plan, ok := outdial.PlanFor(it.destinations(), it.DestIdx); ok {
+			out = append(out, candidate{item: it, plan: plan, shard: ShardOf(it.ID)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := &out[i], &out[j]
+		if sa, sb := a.item.GSI1SK/1000, b.item.GSI1SK/1000; sa != sb {
+			return sa < sb
+		}
+		if oa, ob := (a.shard-start+Shards)%Shards, (b.shard-start+Shards)%Shards; oa != ob {
+			return oa < ob
+		}
+		if a.item.GSI1SK != b.item.GSI1SK {
+			return a.item.GSI1SK < b.item.GSI1SK
+		}
+		return a.item.ID < b.item.ID
+	})
+	return out, nil
+}
+
+// claimCandidates claims cands in transactions of up to txMaxTargets
+// targets (sent in parallel) and returns the claims won. Candidates another
+// claimer took are skipped. Transactions are sent within work; full is the
+// claim's own context, whose time after work's deadline is kept for
+// sending again a transaction whose answer work's deadline cut off.
+func (s *Store) claimCandidates(work, full context.Context, outdialID string, cands []candidate, now, leaseUntil time.Time, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
+	n := (len(cands) + txMaxTargets - 1) / txMaxTargets
+	var (
+		mu     sync.Mutex
+		claims []*outdial.Claim
+	)
+	var g errgroup.Group
+	for i := 0; i < n; i++ {
+		chunk := cands[i*len(cands)/n : (i+1)*len(cands)/n]
+		g.Go(func() error {
+			got, err := s.claimChunk(work, full, outdialID, chunk, now, leaseUntil, policy)
+			mu.Lock()
+			defer mu.Unlock()
+			claims = append(claims, got...)
+			return err
+		})
+	}
+	err := g.Wait()
+	return claims, err
+}
+
+// claimChunk moves chunk to dialing in one transaction: each target's
+// update holds only if it is still idle, due and unchanged. The targets
+// another claimer won (a failed condition, or a conflict with that
+// claimer's transaction in flight) are dropped and the rest sent again at
+// once. See claimCandidates for work and full.
+func (s *Store) claimChunk(work, full context.Context, outdialID string, chunk []candidate, now, leaseUntil time.Time, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
+	// Attempt ids are drawn once per candidate.
+	attemptIDs := make(map[string]string, len(chunk))
+	for _, c := range chunk {
+		attemptIDs[c.item.ID] = outdial.NewAttemptID(c.plan)
+	}
+	for attempt := 1; len(chunk) > 0; attempt++ {
+		if err := work.Err(); err != nil {
+			// No new transaction in the time kept back (it is for
+			// settling one already sent).
+			return nil, classify("claim targets", err)
+		}
+		items := make([]types.TransactWriteItem, len(chunk))
+		delta := counterDelta{}
+		for i, c := range chunk {
+			items[i] = s.claimUpdate(outdialID, c, attemptIDs[c.item.ID], now, leaseUntil, policy)
+			delta.merge(statusDelta(outdial.StatusIdle, c.item.TryCur > 0, outdial.StatusDialing, false))
+		}
+		tx := s.prepare(outdialID, items, delta)
+		// The same request (same token) again while its answer is lost or
+		// it is throttled; once work's deadline has passed, in the time
+		// kept back: DynamoDB answers it with the first one's success,
+		// or with TransactionInProgress while that one is under way.
+		// Should the claim's own deadline cut off that answer too, the
+		// targets stay dialing under a lease nobody holds until the lease
+		// sweep records an expired attempt.
+		_, err := s.db.TransactWriteItems(work, tx.in)
+		for resend := 1; err != nil && cancellation(err) == nil && IsRetryable(err); resend++ {
+			ctx := work
+			if work.Err() != nil {
+				ctx = full
+			}
+			if ctx.Err() != nil || backoff(ctx, resend) != nil {
+				break
+			}
+			_, err = s.db.TransactWriteItems(ctx, tx.in)
+		}
+		err = s.finish(tx, err)
+		var ce *cancelledError
+		switch {
+		case err == nil:
+			claims := make([]*outdial.Claim, len(chunk))
+			for i, c := range chunk {
+				it := c.item
+				it.Status, it.AttemptID, it.LeaseUntil, it.DestIdx = string(outdial.StatusDialing), attemptIDs[c.item.ID], leaseUntil.UnixMilli(), c.plan.Dest
+				it.TMUpdate = formatTime(now)
+				t := it.target()
+				claims[i] = &outdial.Claim{
+					AttemptID: it.AttemptID, Destination: t.Destination, DestIdx: c.plan.Dest,
+					LeaseExpire: outdial.Time{Time: leaseUntil}, Target: t,
+				}
+			}
+			return claims, nil
+		case errors.Is(err, errOutdialGone):
+			return nil, outdial.ErrNotFound("outdial")
+		case errors.Is(err, errSlotBusy):
+			continue
+		case errors.As(err, &ce):
+			var keep []candidate
+			met := false
+			for i, c := range chunk {
+				switch code(ce.Reasons[i]) {
+				case reasonCondition:
+				case reasonConflict:
+					met = true
+				default:
+					keep = append(keep, c)
+				}
+			}
+			if met {
+				// Another claimer is on these targets now: leave them to
+				// it, and start from another shard from now on.
+				s.lane.Store(rand.Int32N(Shards))
+			}
+			if len(keep) < len(chunk) {
+				chunk = keep
+				continue
+			}
+		case !IsRetryable(err):
+			return nil, classify("claim targets", err)
+		}
+		if attempt >= 8 {
+			return nil, classify("claim targets", err)
+		}
+		if err := backoff(work, attempt); err != nil {
+			return nil, classify("claim targets", err)
+		}
+	}
+	return nil, nil
+}
+
+// claimUpdate is the update that moves candidate c to dialing under
+// attempt a, copying the retry policy onto the target (so that applying
+// the outcome needs no read) and ending the late-answer window of an
+// expired attempt.
+func (s *Store) claimUpdate(outdialID string, c candidate, a string, now, leaseUntil time.Time, policy outdial.RetryPolicy) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: &s.table, Key: key(c.item.PK, c.item.SK),
+		UpdateExpression: aws.String("SET #st = :dialing, attempt_id = :a, lease_until = :lu, GSI1PK = :gpk, GSI1SK = :lu, " +
+			"dest_idx = :di, rp_busy = :rb, rp_no_answer = :rn, rp_failed = :rf, rp_expired = :re, tm_update = :tm REMOVE exp_attempt"),
+		ConditionExpression:      aws.String("#st = :idle AND due <= :now AND try_cur = :tc AND dest_idx = :odi"),
+		ExpressionAttributeNames: map[string]string{"#st": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":dialing": avS(string(outdial.StatusDialing)), ":idle": avS(string(outdial.StatusIdle)),
+			":a": avS(a), ":lu": avN(leaseUntil.UnixMilli()), ":now": avN(now.UnixMilli()),
+			":gpk": avS(statusPK(outdialID, c.shard, outdial.StatusDialing)),
+			":di":  avN(int64(c.plan.Dest)), ":odi": avN(int64(c.item.DestIdx)), ":tc": avN(int64(c.item.TryCur)),
+			":rb": avN(int64(policy.BusySeconds) * 1000), ":rn": avN(int64(policy.NoAnswerSeconds) * 1000),
+			":rf": avN(int64(policy.FailedSeconds) * 1000), ":re": avN(int64(policy.ExpiredSeconds) * 1000),
+			":tm": avS(formatTime(now)),
+		},
+	}}
+}

@@ -1,0 +1,328 @@
+package dynamo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	mrand "math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+// Counts (docs/design.md "Counts"). An outdial's per-status counts are the
+// sum of its CountSlots count slots. Every transaction that moves targets
+// adds its summed delta to one slot, in the same transaction, so the sum is
+// exact at every moment. A writer (one Store, that is one process) takes
+// ownership of the slot it writes (own, own_until in the slot, renewed by
+// each write), and writers only write slots they own or that nobody owns,
+// so two writers' transactions do not touch the same item: they do not
+// conflict. Inside a process, each transaction in flight has a slot of its
+// own. When every slot is owned by others, a writer writes one without
+// taking it, and may then conflict.
+
+// slotOwnership is how long a slot stays a writer's after its last write.
+const slotOwnership = time.Minute
+
+// slotItem is the stored form of a count slot.
+type slotItem struct {
+	Idle     int64  `dynamodbav:"idle"`
+	Dialing  int64  `dynamodbav:"dialing"`
+	Finished int64  `dynamodbav:"finished"`
+	Failed   int64  `dynamodbav:"failed"`
+	Retry    int64  `dynamodbav:"retry"`
+	Own      string `dynamodbav:"own,omitempty"`
+	OwnUntil int64  `dynamodbav:"own_until,omitempty"`
+}
+
+func (it slotItem) counts() outdial.Counts {
+	return outdial.Counts{Idle: it.Idle, Dialing: it.Dialing, Finished: it.Finished, Failed: it.Failed, Retry: it.Retry}
+}
+
+// newWriterID returns a random identity for a store as a slot owner.
+func newWriterID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// slot is the count slot one transaction writes.
+type slot struct {
+	i    int
+	take bool // write it as its owner (false: shared, every slot is owned by others)
+}
+
+// slotPool is the store's knowledge of the count slots of the outdials it
+// writes to.
+type slotPool struct {
+	mu       sync.Mutex
+	outdials map[string]*outdialSlots
+}
+
+// outdialSlots is what a store knows of one outdial's slots.
+type outdialSlots struct {
+	owned map[int]bool      // slots this store owns (as of its last write)
+	busy  map[int]bool      // slots a transaction of this store is writing now
+	avoid map[int]time.Time // slots owned by another writer (or in conflict) until then
+}
+
+// slotPoolMax bounds how many outdials a pool remembers; when full it
+// starts over (it then relearns which slots are taken).
+const slotPoolMax = 1024
+
+func newSlotPool() *slotPool { return &slotPool{outdials: map[string]*outdialSlots{}} }
+
+// take picks the slot for a transaction on outdialID: a slot this store
+// owns and is not using, else a random free one (to be taken), else, when
+// others own them all, a random one not in use here (shared).
+func (p *slotPool) take(outdialID string, now time.Time) slot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.outdials[outdialID]
+	if o == nil {
+		if len(p.outdials) >= slotPoolMax {
+			clear(p.outdials)
+		}
+		o = &outdialSlots{owned: map[int]bool{}, busy: map[int]bool{}, avoid: map[int]time.Time{}}
+		p.outdials[outdialID] = o
+	}
+	owned := make([]int, 0, len(o.owned))
+	for i := range o.owned {
+		if !o.busy[i] {
+			owned = append(owned, i)
+		}
+	}
+	if len(owned) > 0 {
+		sort.Ints(owned)
+		o.busy[owned[0]] = true
+		return slot{i: owned[0], take: true}
+	}
+	var free, notBusy []int
+	for i := 0; i < CountSlots; i++ {
+		if o.busy[i] {
+			continue
+		}
+		notBusy = append(notBusy, i)
+		if until, ok := o.avoid[i]; !ok || now.After(until) {
+			free = append(free, i)
+		}
+	}
+	switch {
+	case len(free) > 0:
+		i := free[mrand.IntN(len(free))]
+		o.busy[i] = true
+		return slot{i: i, take: true}
+	case len(notBusy) > 0:
+		i := notBusy[mrand.IntN(len(notBusy))]
+		o.busy[i] = true
+		return slot{i: i}
+	}
+	// More transactions in flight here than slots: share one.
+	return slot{i: mrand.IntN(CountSlots)}
+}
+
+// slotVerdict is what a transaction found out about its slot.
+type slotVerdict int
+
+const (
+	slotWritten  slotVerdict = iota // the transaction went through
+	slotFine                        // cancelled for other items; the slot was fine
+	slotTaken                       // another writer owns it (until the time given)
+	slotConflict                    // another transaction held it
+	slotGone                        // it does not exist: the outdial is deleted
+	slotUnknown                     // no answer (timeout, throttling of the whole request)
+)
+
+// release ends a transaction's use of s and records what it learnt.
+func (p *slotPool) release(outdialID string, s slot, v slotVerdict, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.outdials[outdialID]
+	if o == nil {
+		return
+	}
+	delete(o.busy, s.i)
+	switch v {
+	case slotWritten:
+		if s.take {
+			o.owned[s.i] = true
+		}
+	case slotTaken:
+		delete(o.owned, s.i)
+		o.avoid[s.i] = until
+	case slotConflict:
+		if !o.owned[s.i] {
+			o.avoid[s.i] = time.Now().Add(2 * time.Second)
+		}
+	case slotGone:
+		delete(p.outdials, outdialID)
+	}
+}
+
+// slotUpdate returns the update adding d to slot s of outdialID: as its
+// owner (take) it holds only if this store owns the slot or nobody does,
+// and renews the ownership; shared, only that the slot exists (that is,
+// the outdial). On a failed condition it returns the slot as it was.
+func (s *Store) slotUpdate(outdialID string, sl slot, d counterDelta, now time.Time) types.TransactWriteItem {
+	expr, names, vals := d.expr()
+	cond := "attribute_exists(PK)"
+	if sl.take {
+		expr += " SET #own = :me, #ou = :ou"
+		cond += " AND (#own = :me OR attribute_not_exists(#own) OR #ou < :now)"
+		names["#own"], names["#ou"] = "own", "own_until"
+		vals[":me"], vals[":ou"], vals[":now"] = avS(s.writeID), avN(now.Add(slotOwnership).UnixMilli()), avN(now.UnixMilli())
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: &s.table, Key: slotKey(outdialID, sl.i),
+		UpdateExpression: aws.String(expr), ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+}
+
+// verdict reads a slot's cancellation reason.
+func (s *Store) verdict(r types.CancellationReason, now time.Time) (slotVerdict, time.Time) {
+	switch code(r) {
+	case reasonNone, "":
+		return slotFine, time.Time{}
+	case reasonConflict:
+		return slotConflict, time.Time{}
+	case reasonCondition:
+		if len(r.Item) == 0 {
+			return slotGone, time.Time{}
+		}
+		var it slotItem
+		_ = attributevalue.UnmarshalMap(r.Item, &it)
+		until := time.UnixMilli(it.OwnUntil)
+		if it.Own != "" && it.Own != s.writeID && until.After(now) {
+			return slotTaken, until
+		}
+		return slotFine, time.Time{} // it was free a moment ago: try it again
+	}
+	return slotUnknown, time.Time{}
+}
+
+// newSlotItems returns the zeroed count slots of a new outdial.
+func newSlotItems(outdialID string) []map[string]types.AttributeValue {
+	out := make([]map[string]types.AttributeValue, CountSlots)
+	for i := range out {
+		it := slotKey(outdialID, i)
+		for _, a := range []string{"idle", "dialing", "finished", "failed", "retry"} {
+			it[a] = avN(0)
+		}
+		out[i] = it
+	}
+	return out
+}
+
+// readCounts sums the count slots of outdialID with one Query (strongly
+// consistent when consistent is set; items of other kinds in the partition,
+// such as the head, are passed to other).
+func (s *Store) readCounts(ctx context.Context, outdialID string, consistent, withHead bool, other func(map[string]types.AttributeValue) error) (outdial.Counts, int, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :sk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": avS(headPK(outdialID)), ":sk": avS(prefixSlot)},
+		ConsistentRead:            aws.Bool(consistent),
+	}
+	if withHead {
+		// "#C#..." and "#HEAD" both start with "#".
+		in.ExpressionAttributeValues[":sk"] = avS("#")
+	}
+	var c outdial.Counts
+	slots := 0
+	for {
+		res, err := s.db.Query(ctx, in)
+		if err != nil {
+			return c, 0, classify(fmt.Sprintf("read counts of outdial %s", outdialID), err)
+		}
+		for _, item := range res.Items {
+			sk, _ := item[attrSK].(*types.AttributeValueMemberS)
+			if sk == nil || !strings.HasPrefix(sk.Value, prefixSlot) {
+				if other != nil {
+					if err := other(item); err != nil {
+						return c, 0, err
+					}
+				}
+				continue
+			}
+			var it slotItem
+			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+				return c, 0, fmt.Errorf("unmarshal count slot of outdial %s: %w", outdialID, err)
+			}
+			c = c.Add(it.counts())
+			slots++
+		}
+		if res.LastEvaluatedKey == nil {
+			return c, slots, nil
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
+}
+
+// counterDelta collects ADDs to the attributes of a count slot.
+type counterDelta map[string]int64
+
+func (d counterDelta) add(attr string, v int64) { d[attr] += v }
+
+// merge adds every count of o to d.
+func (d counterDelta) merge(o counterDelta) {
+	for a, v := range o {
+		d[a] += v
+	}
+}
+
+func (d counterDelta) expr() (string, map[string]string, map[string]types.AttributeValue) {
+	attrs := make([]string, 0, len(d))
+	for a := range d {
+		attrs = append(attrs, a)
+	}
+	sort.Strings(attrs)
+	names := map[string]string{}
+	vals := map[string]types.AttributeValue{}
+	var parts []string
+	for i, a := range attrs {
+		if d[a] == 0 {
+			continue
+		}
+		nk, vk := fmt.Sprintf("#c%d", i), fmt.Sprintf(":c%d", i)
+		names[nk], vals[vk] = a, avN(d[a])
+		parts = append(parts, nk+" "+vk)
+	}
+	if len(parts) == 0 {
+		// Nothing moves; keep the expression valid.
+		names["#c"], vals[":c"] = "idle", avN(0)
+		parts = append(parts, "#c :c")
+	}
+	return "ADD " + strings.Join(parts, ", "), names, vals
+}
+
+// statusDelta returns the delta of one target moving from one status to
+// another; retry counts the idle targets that already had an attempt, and
+// fromRetry/toRetry say whether the target leaves or joins it. An empty
+// status is none (a new or a deleted target).
+func statusDelta(from outdial.Status, fromRetry bool, to outdial.Status, toRetry bool) counterDelta {
+	d := counterDelta{}
+	if from != "" {
+		d.add(string(from), -1)
+		if fromRetry {
+			d.add("retry", -1)
+		}
+	}
+	if to != "" {
+		d.add(string(to), 1)
+		if toRetry {
+			d.add("retry", 1)
+		}
+	}
+	return d
+}

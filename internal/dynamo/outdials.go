@@ -1,0 +1,340 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+// An outdial is stored twice, written together in one transaction: its
+// head in its own partition (with its count slots), which every request
+// about the outdial reads, and a list copy in its customer's partition,
+// which only the list reads. So one customer's many outdials share no
+// partition on the hot paths.
+
+// outdialItem is the stored form of an outdial (head and list copy).
+type outdialItem struct {
+	PK          string  `dynamodbav:"PK"`
+	SK          string  `dynamodbav:"SK"`
+	Type        string  `dynamodbav:"type"`
+	ID          string  `dynamodbav:"id"`
+	CustomerID  string  `dynamodbav:"customer_id"`
+	CampaignID  *string `dynamodbav:"campaign_id"`
+	Name        string  `dynamodbav:"name"`
+	Detail      string  `dynamodbav:"detail"`
+	Data        string  `dynamodbav:"data,omitempty"` // compact JSON; absent means null
+	RetryBusy   int     `dynamodbav:"retry_busy"`
+	RetryNoAns  int     `dynamodbav:"retry_no_answer"`
+	RetryFailed int     `dynamodbav:"retry_failed"`
+	RetryExpire int     `dynamodbav:"retry_expired"`
+	Shards      int     `dynamodbav:"shards"`
+	TMCreate    string  `dynamodbav:"tm_create"`
+	TMUpdate    string  `dynamodbav:"tm_update"`
+}
+
+func newOutdialItem(o *outdial.Outdial) outdialItem {
+	return outdialItem{
+		PK: outdialPK(o.CustomerID), SK: outdialSK(o.ID), Type: "outdial",
+		ID: o.ID, CustomerID: o.CustomerID, CampaignID: o.CampaignID,
+		Name: o.Name, Detail: o.Detail, Data: string(o.Data),
+		RetryBusy: o.RetryPolicy.BusySeconds, RetryNoAns: o.RetryPolicy.NoAnswerSeconds,
+		RetryFailed: o.RetryPolicy.FailedSeconds, RetryExpire: o.RetryPolicy.ExpiredSeconds,
+		Shards:   Shards,
+		TMCreate: formatTime(o.TMCreate.Time), TMUpdate: formatTime(o.TMUpdate.Time),
+	}
+}
+
+func (it outdialItem) outdial() *outdial.Outdial {
+	o := &outdial.Outdial{
+		ID: it.ID, CustomerID: it.CustomerID, CampaignID: it.CampaignID,
+		Name: it.Name, Detail: it.Detail, RetryPolicy: it.policy(),
+		TMCreate: outdial.Time{Time: parseTime(it.TMCreate)},
+		TMUpdate: outdial.Time{Time: parseTime(it.TMUpdate)},
+	}
+	if it.Data != "" {
+		o.Data = []byte(it.Data)
+	}
+	return o
+}
+
+func (it outdialItem) policy() outdial.RetryPolicy {
+	return outdial.RetryPolicy{
+		BusySeconds: it.RetryBusy, NoAnswerSeconds: it.RetryNoAns,
+		FailedSeconds: it.RetryFailed, ExpiredSeconds: it.RetryExpire,
+	}
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+// CreateOutdial writes the outdial's head, its list copy and its zeroed
+// count slots in one transaction, so that an outdial never exists without
+// its counts.
+func (s *Store) CreateOutdial(ctx context.Context, o *outdial.Outdial) error {
+	it := newOutdialItem(o)
+	list, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return fmt.Errorf("marshal outdial %s: %w", o.ID, err)
+	}
+	it.PK, it.SK = headPK(o.ID), skHead
+	head, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return fmt.Errorf("marshal outdial %s: %w", o.ID, err)
+	}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &s.table, Item: head, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+		{Put: &types.Put{TableName: &s.table, Item: list, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+	}
+	for _, sl := range newSlotItems(o.ID) {
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: sl}})
+	}
+	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems:      items,
+		ClientRequestToken: aws.String(o.ID), // a retried create of the same id is applied once
+	}); err != nil {
+		return classify(fmt.Sprintf("create outdial %s", o.ID), err)
+	}
+	return nil
+}
+
+// GetOutdial reads the outdial's head and count slots with one strongly
+// consistent Query of its partition: exact counts, one request.
+func (s *Store) GetOutdial(ctx context.Context, customerID, id string) (*outdial.Outdial, error) {
+	var head *outdialItem
+	counts, _, err := s.readCounts(ctx, id, true, true, func(item map[string]types.AttributeValue) error {
+		if sk, _ := item[attrSK].(*types.AttributeValueMemberS); sk == nil || sk.Value != skHead {
+			return nil
+		}
+		head = &outdialItem{}
+		if err := attributevalue.UnmarshalMap(item, head); err != nil {
+			return fmt.Errorf("unmarshal outdial %s: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if head == nil || head.CustomerID != customerID {
+		return nil, outdial.ErrNotFound("outdial")
+	}
+	o := head.outdial()
+	o.Counts, o.TargetCount = counts, counts.Total()
+	return o, nil
+}
+
+// readHead reads an outdial's head (strongly consistent), or nil if it does
+// not exist.
+func (s *Store) readHead(ctx context.Context, outdialID string) (*outdialItem, error) {
+	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: headKey(outdialID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, classify(fmt.Sprintf("get outdial %s", outdialID), err)
+	}
+	if res.Item == nil {
+		return nil, nil
+	}
+	var it outdialItem
+	if err := attributevalue.UnmarshalMap(res.Item, &it); err != nil {
+		return nil, fmt.Errorf("unmarshal outdial %s: %w", outdialID, err)
+	}
+	return &it, nil
+}
+
+// owned checks that the customer owns the outdial (404 otherwise), reading
+// its head.
+func (s *Store) owned(ctx context.Context, customerID, outdialID string) error {
+	head, err := s.readHead(ctx, outdialID)
+	if err != nil {
+		return err
+	}
+	if head == nil || head.CustomerID != customerID {
+		return outdial.ErrNotFound("outdial")
+	}
+	return nil
+}
+
+// listCountsConcurrency bounds the count reads of one list page in flight.
+const listCountsConcurrency = 16
+
+// ListOutdials queries the customer's partition newest first (outdial ids
+// are UUIDv7, so the sort key orders them by creation time), then reads
+// each row's count slots with an eventually consistent Query: counts in a
+// list may lag the latest writes by about a second, and cost about 1.5
+// read units per row.
+func (s *Store) ListOutdials(ctx context.Context, customerID string, p outdial.Page) ([]*outdial.Outdial, string, error) {
+	in := &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :sk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": avS(outdialPK(customerID)), ":sk": avS(prefixOutdial),
+		},
+		ScanIndexForward: aws.Bool(false),
+	}
+	if p.Cursor != "" {
+		in.ExclusiveStartKey = key(outdialPK(customerID), outdialSK(p.Cursor))
+	}
+	// Read one more than the page: it tells whether another page exists.
+	// A response may stop short at 1 MB; keep reading until the page and
+	// its look-ahead item are in or the partition ends.
+	var raw []map[string]types.AttributeValue
+	for {
+		in.Limit = aws.Int32(int32(p.Size + 1 - len(raw)))
+		res, err := s.db.Query(ctx, in)
+		if err != nil {
+			return nil, "", classify("list outdials", err)
+		}
+		raw = append(raw, res.Items...)
+		if len(raw) > p.Size || res.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = res.LastEvaluatedKey
+	}
+	more := len(raw) > p.Size
+	if more {
+		raw = raw[:p.Size]
+	}
+	var items []outdialItem
+	if err := attributevalue.UnmarshalListOfMaps(raw, &items); err != nil {
+		return nil, "", fmt.Errorf("unmarshal outdials: %w", err)
+	}
+	list := make([]*outdial.Outdial, len(items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(listCountsConcurrency)
+	for i, it := range items {
+		list[i] = it.outdial()
+		g.Go(func() error {
+			c, _, err := s.readCounts(gctx, it.ID, false, false, nil)
+			list[i].Counts, list[i].TargetCount = c, c.Total()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if more {
+		next = items[len(items)-1].ID
+	}
+	return list, next, nil
+}
+
+// UpdateOutdial sets the fields u carries on the head and the list copy in
+// one transaction (each conditional on the outdial existing and being the
+// customer's), then reads the outdial back.
+func (s *Store) UpdateOutdial(ctx context.Context, customerID, id string, u *outdial.OutdialUpdate) (*outdial.Outdial, error) {
+	sets := []string{"tm_update = :tm"}
+	vals := map[string]types.AttributeValue{":tm": avS(formatTime(s.now())), ":c": avS(customerID)}
+	names := map[string]string{"#cust": "customer_id"}
+	set := func(attr string, v types.AttributeValue) {
+		ph := ":" + attr
+		names["#"+attr] = attr
+		sets = append(sets, "#"+attr+" = "+ph)
+		vals[ph] = v
+	}
+	var removes []string
+	if u.Name != nil {
+		set("name", avS(*u.Name))
+	}
+	if u.Detail != nil {
+		set("detail", avS(*u.Detail))
+	}
+	if u.SetCampaign {
+		if u.CampaignID == nil {
+			set("campaign_id", &types.AttributeValueMemberNULL{Value: true})
+		} else {
+			set("campaign_id", avS(*u.CampaignID))
+		}
+	}
+	if u.Data != nil {
+		if string(u.Data) == "null" {
+			names["#data"] = "data"
+			removes = append(removes, "#data")
+		} else {
+			set("data", avS(string(u.Data)))
+		}
+	}
+	if p := u.RetryPolicy; p != nil {
+		for attr, v := range map[string]*int{"retry_busy": p.BusySeconds, "retry_no_answer": p.NoAnswerSeconds, "retry_failed": p.FailedSeconds, "retry_expired": p.ExpiredSeconds} {
+			if v != nil {
+				set(attr, avN(int64(*v)))
+			}
+		}
+	}
+	expr := "SET " + strings.Join(sets, ", ")
+	if len(removes) > 0 {
+		expr += " REMOVE " + strings.Join(removes, ", ")
+	}
+	update := func(k map[string]types.AttributeValue) types.TransactWriteItem {
+		return types.TransactWriteItem{Update: &types.Update{
+			TableName: &s.table, Key: k, UpdateExpression: aws.String(expr),
+			ConditionExpression:       aws.String("attribute_exists(PK) AND #cust = :c"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: vals,
+		}}
+	}
+	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{update(headKey(id)), update(key(outdialPK(customerID), outdialSK(id)))},
+	}); err != nil {
+		if r := cancellation(err); len(r) == 2 && (code(r[0]) == reasonCondition || code(r[1]) == reasonCondition) {
+			return nil, outdial.ErrNotFound("outdial")
+		}
+		return nil, classify(fmt.Sprintf("update outdial %s", id), err)
+	}
+	return s.GetOutdial(ctx, customerID, id)
+}
+
+// DeleteOutdial reads the outdial, runs before (the API queues the purge of
+// the targets there), then deletes the head and the list copy in one
+// transaction and the count slots after it. With the head gone every route
+// answers 404 for the outdial and its targets and nothing of it can be
+// claimed; with the slots gone, no import, claim or outcome can move a
+// target of it. Its target items are removed afterwards (PurgeTargets).
+func (s *Store) DeleteOutdial(ctx context.Context, customerID, id string, before func(*outdial.Outdial) error) (*outdial.Outdial, error) {
+	o, err := s.GetOutdial(ctx, customerID, id)
+	if err != nil {
+		return nil, err
+	}
+	if before != nil {
+		if err := before(o); err != nil {
+			return nil, err
+		}
+	}
+	del := func(k map[string]types.AttributeValue) types.TransactWriteItem {
+		return types.TransactWriteItem{Delete: &types.Delete{
+			TableName: &s.table, Key: k,
+			ConditionExpression:       aws.String("attribute_exists(PK) AND customer_id = :c"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":c": avS(customerID)},
+		}}
+	}
+	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{del(headKey(id)), del(key(outdialPK(customerID), outdialSK(id)))},
+	}); err != nil {
+		if r := cancellation(err); len(r) == 2 && code(r[0]) == reasonCondition {
+			return nil, outdial.ErrNotFound("outdial")
+		}
+		return nil, classify(fmt.Sprintf("delete outdial %s", id), err)
+	}
+	s.owners.forget(id)
+	// The count slots. The outdial is deleted already: should this fail,
+	// the purge queued in before deletes the slots left.
+	var reqs []types.WriteRequest
+	for i := 0; i < CountSlots; i++ {
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: slotKey(id, i)}})
+	}
+	_ = s.batchWrite(ctx, reqs)
+	return o, nil
+}

@@ -1,0 +1,140 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
+)
+
+// Counted transactions: every write that moves targets is one
+// TransactWriteItems of the target items and one count slot's update
+// (counts.go), prepared once so that it can be sent again unchanged.
+
+var (
+	// errOutdialGone: the transaction's count slot does not exist, so the
+	// outdial is deleted.
+	errOutdialGone = errors.New("the outdial is deleted")
+	// errSlotBusy: the transaction was cancelled only because of its count
+	// slot (owned by another writer, or held by another transaction);
+	// prepare another attempt, which takes another slot.
+	errSlotBusy = errors.New("count slot busy")
+)
+
+// cancelledError is a transaction cancelled for reasons on its target
+// items; Reasons has one entry per target item.
+type cancelledError struct {
+	Reasons []types.CancellationReason
+}
+
+func (e *cancelledError) Error() string {
+	codes := make([]string, len(e.Reasons))
+	for i, r := range e.Reasons {
+		codes[i] = code(r)
+	}
+	return fmt.Sprintf("transaction cancelled: %v", codes)
+}
+
+// transient reports whether any target item was refused for a reason that
+// may clear (a conflict, throttling).
+func (e *cancelledError) transient() bool {
+	for _, r := range e.Reasons {
+		if transient(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// countedTx is one prepared transaction.
+type countedTx struct {
+	outdialID string
+	in        *dynamodb.TransactWriteItemsInput
+	slot      slot
+	n         int // target items (the slot's update comes after them)
+	now       time.Time
+}
+
+// prepare builds the transaction of items and the update adding d to a
+// count slot of outdialID taken from the store's pool. The slot is the
+// transaction's until finish is called.
+func (s *Store) prepare(outdialID string, items []types.TransactWriteItem, d counterDelta) *countedTx {
+	now := s.now()
+	sl := s.slots.take(outdialID, now)
+	all := make([]types.TransactWriteItem, 0, len(items)+1)
+	all = append(all, items...)
+	all = append(all, s.slotUpdate(outdialID, sl, d, now))
+	return &countedTx{
+		outdialID: outdialID, slot: sl, n: len(items), now: now,
+		in: &dynamodb.TransactWriteItemsInput{
+			TransactItems: all,
+			// Sending this very request again (its answer lost) is
+			// recognised by DynamoDB and applied once.
+			ClientRequestToken: aws.String(uuid.NewString()),
+		},
+	}
+}
+
+// resendReserve is the time before its deadline in which run sends a
+// transaction no more.
+const resendReserve = 500 * time.Millisecond
+
+// run sends tx, then sends it again unchanged (same token: DynamoDB applies
+// it once) while the request as a whole fails in a way that may clear (its
+// answer lost, throttled) and ctx has time left, then finishes it. After an
+// ambiguous failure the caller cannot know whether tx was applied; sending
+// a changed transaction then could misreport (a target created by tx found
+// as existing, say).
+func (s *Store) run(ctx context.Context, tx *countedTx) error {
+	_, err := s.db.TransactWriteItems(ctx, tx.in)
+	throttled := 0
+	for attempt := 1; err != nil && cancellation(err) == nil && IsRetryable(err) && keepTrying(ctx, attempt+1, resendReserve); attempt++ {
+		if !ambiguous(err) {
+			// Refused as a whole (throttled): not applied. A couple more
+			// tries, then the caller decides (it may split the work).
+			if throttled++; throttled > 2 {
+				break
+			}
+		}
+		if backoff(ctx, attempt) != nil {
+			break
+		}
+		_, err = s.db.TransactWriteItems(ctx, tx.in)
+	}
+	return s.finish(tx, err)
+}
+
+// finish releases tx's slot, records what the answer err says of it, and
+// returns nil (applied), errOutdialGone, errSlotBusy, a *cancelledError, or
+// err itself.
+func (s *Store) finish(tx *countedTx, err error) error {
+	if err == nil {
+		s.slots.release(tx.outdialID, tx.slot, slotWritten, time.Time{})
+		return nil
+	}
+	reasons := cancellation(err)
+	if len(reasons) != tx.n+1 {
+		s.slots.release(tx.outdialID, tx.slot, slotUnknown, time.Time{})
+		return err
+	}
+	v, until := s.verdict(reasons[tx.n], tx.now)
+	s.slots.release(tx.outdialID, tx.slot, v, until)
+	if v == slotGone {
+		return errOutdialGone
+	}
+	items := reasons[:tx.n]
+	for _, r := range items {
+		if code(r) != reasonNone {
+			return &cancelledError{Reasons: items}
+		}
+	}
+	if v == slotUnknown {
+		return err // the slot was throttled, say
+	}
+	return errSlotBusy
+}
