@@ -1,7 +1,16 @@
 // Command outdial-local runs Outdial on this machine (`make run`): DynamoDB
 // Local, the table from template.yaml, and the template's HTTP API on
 // http://127.0.0.1:3000 backed by the same handler code as the Lambda
-// functions. Ctrl-C stops everything it started.
+// functions, the SQS functions fed from the SQS stand-in and the scheduled
+// ones (expire-leases) run on their schedules. Ctrl-C stops everything it
+// started.
+//
+// Usage:
+//
+//	go run ./cmd/outdial-local [-addr 127.0.0.1:3000] [-dynamodb-port 8000] [-sqs-port 9324]
+//	    [-schedule-every 10s] [-lease-grace 5s]
+//
+// With make: make run RUN_ARGS='-schedule-every 10s -lease-grace 5s'.
 package main
 
 import (
@@ -11,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -21,20 +31,56 @@ import (
 // demoCustomer is the customer of the token printed at start-up.
 const demoCustomer = "7c4d2f3a-1b8e-4f5c-9a6d-3e2f1a0b4c5d"
 
-func main() {
-	addr := flag.String("addr", "127.0.0.1:3000", "HTTP listen address")
-	ddbPort := flag.Int("dynamodb-port", 8000, "port for DynamoDB Local (0: any free port)")
-	sqsPort := flag.Int("sqs-port", 9324, "port for the SQS stand-in (0: any free port)")
-	flag.Parse()
+// leaseGraceParam is the template parameter behind LEASE_GRACE_SECONDS.
+const leaseGraceParam = "LeaseGraceSeconds"
 
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(*addr, *ddbPort, *sqsPort, log); err != nil {
+func main() {
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), `Usage: outdial-local [flags]
+
+Runs Outdial on this machine (make run): DynamoDB Local, the SQS stand-in,
+the table and queues of template.yaml, the HTTP API on -addr, the SQS
+functions fed from their queues, and the scheduled functions (expire-leases,
+rate(1 minute) in the template) on their schedules.
+
+Environment: OUTDIAL_TOKEN_SECRET (token signing secret), and
+OUTDIAL_DYNAMODB_ENDPOINT / OUTDIAL_SQS_ENDPOINT to use running stand-ins.
+
+Flags:
+`)
+		flag.PrintDefaults()
+	}
+	opt := localrun.Options{Parameters: map[string]string{}}
+	flag.StringVar(&opt.Addr, "addr", "127.0.0.1:3000", "HTTP listen address")
+	flag.IntVar(&opt.DynamoDBPort, "dynamodb-port", 8000, "port for DynamoDB Local (0: any free port)")
+	flag.IntVar(&opt.SQSPort, "sqs-port", 9324, "port for the SQS stand-in (0: any free port)")
+	flag.DurationVar(&opt.ScheduleEvery, "schedule-every", 0,
+		"run the scheduled functions (expire-leases) this often instead of on their schedules (0: the template's rate, 1m)")
+	flag.Func("lease-grace",
+		"lease grace of claim-targets and expire-leases (LEASE_GRACE_SECONDS), a `duration` of whole seconds\n"+
+			"from 0s to 1h: a lease is expired this long after its end (default: the template's LeaseGraceSeconds, 60s)",
+		func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d%time.Second != 0 {
+				return fmt.Errorf("want a whole number of seconds, such as 5s or 2m, not %q", v)
+			}
+			opt.Parameters[leaseGraceParam] = strconv.Itoa(int(d / time.Second))
+			return nil
+		})
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+
+	opt.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(opt); err != nil {
 		fmt.Fprintln(os.Stderr, "outdial-local:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string, ddbPort, sqsPort int, log *slog.Logger) error {
+func run(opt localrun.Options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -43,12 +89,11 @@ func run(addr string, ddbPort, sqsPort int, log *slog.Logger) error {
 		return err
 	}
 	start := time.Now()
-	st, err := localrun.Start(ctx, localrun.Options{
-		Root: root, Addr: addr, DynamoDBPort: ddbPort, SQSPort: sqsPort, Log: log,
-		TokenSecret:      os.Getenv("OUTDIAL_TOKEN_SECRET"),
-		DynamoDBEndpoint: os.Getenv("OUTDIAL_DYNAMODB_ENDPOINT"),
-		SQSEndpoint:      os.Getenv("OUTDIAL_SQS_ENDPOINT"),
-	})
+	opt.Root = root
+	opt.TokenSecret = os.Getenv("OUTDIAL_TOKEN_SECRET")
+	opt.DynamoDBEndpoint = os.Getenv("OUTDIAL_DYNAMODB_ENDPOINT")
+	opt.SQSEndpoint = os.Getenv("OUTDIAL_SQS_ENDPOINT")
+	st, err := localrun.Start(ctx, opt)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/auth"
 	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/leases"
 	"github.com/outdial/outdial/internal/outcome"
 	"github.com/outdial/outdial/internal/purge"
 )
@@ -38,6 +40,7 @@ const (
 	EnvSQSEndpoint      = "SQS_ENDPOINT"      // local stand-in only; empty on AWS
 	EnvPurgeQueueURL    = "PURGE_QUEUE_URL"
 	EnvLogLevel         = "LOG_LEVEL"
+	EnvLeaseGrace       = "LEASE_GRACE_SECONDS" // claim-targets and expire-leases; default 60
 )
 
 // Deps builds what handlers need from an environment, each piece once and
@@ -114,7 +117,7 @@ func (d *Deps) DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
 	endpoint := d.Getenv(EnvDynamoDBEndpoint)
-	d.dynamoDB = dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+	d.dynamoDB = dynamodb.NewFromConfig(cfg, dynamo.ClientOptions, func(o *dynamodb.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
@@ -150,7 +153,15 @@ func (d *Deps) Store(ctx context.Context) (*dynamo.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dynamo.New(db, table), nil
+	store := dynamo.New(db, table)
+	if v := d.Getenv(EnvLeaseGrace); v != "" {
+		secs, err := strconv.Atoi(v)
+		if err != nil || secs < 0 || secs > 3600 {
+			return nil, fmt.Errorf("%s must be a number of seconds from 0 to 3600, not %q", EnvLeaseGrace, v)
+		}
+		store = store.WithLeaseGrace(time.Duration(secs) * time.Second)
+	}
+	return store, nil
 }
 
 func (d *Deps) secret() (string, error) {
@@ -230,6 +241,13 @@ var functions = map[string]func(context.Context, *Deps) (any, error){
 	"get-target":    httpFn(false, func(h *api.Handlers) HTTPHandler { return h.GetTarget }),
 	"delete-target": httpFn(false, func(h *api.Handlers) HTTPHandler { return h.DeleteTarget }),
 	"claim-targets": httpFn(false, func(h *api.Handlers) HTTPHandler { return h.ClaimTargets }),
+	"expire-leases": func(ctx context.Context, d *Deps) (any, error) {
+		store, err := d.Store(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return (&leases.Sweeper{Store: store, Log: d.Log}).Handle, nil
+	},
 	"process-outcomes": func(ctx context.Context, d *Deps) (any, error) {
 		store, err := d.Store(ctx)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -88,7 +89,7 @@ func deps(env map[string]string) *app.Deps {
 }
 
 // kind says how a function is invoked: by the HTTP API, as its
-// authorizer, or by an SQS event source.
+// authorizer, by an SQS event source, or by a schedule.
 func kinds(t *testing.T, tpl *samtemplate.Template) map[string]string {
 	t.Helper()
 	k := map[string]string{}
@@ -99,6 +100,8 @@ func kinds(t *testing.T, tpl *samtemplate.Template) map[string]string {
 				k[f.Name] = "http"
 			case samtemplate.EventSQS:
 				k[f.Name] = "sqs"
+			case samtemplate.EventScheduleV2:
+				k[f.Name] = "schedule"
 			}
 		}
 	}
@@ -162,8 +165,9 @@ func sortedStrings(s []string) bool {
 // TestEveryFunctionBuildsAndAnswers builds every function's handler with
 // the environment the template gives it (endpoints pointing at a closed
 // port) and invokes it through the Lambda runtime's JSON path with an
-// event that needs no AWS call, which proves the handler has the
-// signature its trigger expects.
+// event that needs no AWS call (a scheduled function always calls the
+// table, so its run fails), which proves the handler has the signature
+// its trigger expects.
 func TestEveryFunctionBuildsAndAnswers(t *testing.T) {
 	tpl := template(t)
 	kind := kinds(t, tpl)
@@ -219,8 +223,23 @@ func TestEveryFunctionBuildsAndAnswers(t *testing.T) {
 				if err := json.Unmarshal(out, &res); err != nil || len(res.BatchItemFailures) != 0 {
 					t.Fatalf("empty batch = %s (%v), want no failures", out, err)
 				}
+			case "schedule":
+				// EventBridge Scheduler's event is accepted; the run then
+				// fails on the unreachable table, as an error of the
+				// invocation (the schedule's next run goes on).
+				ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				defer cancel()
+				out, err := lh.Invoke(ctx, mustJSON(t, events.EventBridgeEvent{
+					Version: "0", Source: "aws.scheduler", DetailType: "Scheduled Event", Detail: json.RawMessage(`"{}"`),
+				}))
+				if err == nil {
+					t.Fatalf("a run against an unreachable table = %s, want an error", out)
+				}
+				if strings.Contains(err.Error(), "unmarshal") {
+					t.Errorf("the scheduler's event was refused: %v", err)
+				}
 			default:
-				t.Fatalf("%s has neither an HttpApi nor an SQS event and is not the authorizer", name)
+				t.Fatalf("%s has no HttpApi, SQS or ScheduleV2 event and is not the authorizer", name)
 			}
 		})
 	}

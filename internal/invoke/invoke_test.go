@@ -78,6 +78,21 @@ func batchFailures(t *testing.T, payload []byte) []string {
 	return ids
 }
 
+// leaseSweep checks the report of an expire-leases run that had nothing to
+// expire.
+func leaseSweep(t *testing.T, payload []byte) {
+	t.Helper()
+	var rep dynamo.LeaseSweep
+	dec := json.NewDecoder(strings.NewReader(string(payload)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("not a lease sweep report: %v\n%s", err, payload)
+	}
+	if rep.Minutes < 1 || rep.Expired != 0 || rep.Failed != 0 {
+		t.Errorf("sweep %+v, want at least a minute read, nothing expired, nothing failed", rep)
+	}
+}
+
 // expectation is what one function must answer to its sample event, in the
 // order the functions are invoked (each sees what the earlier ones did to
 // the table).
@@ -259,6 +274,9 @@ func TestInvokeEveryFunction(t *testing.T) {
 					t.Errorf("batchItemFailures %v for a malformed message, want %v", got, want)
 				}
 			}},
+		// The sweep: the leases claim-targets just granted are far from
+		// their end plus the grace, so nothing expires; it runs cleanly.
+		{name: "expire-leases", check: func(t *testing.T, p []byte) { leaseSweep(t, p) }},
 		{name: "delete-target", check: func(t *testing.T, p []byte) { httpAnswer(t, p, targetStatus, targetCode) }},
 		{name: "delete-outdial", check: func(t *testing.T, p []byte) {
 			if got := field(httpAnswer(t, p, 200, ""), "id"); got != samtemplate.EventOutdialID {

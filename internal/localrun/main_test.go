@@ -27,7 +27,15 @@ type stack struct {
 // which nothing may answer on its address.
 func startStack(t *testing.T) *stack {
 	t.Helper()
-	st := localruntest.Start(t, localruntest.Options{Prefix: "localrun"})
+	return startStackWith(t, localruntest.Options{})
+}
+
+// startStackWith is startStack with options (parameter overrides, the
+// period of the scheduled functions); the prefix is always "localrun".
+func startStackWith(t *testing.T, opt localruntest.Options) *stack {
+	t.Helper()
+	opt.Prefix = "localrun"
+	st := localruntest.Start(t, opt)
 	t.Cleanup(func() {
 		st.Close() // again after this, by localruntest: Close is idempotent
 		c := &http.Client{Timeout: time.Second}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -44,7 +45,12 @@ type ProvisionOptions struct {
 	TableName string
 	// TokenSecret is what the template's TokenSecret parameter resolves
 	// to; default auth.DevSecret.
-	TokenSecret      string
+	TokenSecret string
+	// Parameters override the defaults of template parameters, like
+	// `sam deploy --parameter-overrides` (e.g. LeaseGraceSeconds: "1").
+	// Each must be a parameter of the template, within its constraints;
+	// TokenSecret has a field of its own.
+	Parameters       map[string]string
 	DynamoDBEndpoint string // a running DynamoDB; empty starts DynamoDB Local
 	DynamoDBPort     int    // port of the DynamoDB Local started (0: any free)
 	SQSEndpoint      string // a running SQS stand-in; empty starts fauxqs
@@ -60,6 +66,7 @@ type Resources struct {
 	TableName        string
 	Queues           map[string]*Queue // by logical id
 	TokenSecret      string
+	Parameters       map[string]string // overrides of parameter defaults (ProvisionOptions.Parameters)
 	Template         *samtemplate.Template
 
 	procs []*localstack.Process
@@ -73,8 +80,8 @@ type Resources struct {
 func Provision(ctx context.Context, opt ProvisionOptions) (_ *Resources, err error) {
 	r := &Resources{
 		DynamoDBEndpoint: opt.DynamoDBEndpoint, SQSEndpoint: opt.SQSEndpoint,
-		TableName: opt.TableName, TokenSecret: opt.TokenSecret, Template: opt.Template,
-		Queues: map[string]*Queue{},
+		TableName: opt.TableName, TokenSecret: opt.TokenSecret, Parameters: opt.Parameters,
+		Template: opt.Template, Queues: map[string]*Queue{},
 	}
 	if r.TableName == "" {
 		r.TableName = DefaultTableName
@@ -96,6 +103,9 @@ func Provision(ctx context.Context, opt ProvisionOptions) (_ *Resources, err err
 		if r.Template, err = samtemplate.Load(filepath.Join(opt.Root, "template.yaml")); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkParameters(r.Template, r.Parameters); err != nil {
+		return nil, err
 	}
 	tables := r.Template.Tables()
 	if len(tables) != 1 {
@@ -156,12 +166,15 @@ func (r *Resources) standIn(ctx context.Context, root, endpoint string, port int
 
 // Env returns the environment the template gives fn (Globals merged), with
 // the table, the queues (!Ref of a queue is its URL), TokenSecret, the
-// other parameters' defaults and the pseudo parameters resolved for these
-// resources, plus the local endpoints and the function's name as Lambda
+// other parameters (Parameters, else their defaults) and the pseudo
+// parameters resolved for these resources, plus the local endpoints and the function's name as Lambda
 // sets it. unresolved names the variables it could not resolve (a queue's
 // without SQS, say).
 func (r *Resources) Env(fn *samtemplate.Function) (env map[string]string, unresolved []string) {
 	refs := r.Template.ParameterDefaults()
+	for k, v := range r.Parameters {
+		refs[k] = v
+	}
 	for k, v := range pseudoParams {
 		refs[k] = v
 	}
@@ -179,6 +192,55 @@ func (r *Resources) Env(fn *samtemplate.Function) (env map[string]string, unreso
 	}
 	env["AWS_LAMBDA_FUNCTION_NAME"] = fn.Name
 	return env, unresolved
+}
+
+// checkParameters checks overrides of template parameters as CloudFormation
+// would: each names a parameter of the template and keeps to its
+// AllowedValues, and a Number to its MinValue and MaxValue.
+func checkParameters(tpl *samtemplate.Template, params map[string]string) error {
+	declared, _ := tpl.Raw["Parameters"].(map[string]any)
+	for _, name := range sortedNames(params) {
+		v := params[name]
+		p, ok := declared[name].(map[string]any)
+		switch {
+		case name == "TokenSecret":
+			return errors.New("parameter TokenSecret: set the token secret with its own option, not as a parameter override")
+		case !ok:
+			return fmt.Errorf("parameter %s: template.yaml has no such parameter", name)
+		}
+		if allowed, ok := p["AllowedValues"].([]any); ok {
+			found := false
+			for _, a := range allowed {
+				found = found || fmt.Sprint(a) == v
+			}
+			if !found {
+				return fmt.Errorf("parameter %s: %q is not one of %v", name, v, allowed)
+			}
+		}
+		if p["Type"] != "Number" {
+			continue
+		}
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("parameter %s: %q is not a number", name, v)
+		}
+		if lo, err := strconv.ParseFloat(fmt.Sprint(p["MinValue"]), 64); err == nil && n < lo {
+			return fmt.Errorf("parameter %s: %s is below its MinValue %v", name, v, p["MinValue"])
+		}
+		if hi, err := strconv.ParseFloat(fmt.Sprint(p["MaxValue"]), 64); err == nil && n > hi {
+			return fmt.Errorf("parameter %s: %s is above its MaxValue %v", name, v, p["MaxValue"])
+		}
+	}
+	return nil
+}
+
+func sortedNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Close stops the stand-ins Provision started; the table and queues on a

@@ -3,7 +3,9 @@
 // template.yaml defines it, and an HTTP server that turns each request into
 // the API Gateway payload 2.0 event the deployed functions receive, runs the
 // template's authorizer, and invokes the same handler code (app.Handler)
-// through the Lambda runtime's JSON path.
+// through the Lambda runtime's JSON path. SQS pollers stand in for the
+// event source mappings, and a timer per ScheduleV2 event for EventBridge
+// Scheduler.
 package localrun
 
 import (
@@ -38,12 +40,18 @@ type Options struct {
 	DynamoDBPort     int    // port for the DynamoDB Local we start (0: any free)
 	SQSEndpoint      string // use this SQS stand-in instead of starting one
 	SQSPort          int    // port for the SQS stand-in we start (0: any free)
-	Log              *slog.Logger
+	// Parameters override template parameter defaults, e.g.
+	// {"LeaseGraceSeconds": "1"}; see ProvisionOptions.Parameters.
+	Parameters map[string]string
+	// ScheduleEvery, when not 0, is the period of every ScheduleV2
+	// function instead of its schedule's rate (tests run them often).
+	ScheduleEvery time.Duration
+	Log           *slog.Logger
 }
 
 // Stack is a running local deployment: the Resources (DynamoDB Local,
 // the SQS stand-in, the table and queues) and, on them, the functions, the
-// HTTP API and the SQS pollers.
+// HTTP API, the SQS pollers and the schedules.
 type Stack struct {
 	*Resources
 	URL string // http://127.0.0.1:3000
@@ -52,7 +60,7 @@ type Stack struct {
 	Functions map[string]*Function // by function name (functions/<name>)
 
 	server      *http.Server
-	stopPolling context.CancelFunc
+	stopPolling context.CancelFunc // stops the pollers and the schedules
 	pollers     sync.WaitGroup
 }
 
@@ -94,7 +102,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 
 	// The stand-ins, the table and the queues.
 	st.Resources, err = Provision(ctx, ProvisionOptions{
-		Root: opt.Root, TableName: opt.TableName, TokenSecret: opt.TokenSecret,
+		Root: opt.Root, TableName: opt.TableName, TokenSecret: opt.TokenSecret, Parameters: opt.Parameters,
 		DynamoDBEndpoint: opt.DynamoDBEndpoint, DynamoDBPort: opt.DynamoDBPort,
 		SQSEndpoint: opt.SQSEndpoint, SQSPort: opt.SQSPort,
 	})
@@ -170,6 +178,33 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 			go func() { defer st.pollers.Done(); p.Run(pollCtx) }()
 		}
 	}
+	// Schedules: one timer per ScheduleV2 event of a function.
+	for _, f := range tpl.Functions {
+		for _, e := range f.Events {
+			if e.Type != samtemplate.EventScheduleV2 {
+				continue
+			}
+			if state, _ := e.Properties["State"].(string); state == "DISABLED" {
+				opt.Log.Info("schedule disabled in the template", "function", f.Name, "schedule", e.Name)
+				continue
+			}
+			if e.Schedule == "" {
+				return nil, fmt.Errorf("function %s: ScheduleV2 event %s: the local stack needs the ScheduleExpression as a string, not %v",
+					f.LogicalID, e.Name, e.Properties["ScheduleExpression"])
+			}
+			every, err := ParseRate(e.Schedule)
+			if err != nil {
+				return nil, fmt.Errorf("function %s: ScheduleV2 event %s: %w", f.LogicalID, e.Name, err)
+			}
+			if opt.ScheduleEvery > 0 {
+				every = opt.ScheduleEvery
+			}
+			sc := &Schedule{Name: f.LogicalID + e.Name, Fn: st.Functions[f.Name], Every: every, Log: opt.Log}
+			opt.Log.Info("schedule", "function", f.Name, "schedule", sc.Name, "expression", e.Schedule, "every", every.String())
+			st.pollers.Add(1)
+			go func() { defer st.pollers.Done(); sc.Run(pollCtx) }()
+		}
+	}
 
 	ln, err := net.Listen("tcp", opt.Addr)
 	if err != nil {
@@ -205,8 +240,8 @@ func (st *Stack) QueueURL(id string) string {
 	return ""
 }
 
-// Close stops the HTTP server, the pollers and every process the stack
-// started. It is safe to call more than once.
+// Close stops the HTTP server, the pollers, the schedules and every process
+// the stack started. It is safe to call more than once.
 func (st *Stack) Close() {
 	if st.stopPolling != nil {
 		st.stopPolling()

@@ -45,6 +45,11 @@ type Options struct {
 	// DiscardLogs keeps nothing in Stack.Logs (a long load test logs a
 	// line per outcome).
 	DiscardLogs bool
+	// Parameters and ScheduleEvery are passed to localrun.Options: template
+	// parameter overrides (a short LeaseGraceSeconds, say) and the period
+	// of the scheduled functions (0: their schedules' rates).
+	Parameters    map[string]string
+	ScheduleEvery time.Duration
 }
 
 // Stack is a running local stack.
@@ -111,7 +116,8 @@ func Start(t *testing.T, opt Options) *Stack {
 	st, err := localrun.Start(ctx, localrun.Options{
 		Root: root, Addr: "127.0.0.1:0", TableName: table, DynamoDBEndpoint: dynamotest.Endpoint(),
 		SQSEndpoint: os.Getenv(localstack.EnvSQSEndpoint), // "": one of its own
-		Log:         slog.New(slog.NewJSONHandler(w, nil)),
+		Parameters:  opt.Parameters, ScheduleEvery: opt.ScheduleEvery,
+		Log: slog.New(slog.NewJSONHandler(w, nil)),
 	})
 	restore()
 	if err != nil {

@@ -56,6 +56,8 @@ func TestEvents(t *testing.T) {
 				if decodeStrict(t, path, &ev) && len(ev.Records) == 0 {
 					t.Errorf("%s: no records", path)
 				}
+			case hasEvent(f, samtemplate.EventScheduleV2):
+				checkScheduleEvent(t, path)
 			default:
 				var v any
 				decodeStrict(t, path, &v)
@@ -122,6 +124,26 @@ func checkHTTPEvent(t *testing.T, path string, f *samtemplate.Function) {
 		if ev.Body == "" {
 			t.Errorf("%s route without a body", route.Method)
 		}
+	}
+}
+
+// checkScheduleEvent checks EventBridge Scheduler's default notification,
+// what a schedule without Input sends a Lambda target: an EventBridge
+// event from aws.scheduler whose detail is the string "{}".
+func checkScheduleEvent(t *testing.T, path string) {
+	var ev events.EventBridgeEvent
+	if !decodeStrict(t, path, &ev) {
+		return
+	}
+	if ev.Version != "0" || ev.Source != "aws.scheduler" || ev.DetailType != "Scheduled Event" || ev.ID == "" || ev.Time.IsZero() {
+		t.Errorf("version %q source %q detail-type %q id %q time %v: want 0, aws.scheduler, Scheduled Event, an id and a time",
+			ev.Version, ev.Source, ev.DetailType, ev.ID, ev.Time)
+	}
+	if len(ev.Resources) != 1 || !strings.HasPrefix(ev.Resources[0], "arn:aws:scheduler:") {
+		t.Errorf("resources %v, want the schedule's ARN", ev.Resources)
+	}
+	if string(ev.Detail) != `"{}"` {
+		t.Errorf("detail %s, want the string \"{}\" (Scheduler's default notification)", ev.Detail)
 	}
 }
 

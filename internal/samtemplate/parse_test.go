@@ -161,6 +161,8 @@ func TestParseErrors(t *testing.T) {
 		{"getatt without attribute", "Resources:\n  A:\n    Type: X\n    Properties:\n      V: !GetAtt Table\n", "!GetAtt"},
 		{"function without dir", "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: .\n", "no directory"},
 		{"bad timeout", "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {Dir: functions/f}\n    Properties:\n      Timeout: soon\n", "Timeout"},
+		{"schedule without expression", "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {Dir: functions/f}\n    Properties:\n      Events:\n        S:\n          Type: ScheduleV2\n          Properties: {State: ENABLED}\n", "ScheduleExpression"},
+		{"schedule expression a list", "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Metadata: {Dir: functions/f}\n    Properties:\n      Events:\n        S:\n          Type: ScheduleV2\n          Properties: {ScheduleExpression: [rate(1 minute)]}\n", "ScheduleExpression"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -285,6 +287,56 @@ func TestFunctions(t *testing.T) {
 	queues := tpl.Resources("AWS::SQS::Queue")
 	if len(queues) != 2 || len(queues["Queue"]) != 0 || queues["Bare"]["VisibilityTimeout"] != 60 {
 		t.Errorf("Resources(AWS::SQS::Queue): got %#v", queues)
+	}
+}
+
+// TestScheduleV2Events checks that a ScheduleV2 event carries its
+// expression when it is a string, and keeps an intrinsic as written.
+func TestScheduleV2Events(t *testing.T) {
+	tpl := parse(t, `
+Parameters:
+  Minutes: {Type: Number, Default: 5}
+Resources:
+  Sweep:
+    Type: AWS::Serverless::Function
+    Metadata: {Dir: functions/sweep}
+    Properties:
+      Events:
+        Every:
+          Type: ScheduleV2
+          Properties: {ScheduleExpression: " rate(1 minute) "}
+        Nightly:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: cron(0 3 * * ? *)
+            State: DISABLED
+        Sub:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: !Sub "rate(${Minutes} minutes)"
+`)
+	evs := tpl.Functions["Sweep"].Events
+	type ev struct{ Name, Type, Schedule string }
+	var got []ev
+	for _, e := range evs {
+		got = append(got, ev{e.Name, e.Type, e.Schedule})
+	}
+	want := []ev{
+		{"Every", samtemplate.EventScheduleV2, "rate(1 minute)"},
+		{"Nightly", samtemplate.EventScheduleV2, "cron(0 3 * * ? *)"},
+		{"Sub", samtemplate.EventScheduleV2, ""},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("events:\n got %+v\nwant %+v", got, want)
+	}
+	if evs[1].Properties["State"] != "DISABLED" {
+		t.Errorf("Nightly: State %v, want DISABLED kept in Properties", evs[1].Properties["State"])
+	}
+	if got, want := evs[2].Properties["ScheduleExpression"], map[string]any{"Fn::Sub": "rate(${Minutes} minutes)"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Sub: ScheduleExpression %#v, want the intrinsic as written %#v", got, want)
+	}
+	if len(tpl.Routes()) != 0 {
+		t.Errorf("Routes: a schedule became a route: %+v", tpl.Routes())
 	}
 }
 

@@ -31,6 +31,9 @@ const (
 const (
 	EventHTTPAPI = "HttpApi"
 	EventSQS     = "SQS"
+	// EventScheduleV2 is a schedule of EventBridge Scheduler
+	// (AWS::Scheduler::Schedule) that invokes the function.
+	EventScheduleV2 = "ScheduleV2"
 )
 
 // implicitHTTPAPI is the logical id SAM gives the HTTP API it creates for
@@ -84,11 +87,16 @@ type Function struct {
 
 // Event is one entry of a function's Events.
 type Event struct {
-	// Name is the event's key under Events, Type its Type (HttpApi, SQS).
+	// Name is the event's key under Events, Type its Type (HttpApi, SQS,
+	// ScheduleV2).
 	Name, Type string
 	// Method (upper case, ANY for any method) and Path of an HttpApi event;
 	// an HttpApi event without them is the API's $default route.
 	Method, Path string
+	// Schedule is the ScheduleExpression of a ScheduleV2 event, such as
+	// "rate(1 minute)" or "cron(0 8 * * ? *)", when it is written as a
+	// string; an intrinsic leaves it empty (Properties has it as written).
+	Schedule string
 	// Properties are the event's properties as written.
 	Properties map[string]any
 }
@@ -231,7 +239,20 @@ func parseEvent(name string, v any) (Event, error) {
 	if ev.Type, ok = m["Type"].(string); !ok {
 		return Event{}, fmt.Errorf("event %s: Type missing or not a string", name)
 	}
-	if ev.Type != EventHTTPAPI {
+	switch ev.Type {
+	case EventHTTPAPI:
+	case EventScheduleV2:
+		expr, ok := ev.Properties["ScheduleExpression"]
+		if !ok {
+			return Event{}, fmt.Errorf("event %s: ScheduleV2 without a ScheduleExpression", name)
+		}
+		if s, ok := expr.(string); ok {
+			ev.Schedule = strings.TrimSpace(s)
+		} else if _, _, ok := Intrinsic(expr); !ok {
+			return Event{}, fmt.Errorf("event %s: ScheduleExpression is neither a string nor an intrinsic", name)
+		}
+		return ev, nil
+	default:
 		return ev, nil
 	}
 	method, okM := ev.Properties["Method"].(string)

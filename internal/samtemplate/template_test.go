@@ -197,7 +197,23 @@ func TestEnvironment(t *testing.T) {
 		}
 	}
 
+	// The lease grace goes to the functions that register and expire
+	// leases, and only to them.
+	for id, f := range tpl.Functions {
+		got, ok := f.Env[app.EnvLeaseGrace]
+		switch needsGrace := f.Name == "claim-targets" || f.Name == "expire-leases"; {
+		case needsGrace && !reflect.DeepEqual(got, map[string]any{"Ref": "LeaseGraceSeconds"}):
+			t.Errorf("%s: %s = %v, want !Ref LeaseGraceSeconds", id, app.EnvLeaseGrace, got)
+		case !needsGrace && ok:
+			t.Errorf("%s: sets %s but neither claims nor expires leases", id, app.EnvLeaseGrace)
+		}
+	}
+
 	params, _ := tpl.Raw["Parameters"].(map[string]any)
+	grace, _ := params["LeaseGraceSeconds"].(map[string]any)
+	if grace["Type"] != "Number" || grace["Default"] != 60 || grace["MinValue"] != 0 || grace["MaxValue"] != 3600 {
+		t.Errorf("LeaseGraceSeconds: got %v, want a Number, default 60, from 0 to 3600 (what internal/app accepts)", grace)
+	}
 	secret, _ := params["TokenSecret"].(map[string]any)
 	if secret["NoEcho"] != true || secret["MinLength"] != 32 {
 		t.Errorf("TokenSecret: got %v, want NoEcho and MinLength 32", secret)
@@ -243,6 +259,30 @@ func TestRoutes(t *testing.T) {
 		if got := seen[tt.method+" "+tt.path]; got != tt.function {
 			t.Errorf("%s %s: served by %q, want %q", tt.method, tt.path, got, tt.function)
 		}
+	}
+}
+
+// TestSchedules checks the scheduled functions: expire-leases runs every
+// minute, and a scheduled function runs one invocation at a time.
+func TestSchedules(t *testing.T) {
+	tpl := loadRepo(t)
+	got := map[string][]string{}
+	for id, f := range tpl.Functions {
+		for _, ev := range f.Events {
+			if ev.Type != samtemplate.EventScheduleV2 {
+				continue
+			}
+			got[f.Name] = append(got[f.Name], ev.Schedule)
+			if rc := f.Properties["ReservedConcurrentExecutions"]; rc != 1 {
+				t.Errorf("%s: ReservedConcurrentExecutions %v, want 1 (runs must not overlap)", id, rc)
+			}
+			if len(f.Events) != 1 {
+				t.Errorf("%s: %d events, want only its schedule", id, len(f.Events))
+			}
+		}
+	}
+	if want := map[string][]string{"expire-leases": {"rate(1 minute)"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("schedules %v, want %v", got, want)
 	}
 }
 
