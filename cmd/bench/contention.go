@@ -78,6 +78,7 @@ const (
 	tagClaim   = "claim"
 	tagOutcome = "outcome"
 	tagCheck   = "check"
+	tagSweep   = "sweep"
 )
 
 // sentOutcome is one attempt of the run and what the dialer reports.
@@ -142,7 +143,7 @@ func runContention(ctx context.Context, base *dynamodb.Client, table string, cfg
 	d := ddbdouble.New(nil, ddbdouble.DefaultConfig())
 	c := &contentionRun{
 		cfg: cfg, n: n, double: d, table: table, customer: uuid.NewString(),
-		client: dynamodb.New(base.Options(), func(o *dynamodb.Options) { o.HTTPClient = d.Client() }),
+		client: dynamodb.New(base.Options(), dynamo.ClientOptions, func(o *dynamodb.Options) { o.HTTPClient = d.Client() }),
 		log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		queue:  make(chan *sentOutcome, cfg.Targets+cfg.Claimers*cfg.Limit),
 	}
@@ -182,6 +183,10 @@ func runContention(ctx context.Context, base *dynamodb.Client, table string, cfg
 		feeders.Add(1)
 		go func() { defer feeders.Done(); c.feeder(feedCtx) }()
 	}
+	// The lease sweep, as the schedule runs it (more often here, so that
+	// an early expiry would show within a run).
+	feeders.Add(1)
+	go func() { defer feeders.Done(); c.sweeper(feedCtx) }()
 	for c.applied.Load() < int64(cfg.Outcomes) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -342,6 +347,21 @@ func (c *contentionRun) feeder(ctx context.Context) {
 			}
 			c.applied.Add(1)
 			c.outstanding.Add(-1)
+		}
+	}
+}
+
+// sweeper runs the lease sweep every 5 s until ctx is done.
+func (c *contentionRun) sweeper(ctx context.Context) {
+	s := c.instance()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = s.ExpireLeases(ddbdouble.WithTag(ctx, tagSweep))
 		}
 	}
 }

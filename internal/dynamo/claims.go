@@ -48,6 +48,10 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 	// answer that earlier deadline cut off (claimChunk).
 	work, cancel := claimWorkContext(ctx)
 	defer cancel()
+	// Claims in flight together in this process start from different
+	// shards: this store's lane, the next one, and so on.
+	lane := (int(s.lane.Load()) + int(s.claiming.Add(1)) - 1) % Shards
+	defer s.claiming.Add(-1)
 
 	now := s.now().UTC()
 	leaseUntil := now.Add(lease)
@@ -57,7 +61,7 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 	)
 	g, gctx := errgroup.WithContext(work)
 	g.Go(func() (err error) { head, err = s.readHead(gctx, outdialID); return err })
-	g.Go(func() (err error) { cands, err = s.dueCandidates(gctx, outdialID, now, limit); return err })
+	g.Go(func() (err error) { cands, err = s.dueCandidates(gctx, outdialID, now, limit, lane); return err })
 	if err := g.Wait(); err != nil {
 		return nil, classify("claim targets", err)
 	}
@@ -80,7 +84,7 @@ passes:
 		if pass > 0 {
 			now = s.now().UTC()
 			var err error
-			if cands, err = s.dueCandidates(work, outdialID, now, limit); err != nil {
+			if cands, err = s.dueCandidates(work, outdialID, now, limit, lane); err != nil {
 				break // hand out what was claimed
 			}
 		}
@@ -93,8 +97,9 @@ passes:
 		for round := 0; round < 8 && len(claims) < limit && len(cands) > 0 && work.Err() == nil; round++ {
 			if round > 0 {
 				// Another claimer won some of the targets: go on from
-				// this store's lane, which moved if they met.
-				cands = spreadCandidates(cands, int(s.lane.Load()))
+				// another shard.
+				lane = (lane + 1 + rand.IntN(Shards-1)) % Shards
+				cands = spreadCandidates(cands, lane)
 			}
 			take := cands[:min(limit-len(claims), len(cands))]
 			cands = cands[len(take):]
@@ -141,12 +146,12 @@ func spreadCandidates(cands []candidate, start int) []candidate {
 }
 
 // dueCandidates returns the due idle targets of every shard, oldest due
-// first to the second, and within a second shard by shard from this
-// store's lane on. It reads up to limit per shard: a claim can be served
+// first to the second, and within a second shard by shard from shard
+// start on. It reads up to limit per shard: a claim can be served
 // from one shard, and when a shard has more due targets than were read,
 // the claim takes at least limit targets as old as its last one, so it
 // never needs one of a later second while an unread one is due earlier.
-func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Time, limit int) ([]candidate, error) {
+func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Time, limit, start int) ([]candidate, error) {
 	var (
 		mu    sync.Mutex
 		items []targetItem
@@ -178,7 +183,6 @@ func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Ti
 	if err := g.Wait(); err != nil {
 		return nil, classify("find due targets", err)
 	}
-	start := int(s.lane.Load())
 	var out []candidate
 	for _, it := range items {
 		if plan, ok := outdial.PlanFor(it.destinations(), it.DestIdx); ok {

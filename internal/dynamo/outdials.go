@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/outdial/outdial/internal/outdial"
@@ -101,7 +102,7 @@ func (s *Store) CreateOutdial(ctx context.Context, o *outdial.Outdial) error {
 	for _, sl := range newSlotItems(o.ID) {
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: sl}})
 	}
-	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+	if err := s.transact(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems:      items,
 		ClientRequestToken: aws.String(o.ID), // a retried create of the same id is applied once
 	}); err != nil {
@@ -232,12 +233,20 @@ func (s *Store) ListOutdials(ctx context.Context, customerID string, p outdial.P
 	return list, next, nil
 }
 
-// UpdateOutdial sets the fields u carries on the head and the list copy in
-// one transaction (each conditional on the outdial existing and being the
-// customer's), then reads the outdial back.
+// UpdateOutdial reads the outdial (ownership, counts), then sets the
+// fields u carries on the head and the list copy in one transaction (each
+// conditional on the outdial existing and being the customer's), and
+// answers the outdial as read with u applied. A failure answers an error
+// with nothing changed (a transaction whose answer was lost is sent again
+// unchanged, and applied once).
 func (s *Store) UpdateOutdial(ctx context.Context, customerID, id string, u *outdial.OutdialUpdate) (*outdial.Outdial, error) {
+	o, err := s.GetOutdial(ctx, customerID, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
 	sets := []string{"tm_update = :tm"}
-	vals := map[string]types.AttributeValue{":tm": avS(formatTime(s.now())), ":c": avS(customerID)}
+	vals := map[string]types.AttributeValue{":tm": avS(formatTime(now)), ":c": avS(customerID)}
 	names := map[string]string{"#cust": "customer_id"}
 	set := func(attr string, v types.AttributeValue) {
 		ph := ":" + attr
@@ -286,15 +295,20 @@ func (s *Store) UpdateOutdial(ctx context.Context, customerID, id string, u *out
 			ExpressionAttributeValues: vals,
 		}}
 	}
-	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: []types.TransactWriteItem{update(headKey(id)), update(key(outdialPK(customerID), outdialSK(id)))},
+	if err := s.transact(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems:      []types.TransactWriteItem{update(headKey(id)), update(key(outdialPK(customerID), outdialSK(id)))},
+		ClientRequestToken: aws.String(uuid.NewString()),
 	}); err != nil {
 		if r := cancellation(err); len(r) == 2 && (code(r[0]) == reasonCondition || code(r[1]) == reasonCondition) {
 			return nil, outdial.ErrNotFound("outdial")
 		}
 		return nil, classify(fmt.Sprintf("update outdial %s", id), err)
 	}
-	return s.GetOutdial(ctx, customerID, id)
+	updated := u.Apply(*o, now.UTC())
+	if string(updated.Data) == "null" {
+		updated.Data = nil // cleared: stored as absent, read back as nil
+	}
+	return &updated, nil
 }
 
 // DeleteOutdial reads the outdial, runs before (the API queues the purge of
@@ -320,8 +334,9 @@ func (s *Store) DeleteOutdial(ctx context.Context, customerID, id string, before
 			ExpressionAttributeValues: map[string]types.AttributeValue{":c": avS(customerID)},
 		}}
 	}
-	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: []types.TransactWriteItem{del(headKey(id)), del(key(outdialPK(customerID), outdialSK(id)))},
+	if err := s.transact(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems:      []types.TransactWriteItem{del(headKey(id)), del(key(outdialPK(customerID), outdialSK(id)))},
+		ClientRequestToken: aws.String(uuid.NewString()),
 	}); err != nil {
 		if r := cancellation(err); len(r) == 2 && code(r[0]) == reasonCondition {
 			return nil, outdial.ErrNotFound("outdial")

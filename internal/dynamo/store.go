@@ -42,11 +42,12 @@ type Store struct {
 	now   func() time.Time
 	grace time.Duration // lease grace (ExpireLeases)
 
-	slots   *slotPool
-	owners  *ownerCache
-	sweeps  *registrations
-	lane    atomic.Int32 // the shard this store's claims start from
-	writeID string       // this store's identity as a count-slot owner
+	slots    *slotPool
+	owners   *ownerCache
+	sweeps   *registrations
+	lane     atomic.Int32 // the shard this store's claims start from
+	claiming atomic.Int32 // claims in flight
+	writeID  string       // this store's identity as a count-slot owner
 }
 
 var _ outdial.Store = (*Store)(nil)

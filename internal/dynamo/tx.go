@@ -109,6 +109,21 @@ func (s *Store) run(ctx context.Context, tx *countedTx) error {
 	return s.finish(tx, err)
 }
 
+// transact sends a transaction that moves no target (an outdial's own
+// items), and sends it again unchanged while the request as a whole fails
+// in a way that may clear; in must carry a ClientRequestToken, so that a
+// resend after a lost answer is applied once.
+func (s *Store) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInput) error {
+	_, err := s.db.TransactWriteItems(ctx, in)
+	for attempt := 1; err != nil && IsRetryable(err) && keepTrying(ctx, attempt+1, resendReserve); attempt++ {
+		if backoff(ctx, attempt) != nil {
+			break
+		}
+		_, err = s.db.TransactWriteItems(ctx, in)
+	}
+	return err
+}
+
 // finish releases tx's slot, records what the answer err says of it, and
 // returns nil (applied), errOutdialGone, errSlotBusy, a *cancelledError, or
 // err itself.

@@ -99,7 +99,8 @@ func Client(t testing.TB) *dynamodb.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return client
+	// The retry settings the functions use.
+	return dynamodb.New(client.Options(), dynamo.ClientOptions)
 }
 
 // Table creates a table with the production schema

@@ -227,10 +227,14 @@ func TestClaimAtDeadlineLosesNoTarget(t *testing.T) {
 			if stranded == 0 {
 				t.Fatalf("no target dialing: the fault did not strand the claim")
 			}
-			// After the lease, a claim (of another instance: a new store
-			// with the clock past the lease) records the expired attempts
-			// and, with no retry delay, hands the targets out again.
-			later := s.WithClock(func() time.Time { return time.Now().Add(lease + time.Second) })
+			// After the lease and its grace, the lease sweep (another
+			// instance: a new store with the clock past them) records the
+			// expired attempts, and, with no retry delay, a claim hands the
+			// targets out again.
+			later := s.WithClock(func() time.Time { return time.Now().Add(lease + s.LeaseGrace() + time.Minute) })
+			if _, err := later.ExpireLeases(check); err != nil {
+				t.Fatal(err)
+			}
 			again, err := later.ClaimTargets(check, customer, outdialID, 40, lease)
 			if err != nil {
 				t.Fatal(err)

@@ -1,8 +1,9 @@
-// Package outcome applies dialers' outcome messages from SQS. Each message
-// is applied on its own with one conditional DynamoDB transaction (see
-// dynamo.Store.ApplyOutcome); the handler answers SQS with the ids of the
-// messages that failed, so only those are delivered again (and, after the
-// queue's maxReceiveCount, moved to the dead-letter queue).
+// Package outcome applies dialers' outcome messages from SQS. A batch is
+// applied with as few conditional DynamoDB transactions as the store can
+// (dynamo.Store.ApplyOutcomes: one per outdial, retried through conflicts
+// and throttling); the handler answers SQS with the ids of the messages
+// that failed, so only those are delivered again (and, after the queue's
+// maxReceiveCount, moved to the dead-letter queue).
 package outcome
 
 import (
@@ -188,8 +189,14 @@ func (p *Processor) handleBatch(ctx context.Context, ev events.SQSEvent, b Batch
 		return events.SQSEventResponse{BatchItemFailures: failures}
 	}
 	var results []outdial.OutcomeResult
+	// The store retries conflicts and throttling until its context ends;
+	// end it a second before the function's deadline, so that the
+	// outcomes it could not apply are reported as failed (and delivered
+	// again) instead of the whole invocation timing out.
+	work, cancel := beforeDeadline(ctx, time.Second)
+	defer cancel()
 	err := p.guard(ctx, "batch", func() error {
-		results = b.ApplyOutcomes(ctx, outcomes)
+		results = b.ApplyOutcomes(work, outcomes)
 		if len(results) != len(outcomes) {
 			return fmt.Errorf("store answered %d results for %d outcomes", len(results), len(outcomes))
 		}
@@ -205,6 +212,16 @@ func (p *Processor) handleBatch(ctx context.Context, ev events.SQSEvent, b Batch
 		}
 	}
 	return events.SQSEventResponse{BatchItemFailures: failures}
+}
+
+// beforeDeadline returns ctx with a deadline margin before ctx's own, if
+// it has one.
+func beforeDeadline(ctx context.Context, margin time.Duration) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, dl.Add(-margin))
 }
 
 // logger returns p.Log, or the default logger when it is nil.
