@@ -53,6 +53,8 @@ type contentionResult struct {
 	ClaimErrors        int
 	ClaimErrorExamples []string
 	Discrepancies      []string
+
+	ClaimStats, OutcomeStats, SweepStats ddbdouble.Stats // what the double saw, by path
 }
 
 // Line is the result in the form the issue fixes.
@@ -212,6 +214,7 @@ func runContention(ctx context.Context, base *dynamodb.Client, table string, cfg
 	res.Redelivered = int(c.redelivered.Load())
 	res.ClaimErrors = int(c.claimErrs.Load())
 	res.ClaimErrorExamples = c.errs
+	res.ClaimStats, res.OutcomeStats, res.SweepStats = claim, out, d.Stats(tagSweep)
 
 	// Item by item against the model.
 	res.Discrepancies, res.ExpiredInLease, err = c.check(ddbdouble.WithTag(ctx, tagCheck))
@@ -297,8 +300,8 @@ func (c *contentionRun) claimer(ctx context.Context, stop <-chan struct{}) {
 }
 
 // feeder is one concurrent SQS batch: it takes up to Batch outcomes from
-// the queue (waiting at most 20 ms for a batch to fill, like the event
-// source mapping's batching window), applies them with its own processor,
+// the queue (waiting at most 1 s for a batch to fill, the event source
+// mapping's batching window in template.yaml), applies them with its own processor,
 // and puts the messages the processor reported as failed back (SQS would
 // deliver them again after the visibility timeout).
 func (c *contentionRun) feeder(ctx context.Context) {
@@ -312,7 +315,7 @@ func (c *contentionRun) feeder(ctx context.Context) {
 		case o := <-c.queue:
 			batch = append(batch, o)
 		}
-		window := time.NewTimer(20 * time.Millisecond)
+		window := time.NewTimer(time.Second)
 	fill:
 		for len(batch) < c.cfg.Batch {
 			select {
@@ -468,6 +471,9 @@ func contentionLines(ctx context.Context, base *dynamodb.Client, table string, c
 		}
 		lines = append(lines, r.Line())
 		fmt.Fprintln(progress, "bench: "+r.Line())
+		fmt.Fprintf(progress, "bench:   conflicts: claims %d+%d of %d transactions and writes, outcomes %d of %d, sweep %d; claim requests %v\n",
+			r.ClaimStats.TransactionConflicts, r.ClaimStats.WriteConflicts, r.ClaimStats.Transactions+r.ClaimStats.SingleWrites,
+			r.OutcomeStats.Conflicts(), r.OutcomeStats.Transactions+r.OutcomeStats.SingleWrites, r.SweepStats.Conflicts(), r.ClaimStats.Requests)
 		for i, d := range r.Discrepancies {
 			if i == 5 {
 				lines = append(lines, fmt.Sprintf("  ... %d more discrepancies", len(r.Discrepancies)-5))

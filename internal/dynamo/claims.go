@@ -27,9 +27,9 @@ type candidate struct {
 }
 
 // ClaimTargets implements outdial.DialStore (docs/design.md "Claims").
-// It reads, in parallel, the outdial's head (owner, retry policy) and up to
-// limit due idle targets of every shard (GSI1, oldest due first), and
-// registers the leases it is about to grant for the lease sweep. Then it
+// It reads, in parallel, the outdial's head (owner, retry policy) and the
+// due idle targets it may claim (GSI1, oldest due first; dueCandidates),
+// and registers the leases it is about to grant for the lease sweep. Then it
 // moves limit of the candidates to dialing, in transactions of up to 99
 // targets (in parallel, each with a count slot of its own): each target's
 // update holds only if it is still idle, due and unchanged, so two
@@ -37,21 +37,17 @@ type candidate struct {
 // by the next candidates.
 //
 // Order: oldest due first, to the second. Targets due in the same second
-// are taken shard by shard from this store's lane on: a shard that a
-// claimer of this process prefers, changed when its claim meets another
-// claimer's transaction on a target, so that concurrent claimers of a
-// freshly imported list (all due within a few seconds) settle on
-// different shards instead of racing for the same targets.
+// are taken shard by shard from the claim's lane on: the number of the
+// count slot it writes, which is owned by one writer at a time (see
+// claimSlots), so that concurrent claimers of a freshly imported list (all
+// due within a few seconds) work on different shards instead of racing for
+// the same targets.
 func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, limit int, lease time.Duration) ([]*outdial.Claim, error) {
 	// Transactions are started only until the claim's deadline less a
 	// reserve; the reserve is for sending again a transaction whose
 	// answer that earlier deadline cut off (claimChunk).
 	work, cancel := claimWorkContext(ctx)
 	defer cancel()
-	// Claims in flight together in this process start from different
-	// shards: this store's lane, the next one, and so on.
-	lane := (int(s.lane.Load()) + int(s.claiming.Add(1)) - 1) % Shards
-	defer s.claiming.Add(-1)
 
 	now := s.now().UTC()
 	leaseUntil := now.Add(lease)
@@ -59,8 +55,37 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 		head  *outdialItem
 		cands []candidate
 	)
+	// The count slot of the first transaction, taken now: its number is
+	// the shard this claim starts from (see claimSlots). While this store
+	// owns no claim slot of the outdial, the owner is checked first, so
+	// that taking one (claimSlot writes) is only ever done for the
+	// outdial's customer; then the head and the candidates are read in
+	// parallel.
+	first := s.slots.take(outdialID, now, claimSlots)
+	if first.take && !s.slots.owns(outdialID, first.i) {
+		s.slots.unused(outdialID, first)
+		var err error
+		if head, err = s.readHead(work, outdialID); err != nil {
+			return nil, err
+		}
+		if head == nil || head.CustomerID != customerID {
+			return nil, outdial.ErrNotFound("outdial")
+		}
+		if first, err = s.claimSlot(work, outdialID); errors.Is(err, errOutdialGone) {
+			return nil, outdial.ErrNotFound("outdial")
+		}
+	}
+	firstUsed := false
+	defer func() {
+		if !firstUsed {
+			s.slots.unused(outdialID, first)
+		}
+	}()
+	lane := first.i
 	g, gctx := errgroup.WithContext(work)
-	g.Go(func() (err error) { head, err = s.readHead(gctx, outdialID); return err })
+	if head == nil {
+		g.Go(func() (err error) { head, err = s.readHead(gctx, outdialID); return err })
+	}
 	g.Go(func() (err error) { cands, err = s.dueCandidates(gctx, outdialID, now, limit, lane); return err })
 	if err := g.Wait(); err != nil {
 		return nil, classify("claim targets", err)
@@ -103,7 +128,11 @@ passes:
 			}
 			take := cands[:min(limit-len(claims), len(cands))]
 			cands = cands[len(take):]
-			got, err := s.claimCandidates(work, ctx, outdialID, take, now, leaseUntil, policy)
+			var sl *slot
+			if !firstUsed {
+				sl, firstUsed = &first, true
+			}
+			got, err := s.claimCandidates(work, ctx, outdialID, sl, take, now, leaseUntil, policy)
 			claims = append(claims, got...)
 			if err != nil {
 				if len(claims) > 0 {
@@ -145,48 +174,71 @@ func spreadCandidates(cands []candidate, start int) []candidate {
 	return out
 }
 
-// dueCandidates returns the due idle targets of every shard, oldest due
-// first to the second, and within a second shard by shard from shard
-// start on. It reads up to limit per shard: a claim can be served
-// from one shard, and when a shard has more due targets than were read,
-// the claim takes at least limit targets as old as its last one, so it
-// never needs one of a later second while an unread one is due earlier.
+// dueCandidates returns due idle targets, oldest due first to the second,
+// and within a second shard by shard from shard start on: enough that the
+// first limit of them are the ones to claim. It reads in two steps: up to
+// limit from shard start and the oldest one of every other shard; then up
+// to limit from each other shard whose oldest is due in an earlier second
+// than the last one read from start (or from every shard with a due
+// target, when start has fewer than limit due). A freshly imported list,
+// due within the same second, is thus served by one shard per claimer,
+// and concurrent claimers starting from different shards do not race.
 func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Time, limit, start int) ([]candidate, error) {
-	var (
-		mu    sync.Mutex
-		items []targetItem
-	)
+	limit = max(1, limit)
+	read := make([][]targetItem, Shards)
+	query := func(ctx context.Context, k, n int) error {
+		res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName: &s.table, IndexName: aws.String(indexGSI1),
+			KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK <= :now"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": avS(statusPK(outdialID, k, outdial.StatusIdle)), ":now": avN(now.UnixMilli()),
+			},
+			Limit: aws.Int32(int32(n)),
+		})
+		if err != nil {
+			return err
+		}
+		var got []targetItem
+		if err := attributevalue.UnmarshalListOfMaps(res.Items, &got); err != nil {
+			return err
+		}
+		read[k] = got // one goroutine per shard
+		return nil
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for k := 0; k < Shards; k++ {
-		g.Go(func() error {
-			res, err := s.db.Query(gctx, &dynamodb.QueryInput{
-				TableName: &s.table, IndexName: aws.String(indexGSI1),
-				KeyConditionExpression: aws.String("GSI1PK = :pk AND GSI1SK <= :now"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":pk": avS(statusPK(outdialID, k, outdial.StatusIdle)), ":now": avN(now.UnixMilli()),
-				},
-				Limit: aws.Int32(int32(max(1, limit))),
-			})
-			if err != nil {
-				return err
-			}
-			var got []targetItem
-			if err := attributevalue.UnmarshalListOfMaps(res.Items, &got); err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			items = append(items, got...)
-			return nil
-		})
+		n := 1
+		if k == start {
+			n = limit
+		}
+		g.Go(func() error { return query(gctx, k, n) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, classify("find due targets", err)
 	}
+	var more []int
+	own := read[start]
+	for k := 0; k < Shards; k++ {
+		switch {
+		case k == start || len(read[k]) == 0:
+		case len(own) < limit, read[k][0].GSI1SK/1000 < own[len(own)-1].GSI1SK/1000:
+			more = append(more, k)
+		}
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	for _, k := range more {
+		g.Go(func() error { return query(gctx, k, limit) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, classify("find due targets", err)
+	}
+
 	var out []candidate
-	for _, it := range items {
-		if plan, ok := outdial.PlanFor(it.destinations(), it.DestIdx); ok {
-			out = append(out, candidate{item: it, plan: plan, shard: ShardOf(it.ID)})
+	for _, items := range read {
+		for _, it := range items {
+			if plan, ok := outdial.PlanFor(it.destinations(), it.DestIdx); ok {
+				out = append(out, candidate{item: it, plan: plan, shard: ShardOf(it.ID)})
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -210,7 +262,7 @@ func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Ti
 // claimer took are skipped. Transactions are sent within work; full is the
 // claim's own context, whose time after work's deadline is kept for
 // sending again a transaction whose answer work's deadline cut off.
-func (s *Store) claimCandidates(work, full context.Context, outdialID string, cands []candidate, now, leaseUntil time.Time, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
+func (s *Store) claimCandidates(work, full context.Context, outdialID string, first *slot, cands []candidate, now, leaseUntil time.Time, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
 	n := (len(cands) + txMaxTargets - 1) / txMaxTargets
 	var (
 		mu     sync.Mutex
@@ -219,8 +271,12 @@ func (s *Store) claimCandidates(work, full context.Context, outdialID string, ca
 	var g errgroup.Group
 	for i := 0; i < n; i++ {
 		chunk := cands[i*len(cands)/n : (i+1)*len(cands)/n]
+		var sl *slot
+		if i == 0 {
+			sl = first
+		}
 		g.Go(func() error {
-			got, err := s.claimChunk(work, full, outdialID, chunk, now, leaseUntil, policy)
+			got, err := s.claimChunk(work, full, outdialID, sl, chunk, now, leaseUntil, policy)
 			mu.Lock()
 			defer mu.Unlock()
 			claims = append(claims, got...)
@@ -236,7 +292,12 @@ func (s *Store) claimCandidates(work, full context.Context, outdialID string, ca
 // another claimer won (a failed condition, or a conflict with that
 // claimer's transaction in flight) are dropped and the rest sent again at
 // once. See claimCandidates for work and full.
-func (s *Store) claimChunk(work, full context.Context, outdialID string, chunk []candidate, now, leaseUntil time.Time, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
+func (s *Store) claimChunk(work, full context.Context, outdialID string, first *slot, chunk []candidate, now, leaseUntil time.Time, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
+	defer func() {
+		if first != nil {
+			s.slots.unused(outdialID, *first)
+		}
+	}()
 	// Attempt ids are drawn once per candidate.
 	attemptIDs := make(map[string]string, len(chunk))
 	for _, c := range chunk {
@@ -254,7 +315,11 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, chunk [
 			items[i] = s.claimUpdate(outdialID, c, attemptIDs[c.item.ID], now, leaseUntil, policy)
 			delta.merge(statusDelta(outdial.StatusIdle, c.item.TryCur > 0, outdial.StatusDialing, false))
 		}
-		tx := s.prepare(outdialID, items, delta)
+		sl := s.slots.take(outdialID, s.now(), claimSlots)
+		if first != nil {
+			sl, first = *first, nil
+		}
+		tx := s.prepareOn(outdialID, sl, items, delta)
 		// The same request (same token) again while its answer is lost or
 		// it is throttled; once work's deadline has passed, in the time
 		// kept back: DynamoDB answers it with the first one's success,
@@ -294,21 +359,13 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, chunk [
 		case errors.Is(err, errSlotBusy):
 			continue
 		case errors.As(err, &ce):
+			// Targets another claimer won (a failed condition) or is
+			// taking now (a conflict) are left to it.
 			var keep []candidate
-			met := false
 			for i, c := range chunk {
-				switch code(ce.Reasons[i]) {
-				case reasonCondition:
-				case reasonConflict:
-					met = true
-				default:
+				if r := code(ce.Reasons[i]); r != reasonCondition && r != reasonConflict {
 					keep = append(keep, c)
 				}
-			}
-			if met {
-				// Another claimer is on these targets now: leave them to
-				// it, and start from another shard from now on.
-				s.lane.Store(rand.Int32N(Shards))
 			}
 			if len(keep) < len(chunk) {
 				chunk = keep

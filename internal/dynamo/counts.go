@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
@@ -55,6 +56,19 @@ func newWriterID() string {
 	return hex.EncodeToString(b)
 }
 
+// slotRange is a range [lo, hi) of count slot numbers.
+type slotRange struct{ lo, hi int }
+
+// The first Shards count slots are written by claims, the others by
+// imports, outcomes and deletes. A claimer's slot is also the shard its
+// claims start from (its lane): since a slot has one owner at a time,
+// concurrent claimers of different processes start from different shards
+// and do not race for the same targets.
+var (
+	claimSlots = slotRange{0, Shards}
+	otherSlots = slotRange{Shards, CountSlots}
+)
+
 // slot is the count slot one transaction writes.
 type slot struct {
 	i    int
@@ -81,10 +95,10 @@ const slotPoolMax = 1024
 
 func newSlotPool() *slotPool { return &slotPool{outdials: map[string]*outdialSlots{}} }
 
-// take picks the slot for a transaction on outdialID: a slot this store
+// take picks a slot of r for a transaction on outdialID: a slot this store
 // owns and is not using, else a random free one (to be taken), else, when
 // others own them all, a random one not in use here (shared).
-func (p *slotPool) take(outdialID string, now time.Time) slot {
+func (p *slotPool) take(outdialID string, now time.Time, r slotRange) slot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	o := p.outdials[outdialID]
@@ -97,7 +111,7 @@ func (p *slotPool) take(outdialID string, now time.Time) slot {
 	}
 	owned := make([]int, 0, len(o.owned))
 	for i := range o.owned {
-		if !o.busy[i] {
+		if !o.busy[i] && i >= r.lo && i < r.hi {
 			owned = append(owned, i)
 		}
 	}
@@ -107,7 +121,7 @@ func (p *slotPool) take(outdialID string, now time.Time) slot {
 		return slot{i: owned[0], take: true}
 	}
 	var free, notBusy []int
-	for i := 0; i < CountSlots; i++ {
+	for i := r.lo; i < r.hi; i++ {
 		if o.busy[i] {
 			continue
 		}
@@ -127,7 +141,7 @@ func (p *slotPool) take(outdialID string, now time.Time) slot {
 		return slot{i: i}
 	}
 	// More transactions in flight here than slots: share one.
-	return slot{i: mrand.IntN(CountSlots)}
+	return slot{i: r.lo + mrand.IntN(r.hi-r.lo)}
 }
 
 // slotVerdict is what a transaction found out about its slot.
@@ -165,6 +179,34 @@ func (p *slotPool) release(outdialID string, s slot, v slotVerdict, until time.T
 		}
 	case slotGone:
 		delete(p.outdials, outdialID)
+	}
+}
+
+// took records that this store owns slot i of outdialID, which a
+// transaction of its still holds.
+func (p *slotPool) took(outdialID string, i int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o := p.outdials[outdialID]; o != nil {
+		o.owned[i] = true
+	}
+}
+
+// owns reports whether this store owns slot i of outdialID (as of its last
+// write).
+func (p *slotPool) owns(outdialID string, i int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.outdials[outdialID]
+	return o != nil && o.owned[i]
+}
+
+// unused gives back a slot no transaction was sent with.
+func (p *slotPool) unused(outdialID string, s slot) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o := p.outdials[outdialID]; o != nil {
+		delete(o.busy, s.i)
 	}
 }
 
@@ -209,6 +251,49 @@ func (s *Store) verdict(r types.CancellationReason, now time.Time) (slotVerdict,
 		return slotFine, time.Time{} // it was free a moment ago: try it again
 	}
 	return slotUnknown, time.Time{}
+}
+
+// claimSlot takes the count slot a claim of outdialID writes first, whose
+// number is the shard the claim starts from. A claim slot this store does
+// not own yet is taken with a conditional UpdateItem of its own first
+// (once per process and outdial, while it keeps writing): two claimers
+// that start together and pick the same free slot then learn it from a
+// failed condition, before either reads candidates, rather than from
+// their transactions conflicting on the same targets.
+func (s *Store) claimSlot(ctx context.Context, outdialID string) (slot, error) {
+	for attempt := 0; ; attempt++ {
+		now := s.now()
+		sl := s.slots.take(outdialID, now, claimSlots)
+		if !sl.take || s.slots.owns(outdialID, sl.i) || attempt == 3 {
+			return sl, nil
+		}
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.table, Key: slotKey(outdialID, sl.i),
+			UpdateExpression:                    aws.String("SET #own = :me, #ou = :ou"),
+			ConditionExpression:                 aws.String("attribute_exists(PK) AND (#own = :me OR attribute_not_exists(#own) OR #ou < :now)"),
+			ExpressionAttributeNames:            map[string]string{"#own": "own", "#ou": "own_until"},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":me": avS(s.writeID), ":ou": avN(now.Add(slotOwnership).UnixMilli()), ":now": avN(now.UnixMilli())},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		switch {
+		case err == nil:
+			s.slots.took(outdialID, sl.i)
+			return sl, nil
+		case errors.As(err, &ccf):
+			v, until := s.verdict(types.CancellationReason{Code: aws.String(reasonCondition), Item: ccf.Item}, now)
+			s.slots.release(outdialID, sl, v, until)
+			if v == slotGone {
+				return slot{}, errOutdialGone
+			}
+		case errors.As(err, new(*types.TransactionConflictException)):
+			// Another claimer's transaction holds it: it is theirs.
+			s.slots.release(outdialID, sl, slotConflict, time.Time{})
+		default:
+			// Unknown: the claim's transaction settles it.
+			return sl, nil
+		}
+	}
 }
 
 // newSlotItems returns the zeroed count slots of a new outdial.

@@ -2,9 +2,7 @@ package dynamo
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -33,21 +31,19 @@ const DefaultLeaseGrace = 60 * time.Second
 
 // Store implements outdial.Store on one DynamoDB table. A Store is built
 // once per process (per Lambda execution environment) and keeps a little
-// state of that process: the count slots it owns, the owners of the
-// outdials it imported into, the lease registrations it wrote, and the
-// shard its claims start from.
+// state of that process: the count slots it owns (and so the shard its
+// claims start from), the owners of the outdials it imported into, and the
+// lease registrations it wrote.
 type Store struct {
 	db    API
 	table string
 	now   func() time.Time
 	grace time.Duration // lease grace (ExpireLeases)
 
-	slots    *slotPool
-	owners   *ownerCache
-	sweeps   *registrations
-	lane     atomic.Int32 // the shard this store's claims start from
-	claiming atomic.Int32 // claims in flight
-	writeID  string       // this store's identity as a count-slot owner
+	slots   *slotPool
+	owners  *ownerCache
+	sweeps  *registrations
+	writeID string // this store's identity as a count-slot owner
 }
 
 var _ outdial.Store = (*Store)(nil)
@@ -59,7 +55,6 @@ func New(db API, table string) *Store {
 		slots: newSlotPool(), owners: newOwnerCache(), sweeps: newRegistrations(),
 		writeID: newWriterID(),
 	}
-	s.lane.Store(rand.Int32N(Shards))
 	return s
 }
 

@@ -61,11 +61,15 @@ type countedTx struct {
 }
 
 // prepare builds the transaction of items and the update adding d to a
-// count slot of outdialID taken from the store's pool. The slot is the
-// transaction's until finish is called.
+// count slot of outdialID taken from the store's pool (one not kept for
+// claims). The slot is the transaction's until finish is called.
 func (s *Store) prepare(outdialID string, items []types.TransactWriteItem, d counterDelta) *countedTx {
+	return s.prepareOn(outdialID, s.slots.take(outdialID, s.now(), otherSlots), items, d)
+}
+
+// prepareOn is prepare with a slot already taken from the pool.
+func (s *Store) prepareOn(outdialID string, sl slot, items []types.TransactWriteItem, d counterDelta) *countedTx {
 	now := s.now()
-	sl := s.slots.take(outdialID, now)
 	all := make([]types.TransactWriteItem, 0, len(items)+1)
 	all = append(all, items...)
 	all = append(all, s.slotUpdate(outdialID, sl, d, now))
