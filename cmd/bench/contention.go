@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,7 @@ type contentionResult struct {
 	Discrepancies      []string
 
 	ClaimStats, OutcomeStats, SweepStats ddbdouble.Stats // what the double saw, by path
+	ClaimLatency                         []time.Duration
 }
 
 // Line is the result in the form the issue fixes.
@@ -102,11 +104,16 @@ type contentionRun struct {
 	outdial  string
 	log      *slog.Logger
 
-	queue       chan *sentOutcome
-	outstanding atomic.Int64 // claimed, not yet applied
+	queue       chan *sentOutcome // outcomes of the claimers' claims (and redeliveries)
+	backlog     chan *sentOutcome // outcomes of the targets claimed before the run
+	outstanding atomic.Int64      // claimed by the claimers, not yet applied
+	claimed     atomic.Int64      // claimed by the claimers
+	claimLat    []time.Duration
 	applied     atomic.Int64
 	redelivered atomic.Int64
 	claimErrs   atomic.Int64
+
+	runStart time.Time // when the backlog was sent
 
 	mu       sync.Mutex
 	attempts []*sentOutcome // in claim order
@@ -145,9 +152,10 @@ func runContention(ctx context.Context, base *dynamodb.Client, table string, cfg
 	d := ddbdouble.New(nil, ddbdouble.DefaultConfig())
 	c := &contentionRun{
 		cfg: cfg, n: n, double: d, table: table, customer: uuid.NewString(),
-		client: dynamodb.New(base.Options(), dynamo.ClientOptions, func(o *dynamodb.Options) { o.HTTPClient = d.Client() }),
-		log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		queue:  make(chan *sentOutcome, cfg.Targets+cfg.Claimers*cfg.Limit),
+		client:  dynamodb.New(base.Options(), dynamo.ClientOptions, func(o *dynamodb.Options) { o.HTTPClient = d.Client() }),
+		log:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		queue:   make(chan *sentOutcome, cfg.Targets+cfg.Claimers*cfg.Limit),
+		backlog: make(chan *sentOutcome, cfg.Outcomes),
 	}
 	res := contentionResult{N: n}
 
@@ -168,16 +176,50 @@ func runContention(ctx context.Context, base *dynamodb.Client, table string, cfg
 			return res, fmt.Errorf("import: %d %.300s %v", resp.StatusCode, resp.Body, err)
 		}
 	}
-	fmt.Fprintf(progress, "bench: contention n=%d: %d targets imported; %d claimers, %d concurrent outcome batches\n", n, cfg.Targets, cfg.Claimers, n)
+	// The backlog: cfg.Outcomes targets claimed before the run, whose
+	// outcomes wait in the queue, so that the feeders have full batches
+	// from the start (the issue's set-up: outcomes fed in batches of 25 by
+	// N concurrent batches while the claimers claim).
+	// The claimers' stores (their processes) claim it, in turns, so that
+	// it is taken evenly from the shards each claimer starts from.
+	claimerStores := make([]*dynamo.Store, cfg.Claimers)
+	for i := range claimerStores {
+		claimerStores[i] = c.instance()
+	}
+	var backlog []*sentOutcome
+	for i := 0; len(backlog) < cfg.Outcomes; i++ {
+		pre := claimerStores[i%len(claimerStores)]
+		claims, err := pre.ClaimTargets(setup, c.customer, c.outdial, min(outdial.MaxClaimLimit, cfg.Outcomes-len(backlog)), 10*time.Minute)
+		if err != nil {
+			return res, fmt.Errorf("claim the backlog: %w", err)
+		}
+		if len(claims) == 0 {
+			return res, fmt.Errorf("claim the backlog: only %d targets due", len(backlog))
+		}
+		for _, cl := range claims {
+			backlog = append(backlog, &sentOutcome{TargetID: cl.Target.ID, AttemptID: cl.AttemptID, Result: resultFor(cl.Target.ID), LeaseUntil: cl.LeaseExpire.Time})
+		}
+	}
+	fmt.Fprintf(progress, "bench: contention n=%d: %d targets imported, %d claimed for the backlog; %d claimers, %d concurrent outcome batches\n",
+		n, cfg.Targets, len(backlog), cfg.Claimers, n)
 
-	// The campaign: claimers and feeders until cfg.Outcomes are applied,
-	// then the feeders drain what was claimed.
+	// The campaign: feeders apply the backlog while the claimers claim (and
+	// their outcomes go first); once the backlog is applied the claimers
+	// stop and the feeders drain what they claimed.
 	start := time.Now()
+	c.mu.Lock()
+	c.attempts = append(c.attempts, backlog...)
+	c.mu.Unlock()
+	c.runStart = start
+	for _, o := range backlog {
+		o.FirstSent = start
+		c.backlog <- o
+	}
 	stopClaims := make(chan struct{})
 	var claimers, feeders sync.WaitGroup
-	for i := 0; i < cfg.Claimers; i++ {
+	for _, st := range claimerStores {
 		claimers.Add(1)
-		go func() { defer claimers.Done(); c.claimer(ctx, stopClaims) }()
+		go func() { defer claimers.Done(); c.claimer(ctx, st, stopClaims) }()
 	}
 	feedCtx, stopFeeding := context.WithCancel(ctx)
 	defer stopFeeding()
@@ -189,7 +231,7 @@ func runContention(ctx context.Context, base *dynamodb.Client, table string, cfg
 	// an early expiry would show within a run).
 	feeders.Add(1)
 	go func() { defer feeders.Done(); c.sweeper(feedCtx) }()
-	for c.applied.Load() < int64(cfg.Outcomes) && ctx.Err() == nil {
+	for (len(c.backlog) > 0 || c.applied.Load() < int64(cfg.Outcomes)) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
 	}
 	close(stopClaims)
@@ -215,6 +257,7 @@ func runContention(ctx context.Context, base *dynamodb.Client, table string, cfg
 	res.ClaimErrors = int(c.claimErrs.Load())
 	res.ClaimErrorExamples = c.errs
 	res.ClaimStats, res.OutcomeStats, res.SweepStats = claim, out, d.Stats(tagSweep)
+	res.ClaimLatency = c.claimLat
 
 	// Item by item against the model.
 	res.Discrepancies, res.ExpiredInLease, err = c.check(ddbdouble.WithTag(ctx, tagCheck))
@@ -236,13 +279,13 @@ func contentionTargets(first, k int) string {
 	return b.String()
 }
 
-// claimer is one dialer: it claims while fewer than the backlog's bound
-// are claimed and not yet reported, so that the feeders always have full
-// batches but the claims do not run far ahead of them.
-func (c *contentionRun) claimer(ctx context.Context, stop <-chan struct{}) {
-	h := &api.Handlers{Store: c.instance(), Log: c.log, Now: time.Now}
+// claimer is one dialer: it claims while fewer than two claims' worth per
+// claimer are claimed and not yet reported, so that the claims keep pace
+// with the feeders.
+func (c *contentionRun) claimer(ctx context.Context, store *dynamo.Store, stop <-chan struct{}) {
+	h := &api.Handlers{Store: store, Log: c.log, Now: time.Now}
 	ctx = ddbdouble.WithTag(ctx, tagClaim)
-	bound := int64(max(2*c.n*c.cfg.Batch, c.cfg.Claimers*c.cfg.Limit))
+	bound := int64(2 * c.cfg.Claimers * c.cfg.Limit)
 	body := fmt.Sprintf(`{"limit":%d,"lease_seconds":%d}`, c.cfg.Limit, int(c.cfg.Lease.Seconds()))
 	for {
 		select {
@@ -250,14 +293,22 @@ func (c *contentionRun) claimer(ctx context.Context, stop <-chan struct{}) {
 			return
 		default:
 		}
+		if c.claimed.Load() >= int64(c.cfg.Outcomes/2) {
+			return // enough claimed: the list must not run dry, or the claimers would race for its last targets
+		}
 		if c.outstanding.Load() >= bound {
 			time.Sleep(2 * time.Millisecond)
 			continue
 		}
 		// As API Gateway would: the claim function's 10 s timeout.
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		began := time.Now()
 		resp, err := h.ClaimTargets(cctx, c.request(c.outdial, body))
+		took := time.Since(began)
 		cancel()
+		c.mu.Lock()
+		c.claimLat = append(c.claimLat, took)
+		c.mu.Unlock()
 		if err != nil || resp.StatusCode >= 500 {
 			c.claimErrs.Add(1)
 			c.mu.Lock()
@@ -294,6 +345,7 @@ func (c *contentionRun) claimer(ctx context.Context, stop <-chan struct{}) {
 			c.attempts = append(c.attempts, o)
 			c.mu.Unlock()
 			c.outstanding.Add(1)
+			c.claimed.Add(1)
 			c.queue <- o
 		}
 	}
@@ -309,20 +361,22 @@ func (c *contentionRun) feeder(ctx context.Context) {
 	tctx := ddbdouble.WithTag(ctx, tagOutcome)
 	for {
 		var batch []*sentOutcome
-		select {
-		case <-ctx.Done():
-			return
-		case o := <-c.queue:
-			batch = append(batch, o)
-		}
 		window := time.NewTimer(time.Second)
 	fill:
 		for len(batch) < c.cfg.Batch {
 			select {
+			case <-ctx.Done():
+				window.Stop()
+				return
 			case o := <-c.queue:
 				batch = append(batch, o)
+			case o := <-c.backlog:
+				batch = append(batch, o)
 			case <-window.C:
-				break fill
+				if len(batch) > 0 {
+					break fill
+				}
+				window.Reset(time.Second)
 			}
 		}
 		window.Stop()
@@ -349,7 +403,9 @@ func (c *contentionRun) feeder(ctx context.Context) {
 				continue
 			}
 			c.applied.Add(1)
-			c.outstanding.Add(-1)
+			if !o.FirstSent.Equal(c.runStart) {
+				c.outstanding.Add(-1) // a claimer's
+			}
 		}
 	}
 }
@@ -471,6 +527,12 @@ func contentionLines(ctx context.Context, base *dynamodb.Client, table string, c
 		}
 		lines = append(lines, r.Line())
 		fmt.Fprintln(progress, "bench: "+r.Line())
+		sort.Slice(r.ClaimLatency, func(i, j int) bool { return r.ClaimLatency[i] < r.ClaimLatency[j] })
+		if n := len(r.ClaimLatency); n > 0 {
+			fmt.Fprintf(progress, "bench:   %d claims: p50 %s, p99 %s, max %s; %d outcomes applied in %s\n", n,
+				r.ClaimLatency[n/2].Round(time.Millisecond), r.ClaimLatency[n*99/100].Round(time.Millisecond), r.ClaimLatency[n-1].Round(time.Millisecond),
+				r.Applied, r.Elapsed.Round(time.Millisecond))
+		}
 		fmt.Fprintf(progress, "bench:   conflicts: claims %d+%d of %d transactions and writes, outcomes %d of %d, sweep %d; claim requests %v\n",
 			r.ClaimStats.TransactionConflicts, r.ClaimStats.WriteConflicts, r.ClaimStats.Transactions+r.ClaimStats.SingleWrites,
 			r.OutcomeStats.Conflicts(), r.OutcomeStats.Transactions+r.OutcomeStats.SingleWrites, r.SweepStats.Conflicts(), r.ClaimStats.Requests)

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -71,7 +72,7 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 		if head == nil || head.CustomerID != customerID {
 			return nil, outdial.ErrNotFound("outdial")
 		}
-		if first, err = s.claimSlot(work, outdialID); errors.Is(err, errOutdialGone) {
+		if first, err = s.takeSlot(work, outdialID, claimSlots); errors.Is(err, errOutdialGone) {
 			return nil, outdial.ErrNotFound("outdial")
 		}
 	}
@@ -151,6 +152,50 @@ passes:
 	return claims, nil
 }
 
+// recentClaims remembers, for a few seconds, the targets this store just
+// claimed or found changed, as they were (id and tries): GSI1 is
+// eventually consistent, and the next claim would otherwise read them
+// again as due and lose a round trip on each. A target due again after an
+// outcome has one try more, and is not skipped.
+type recentClaims struct {
+	mu  sync.Mutex
+	ids map[string]time.Time
+}
+
+// recentFor is how long a target is skipped after a claim.
+const recentFor = 5 * time.Second
+
+// recentMax bounds the memory; when full, the entries past recentFor go.
+const recentMax = 20000
+
+func newRecentClaims() *recentClaims { return &recentClaims{ids: map[string]time.Time{}} }
+
+func recentKey(it targetItem) string { return fmt.Sprintf("%s/%d", it.ID, it.TryCur) }
+
+func (r *recentClaims) note(it targetItem, now time.Time) {
+	id := recentKey(it)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.ids) >= recentMax {
+		for k, t := range r.ids {
+			if now.Sub(t) > recentFor {
+				delete(r.ids, k)
+			}
+		}
+		if len(r.ids) >= recentMax {
+			clear(r.ids)
+		}
+	}
+	r.ids[id] = now
+}
+
+func (r *recentClaims) seen(it targetItem, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.ids[recentKey(it)]
+	return ok && now.Sub(t) < recentFor
+}
+
 // claimReserve is the most time a claim keeps back before its deadline.
 const claimReserve = 3 * time.Second
 
@@ -209,7 +254,9 @@ func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Ti
 	for k := 0; k < Shards; k++ {
 		n := 1
 		if k == start {
-			n = limit
+			// Deeper than limit: the first due targets may be ones this
+			// store claimed a moment ago, still in the index.
+			n = 2 * limit
 		}
 		g.Go(func() error { return query(gctx, k, n) })
 	}
@@ -217,11 +264,16 @@ func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Ti
 		return nil, classify("find due targets", err)
 	}
 	var more []int
-	own := read[start]
+	var own []targetItem
+	for _, it := range read[start] {
+		if !s.recent.seen(it, now) {
+			own = append(own, it)
+		}
+	}
 	for k := 0; k < Shards; k++ {
 		switch {
 		case k == start || len(read[k]) == 0:
-		case len(own) < limit, read[k][0].GSI1SK/1000 < own[len(own)-1].GSI1SK/1000:
+		case len(own) < limit || read[k][0].GSI1SK/1000 < own[len(own)-1].GSI1SK/1000:
 			more = append(more, k)
 		}
 	}
@@ -236,6 +288,9 @@ func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Ti
 	var out []candidate
 	for _, items := range read {
 		for _, it := range items {
+			if s.recent.seen(it, now) {
+				continue // claimed a moment ago; the index has not caught up
+			}
 			if plan, ok := outdial.PlanFor(it.destinations(), it.DestIdx); ok {
 				out = append(out, candidate{item: it, plan: plan, shard: ShardOf(it.ID)})
 			}
@@ -344,6 +399,7 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, first *
 		case err == nil:
 			claims := make([]*outdial.Claim, len(chunk))
 			for i, c := range chunk {
+				s.recent.note(c.item, now)
 				it := c.item
 				it.Status, it.AttemptID, it.LeaseUntil, it.DestIdx = string(outdial.StatusDialing), attemptIDs[c.item.ID], leaseUntil.UnixMilli(), c.plan.Dest
 				it.TMUpdate = formatTime(now)
@@ -363,7 +419,11 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, first *
 			// taking now (a conflict) are left to it.
 			var keep []candidate
 			for i, c := range chunk {
-				if r := code(ce.Reasons[i]); r != reasonCondition && r != reasonConflict {
+				switch code(ce.Reasons[i]) {
+				case reasonCondition:
+					s.recent.note(c.item, now) // changed: the index will say so soon
+				case reasonConflict:
+				default:
 					keep = append(keep, c)
 				}
 			}

@@ -2,15 +2,9 @@ package dynamo
 
 import (
 	"context"
-	"crypto/rand"
-	"errors"
-	"encoding/hex"
 	"fmt"
-	mrand "math/rand/v2"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -23,277 +17,41 @@ import (
 // Counts (docs/design.md "Counts"). An outdial's per-status counts are the
 // sum of its CountSlots count slots. Every transaction that moves targets
 // adds its summed delta to one slot, in the same transaction, so the sum is
-// exact at every moment. A writer (one Store, that is one process) takes
-// ownership of the slot it writes (own, own_until in the slot, renewed by
-// each write), and writers only write slots they own or that nobody owns,
-// so two writers' transactions do not touch the same item: they do not
-// conflict. Inside a process, each transaction in flight has a slot of its
-// own. When every slot is owned by others, a writer writes one without
-// taking it, and may then conflict.
+// exact at every moment; which slot is slots.go's concern. The attribute
+// names are short: a list page reads every row's slots, and a slot's size
+// is mostly its names and keys.
 
-// slotOwnership is how long a slot stays a writer's after its last write.
-const slotOwnership = time.Minute
+// Attribute names of a count slot.
+const (
+	attrIdle     = "i"
+	attrDialing  = "d"
+	attrFinished = "f"
+	attrFailed   = "x"
+	attrRetry    = "r"
+	attrOwner    = "o"
+	attrOwnUntil = "u"
+)
+
+// countAttr maps what a counterDelta counts to the slot's attribute.
+var countAttr = map[string]string{
+	string(outdial.StatusIdle): attrIdle, string(outdial.StatusDialing): attrDialing,
+	string(outdial.StatusFinished): attrFinished, string(outdial.StatusFailed): attrFailed,
+	"retry": attrRetry,
+}
 
 // slotItem is the stored form of a count slot.
 type slotItem struct {
-	Idle     int64  `dynamodbav:"idle"`
-	Dialing  int64  `dynamodbav:"dialing"`
-	Finished int64  `dynamodbav:"finished"`
-	Failed   int64  `dynamodbav:"failed"`
-	Retry    int64  `dynamodbav:"retry"`
-	Own      string `dynamodbav:"own,omitempty"`
-	OwnUntil int64  `dynamodbav:"own_until,omitempty"`
+	Idle     int64  `dynamodbav:"i"`
+	Dialing  int64  `dynamodbav:"d"`
+	Finished int64  `dynamodbav:"f"`
+	Failed   int64  `dynamodbav:"x"`
+	Retry    int64  `dynamodbav:"r"`
+	Own      string `dynamodbav:"o,omitempty"`
+	OwnUntil int64  `dynamodbav:"u,omitempty"`
 }
 
 func (it slotItem) counts() outdial.Counts {
 	return outdial.Counts{Idle: it.Idle, Dialing: it.Dialing, Finished: it.Finished, Failed: it.Failed, Retry: it.Retry}
-}
-
-// newWriterID returns a random identity for a store as a slot owner.
-func newWriterID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// slotRange is a range [lo, hi) of count slot numbers.
-type slotRange struct{ lo, hi int }
-
-// The first Shards count slots are written by claims, the others by
-// imports, outcomes and deletes. A claimer's slot is also the shard its
-// claims start from (its lane): since a slot has one owner at a time,
-// concurrent claimers of different processes start from different shards
-// and do not race for the same targets.
-var (
-	claimSlots = slotRange{0, Shards}
-	otherSlots = slotRange{Shards, CountSlots}
-)
-
-// slot is the count slot one transaction writes.
-type slot struct {
-	i    int
-	take bool // write it as its owner (false: shared, every slot is owned by others)
-}
-
-// slotPool is the store's knowledge of the count slots of the outdials it
-// writes to.
-type slotPool struct {
-	mu       sync.Mutex
-	outdials map[string]*outdialSlots
-}
-
-// outdialSlots is what a store knows of one outdial's slots.
-type outdialSlots struct {
-	owned map[int]bool      // slots this store owns (as of its last write)
-	busy  map[int]bool      // slots a transaction of this store is writing now
-	avoid map[int]time.Time // slots owned by another writer (or in conflict) until then
-}
-
-// slotPoolMax bounds how many outdials a pool remembers; when full it
-// starts over (it then relearns which slots are taken).
-const slotPoolMax = 1024
-
-func newSlotPool() *slotPool { return &slotPool{outdials: map[string]*outdialSlots{}} }
-
-// take picks a slot of r for a transaction on outdialID: a slot this store
-// owns and is not using, else a random free one (to be taken), else, when
-// others own them all, a random one not in use here (shared).
-func (p *slotPool) take(outdialID string, now time.Time, r slotRange) slot {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	o := p.outdials[outdialID]
-	if o == nil {
-		if len(p.outdials) >= slotPoolMax {
-			clear(p.outdials)
-		}
-		o = &outdialSlots{owned: map[int]bool{}, busy: map[int]bool{}, avoid: map[int]time.Time{}}
-		p.outdials[outdialID] = o
-	}
-	owned := make([]int, 0, len(o.owned))
-	for i := range o.owned {
-		if !o.busy[i] && i >= r.lo && i < r.hi {
-			owned = append(owned, i)
-		}
-	}
-	if len(owned) > 0 {
-		sort.Ints(owned)
-		o.busy[owned[0]] = true
-		return slot{i: owned[0], take: true}
-	}
-	var free, notBusy []int
-	for i := r.lo; i < r.hi; i++ {
-		if o.busy[i] {
-			continue
-		}
-		notBusy = append(notBusy, i)
-		if until, ok := o.avoid[i]; !ok || now.After(until) {
-			free = append(free, i)
-		}
-	}
-	switch {
-	case len(free) > 0:
-		i := free[mrand.IntN(len(free))]
-		o.busy[i] = true
-		return slot{i: i, take: true}
-	case len(notBusy) > 0:
-		i := notBusy[mrand.IntN(len(notBusy))]
-		o.busy[i] = true
-		return slot{i: i}
-	}
-	// More transactions in flight here than slots: share one.
-	return slot{i: r.lo + mrand.IntN(r.hi-r.lo)}
-}
-
-// slotVerdict is what a transaction found out about its slot.
-type slotVerdict int
-
-const (
-	slotWritten  slotVerdict = iota // the transaction went through
-	slotFine                        // cancelled for other items; the slot was fine
-	slotTaken                       // another writer owns it (until the time given)
-	slotConflict                    // another transaction held it
-	slotGone                        // it does not exist: the outdial is deleted
-	slotUnknown                     // no answer (timeout, throttling of the whole request)
-)
-
-// release ends a transaction's use of s and records what it learnt.
-func (p *slotPool) release(outdialID string, s slot, v slotVerdict, until time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	o := p.outdials[outdialID]
-	if o == nil {
-		return
-	}
-	delete(o.busy, s.i)
-	switch v {
-	case slotWritten:
-		if s.take {
-			o.owned[s.i] = true
-		}
-	case slotTaken:
-		delete(o.owned, s.i)
-		o.avoid[s.i] = until
-	case slotConflict:
-		if !o.owned[s.i] {
-			o.avoid[s.i] = time.Now().Add(2 * time.Second)
-		}
-	case slotGone:
-		delete(p.outdials, outdialID)
-	}
-}
-
-// took records that this store owns slot i of outdialID, which a
-// transaction of its still holds.
-func (p *slotPool) took(outdialID string, i int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if o := p.outdials[outdialID]; o != nil {
-		o.owned[i] = true
-	}
-}
-
-// owns reports whether this store owns slot i of outdialID (as of its last
-// write).
-func (p *slotPool) owns(outdialID string, i int) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	o := p.outdials[outdialID]
-	return o != nil && o.owned[i]
-}
-
-// unused gives back a slot no transaction was sent with.
-func (p *slotPool) unused(outdialID string, s slot) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if o := p.outdials[outdialID]; o != nil {
-		delete(o.busy, s.i)
-	}
-}
-
-// slotUpdate returns the update adding d to slot s of outdialID: as its
-// owner (take) it holds only if this store owns the slot or nobody does,
-// and renews the ownership; shared, only that the slot exists (that is,
-// the outdial). On a failed condition it returns the slot as it was.
-func (s *Store) slotUpdate(outdialID string, sl slot, d counterDelta, now time.Time) types.TransactWriteItem {
-	expr, names, vals := d.expr()
-	cond := "attribute_exists(PK)"
-	if sl.take {
-		expr += " SET #own = :me, #ou = :ou"
-		cond += " AND (#own = :me OR attribute_not_exists(#own) OR #ou < :now)"
-		names["#own"], names["#ou"] = "own", "own_until"
-		vals[":me"], vals[":ou"], vals[":now"] = avS(s.writeID), avN(now.Add(slotOwnership).UnixMilli()), avN(now.UnixMilli())
-	}
-	return types.TransactWriteItem{Update: &types.Update{
-		TableName: &s.table, Key: slotKey(outdialID, sl.i),
-		UpdateExpression: aws.String(expr), ConditionExpression: aws.String(cond),
-		ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}}
-}
-
-// verdict reads a slot's cancellation reason.
-func (s *Store) verdict(r types.CancellationReason, now time.Time) (slotVerdict, time.Time) {
-	switch code(r) {
-	case reasonNone, "":
-		return slotFine, time.Time{}
-	case reasonConflict:
-		return slotConflict, time.Time{}
-	case reasonCondition:
-		if len(r.Item) == 0 {
-			return slotGone, time.Time{}
-		}
-		var it slotItem
-		_ = attributevalue.UnmarshalMap(r.Item, &it)
-		until := time.UnixMilli(it.OwnUntil)
-		if it.Own != "" && it.Own != s.writeID && until.After(now) {
-			return slotTaken, until
-		}
-		return slotFine, time.Time{} // it was free a moment ago: try it again
-	}
-	return slotUnknown, time.Time{}
-}
-
-// claimSlot takes the count slot a claim of outdialID writes first, whose
-// number is the shard the claim starts from. A claim slot this store does
-// not own yet is taken with a conditional UpdateItem of its own first
-// (once per process and outdial, while it keeps writing): two claimers
-// that start together and pick the same free slot then learn it from a
-// failed condition, before either reads candidates, rather than from
-// their transactions conflicting on the same targets.
-func (s *Store) claimSlot(ctx context.Context, outdialID string) (slot, error) {
-	for attempt := 0; ; attempt++ {
-		now := s.now()
-		sl := s.slots.take(outdialID, now, claimSlots)
-		if !sl.take || s.slots.owns(outdialID, sl.i) || attempt == 3 {
-			return sl, nil
-		}
-		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &s.table, Key: slotKey(outdialID, sl.i),
-			UpdateExpression:                    aws.String("SET #own = :me, #ou = :ou"),
-			ConditionExpression:                 aws.String("attribute_exists(PK) AND (#own = :me OR attribute_not_exists(#own) OR #ou < :now)"),
-			ExpressionAttributeNames:            map[string]string{"#own": "own", "#ou": "own_until"},
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":me": avS(s.writeID), ":ou": avN(now.Add(slotOwnership).UnixMilli()), ":now": avN(now.UnixMilli())},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
-		var ccf *types.ConditionalCheckFailedException
-		switch {
-		case err == nil:
-			s.slots.took(outdialID, sl.i)
-			return sl, nil
-		case errors.As(err, &ccf):
-			v, until := s.verdict(types.CancellationReason{Code: aws.String(reasonCondition), Item: ccf.Item}, now)
-			s.slots.release(outdialID, sl, v, until)
-			if v == slotGone {
-				return slot{}, errOutdialGone
-			}
-		case errors.As(err, new(*types.TransactionConflictException)):
-			// Another claimer's transaction holds it: it is theirs.
-			s.slots.release(outdialID, sl, slotConflict, time.Time{})
-		default:
-			// Unknown: the claim's transaction settles it.
-			return sl, nil
-		}
-	}
 }
 
 // newSlotItems returns the zeroed count slots of a new outdial.
@@ -301,7 +59,7 @@ func newSlotItems(outdialID string) []map[string]types.AttributeValue {
 	out := make([]map[string]types.AttributeValue, CountSlots)
 	for i := range out {
 		it := slotKey(outdialID, i)
-		for _, a := range []string{"idle", "dialing", "finished", "failed", "retry"} {
+		for _, a := range []string{attrIdle, attrDialing, attrFinished, attrFailed, attrRetry} {
 			it[a] = avN(0)
 		}
 		out[i] = it
@@ -380,12 +138,12 @@ func (d counterDelta) expr() (string, map[string]string, map[string]types.Attrib
 			continue
 		}
 		nk, vk := fmt.Sprintf("#c%d", i), fmt.Sprintf(":c%d", i)
-		names[nk], vals[vk] = a, avN(d[a])
+		names[nk], vals[vk] = countAttr[a], avN(d[a])
 		parts = append(parts, nk+" "+vk)
 	}
 	if len(parts) == 0 {
 		// Nothing moves; keep the expression valid.
-		names["#c"], vals[":c"] = "idle", avN(0)
+		names["#c"], vals[":c"] = attrIdle, avN(0)
 		parts = append(parts, "#c :c")
 	}
 	return "ADD " + strings.Join(parts, ", "), names, vals

@@ -92,6 +92,9 @@ func IsRetryable(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errSlotBusy) {
 		return true
 	}
+	if ce := (*cancelledError)(nil); errors.As(err, &ce) {
+		return ce.transient()
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
@@ -115,6 +118,9 @@ func IsRetryable(err error) bool {
 // applied: its answer was lost (a timeout, a cut connection) or the
 // service failed while doing it. A throttled or refused write was not.
 func ambiguous(err error) bool {
+	if errors.Is(err, errSlotBusy) || errors.Is(err, errOutdialGone) || errors.As(err, new(*cancelledError)) {
+		return false // refused: not applied
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
@@ -127,10 +133,16 @@ func ambiguous(err error) bool {
 }
 
 // backoff sleeps before retry number attempt (1, 2, ...): full jitter over
-// an exponential bound of 10 ms doubling to at most 640 ms.
+// an exponential bound of 10 ms doubling to at most 640 ms. It refuses at
+// once (context.DeadlineExceeded) when the sleep would leave less than
+// resendReserve before ctx's deadline: that time is for answering.
 func backoff(ctx context.Context, attempt int) error {
 	bound := time.Duration(10<<min(max(attempt-1, 0), 6)) * time.Millisecond
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(bound))) + time.Millisecond)
+	d := time.Duration(rand.Int64N(int64(bound))) + time.Millisecond
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d+resendReserve {
+		return context.DeadlineExceeded
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -324,7 +324,7 @@ func slotOwners(t *testing.T, e *dialEnv) map[string]string {
 	}
 	out := map[string]string{}
 	for _, it := range res.Items {
-		if own, ok := it["own"].(*types.AttributeValueMemberS); ok {
+		if own, ok := it["o"].(*types.AttributeValueMemberS); ok {
 			out[it["SK"].(*types.AttributeValueMemberS).Value] = own.Value
 		}
 	}

@@ -178,7 +178,7 @@ func (s *Store) applyOutdial(ctx context.Context, outdialID string, idxs []int, 
 			items[j] = writes[i].update
 			delta.merge(writes[i].delta)
 		}
-		err := s.run(ctx, s.prepare(outdialID, items, delta))
+		err := s.send(ctx, outdialID, items, delta)
 		var ce *cancelledError
 		switch {
 		case err == nil:
@@ -306,7 +306,7 @@ func (s *Store) finishLate(ctx context.Context, o outdial.Outcome, old targetIte
 	}}
 	delta := statusDelta(from, from == outdial.StatusIdle && old.TryCur > 0, outdial.StatusFinished, false)
 	for attempt := 1; ; attempt++ {
-		err := s.run(ctx, s.prepare(o.OutdialID, []types.TransactWriteItem{update}, delta))
+		err := s.send(ctx, o.OutdialID, []types.TransactWriteItem{update}, delta)
 		var ce *cancelledError
 		switch {
 		case err == nil:

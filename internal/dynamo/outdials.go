@@ -81,9 +81,11 @@ func parseTime(s string) time.Time {
 	return t
 }
 
-// CreateOutdial writes the outdial's head, its list copy and its zeroed
-// count slots in one transaction, so that an outdial never exists without
-// its counts.
+// CreateOutdial writes the outdial's count slots (BatchWriteItem), then
+// its head and list copy in one transaction. Until that transaction the
+// outdial does not exist for any route (each reads the head or the list
+// copy first), and nobody can name it otherwise: its id is new. A create
+// that fails between the two leaves unreachable slots behind.
 func (s *Store) CreateOutdial(ctx context.Context, o *outdial.Outdial) error {
 	it := newOutdialItem(o)
 	list, err := attributevalue.MarshalMap(it)
@@ -95,15 +97,22 @@ func (s *Store) CreateOutdial(ctx context.Context, o *outdial.Outdial) error {
 	if err != nil {
 		return fmt.Errorf("marshal outdial %s: %w", o.ID, err)
 	}
-	items := []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &s.table, Item: head, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
-		{Put: &types.Put{TableName: &s.table, Item: list, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
-	}
+	var reqs []types.WriteRequest
 	for _, sl := range newSlotItems(o.ID) {
-		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: sl}})
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: sl}})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for start := 0; start < len(reqs); start += 25 {
+		g.Go(func() error { return s.batchWrite(gctx, reqs[start:min(start+25, len(reqs))]) })
+	}
+	if err := g.Wait(); err != nil {
+		return classify(fmt.Sprintf("create the counts of outdial %s", o.ID), err)
 	}
 	if err := s.transact(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems:      items,
+		TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: &s.table, Item: head, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+			{Put: &types.Put{TableName: &s.table, Item: list, ConditionExpression: aws.String("attribute_not_exists(PK)")}},
+		},
 		ClientRequestToken: aws.String(o.ID), // a retried create of the same id is applied once
 	}); err != nil {
 		return classify(fmt.Sprintf("create outdial %s", o.ID), err)
@@ -302,13 +311,26 @@ func (s *Store) UpdateOutdial(ctx context.Context, customerID, id string, u *out
 		if r := cancellation(err); len(r) == 2 && (code(r[0]) == reasonCondition || code(r[1]) == reasonCondition) {
 			return nil, outdial.ErrNotFound("outdial")
 		}
-		return nil, classify(fmt.Sprintf("update outdial %s", id), err)
+		// Every answer lost: the head says whether it went through (it
+		// carries this update's time, to the nanosecond).
+		if !ambiguous(err) || !s.updated(context.WithoutCancel(ctx), id, formatTime(now)) {
+			return nil, classify(fmt.Sprintf("update outdial %s", id), err)
+		}
 	}
 	updated := u.Apply(*o, now.UTC())
 	if string(updated.Data) == "null" {
 		updated.Data = nil // cleared: stored as absent, read back as nil
 	}
 	return &updated, nil
+}
+
+// updated reports whether the head of outdial id carries tm_update tm (a
+// strongly consistent read; false when it cannot tell).
+func (s *Store) updated(ctx context.Context, id, tm string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	head, err := s.readHead(ctx, id)
+	return err == nil && head != nil && head.TMUpdate == tm
 }
 
 // DeleteOutdial reads the outdial, runs before (the API queues the purge of
@@ -350,6 +372,10 @@ func (s *Store) DeleteOutdial(ctx context.Context, customerID, id string, before
 	for i := 0; i < CountSlots; i++ {
 		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: slotKey(id, i)}})
 	}
-	_ = s.batchWrite(ctx, reqs)
+	for start := 0; start < len(reqs); start += 25 {
+		if s.batchWrite(ctx, reqs[start:min(start+25, len(reqs))]) != nil {
+			break
+		}
+	}
 	return o, nil
 }

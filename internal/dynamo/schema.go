@@ -33,7 +33,7 @@ const Shards = 16
 // (docs/design.md "Counts"): every transaction that moves targets adds its
 // delta to one slot, normally one its writer owns, so concurrent writers
 // never update the same item; the counts are the sum of the slots.
-const CountSlots = 96
+const CountSlots = 128
 
 // CreateTableInput returns the table definition used by tests and the local
 // runner when they have no template at hand.

@@ -41,6 +41,7 @@ type Store struct {
 	grace time.Duration // lease grace (ExpireLeases)
 
 	slots   *slotPool
+	recent  *recentClaims
 	owners  *ownerCache
 	sweeps  *registrations
 	writeID string // this store's identity as a count-slot owner
@@ -52,7 +53,7 @@ var _ outdial.Store = (*Store)(nil)
 func New(db API, table string) *Store {
 	s := &Store{
 		db: db, table: table, now: time.Now, grace: DefaultLeaseGrace,
-		slots: newSlotPool(), owners: newOwnerCache(), sweeps: newRegistrations(),
+		slots: newSlotPool(), owners: newOwnerCache(), sweeps: newRegistrations(), recent: newRecentClaims(),
 		writeID: newWriterID(),
 	}
 	return s

@@ -215,7 +215,7 @@ func (s *Store) importChunk(ctx context.Context, outdialID string, chunk []*pend
 				ConditionExpression: aws.String("attribute_not_exists(PK)"),
 			}}
 		}
-		err := s.run(ctx, s.prepare(outdialID, items, counterDelta{string(outdial.StatusIdle): int64(len(chunk))}))
+		err := s.send(ctx, outdialID, items, counterDelta{string(outdial.StatusIdle): int64(len(chunk))})
 		var ce *cancelledError
 		switch {
 		case err == nil:
@@ -420,8 +420,14 @@ func encodeCursor(c listCursor) string {
 // only if its status is still the one read, and the counts move in the
 // same transaction; a concurrent change reads the target again.
 func (s *Store) DeleteTarget(ctx context.Context, customerID, outdialID, targetID string) (*outdial.Target, error) {
+	var sent *targetItem // the target as read before a delete whose answer was lost
 	for attempt := 1; ; attempt++ {
 		it, err := s.readTarget(ctx, customerID, outdialID, targetID)
+		if sent != nil && outdial.ErrorCode(err) == outdial.ECodeNotFound {
+			// The delete whose answer was lost went through (or another
+			// one did): either way the target is deleted.
+			return sent.target(), nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -432,7 +438,7 @@ func (s *Store) DeleteTarget(ctx context.Context, customerID, outdialID, targetI
 			ExpressionAttributeNames:  map[string]string{"#st": "status"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":st": avS(it.Status), ":tc": avN(int64(it.TryCur))},
 		}}
-		err = s.run(ctx, s.prepare(outdialID, []types.TransactWriteItem{del}, statusDelta(st, st == outdial.StatusIdle && it.TryCur > 0, "", false)))
+		err = s.send(ctx, outdialID, []types.TransactWriteItem{del}, statusDelta(st, st == outdial.StatusIdle && it.TryCur > 0, "", false))
 		var ce *cancelledError
 		switch {
 		case err == nil:
@@ -443,6 +449,9 @@ func (s *Store) DeleteTarget(ctx context.Context, customerID, outdialID, targetI
 			// The target changed (an outcome, a claim) or went since it
 			// was read: read it again.
 		case errors.Is(err, errSlotBusy), IsRetryable(err):
+			if cancellation(err) == nil && ambiguous(err) {
+				sent = it
+			}
 		default:
 			return nil, classify(fmt.Sprintf("delete target %s", targetID), err)
 		}

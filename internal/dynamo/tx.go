@@ -61,13 +61,27 @@ type countedTx struct {
 }
 
 // prepare builds the transaction of items and the update adding d to a
-// count slot of outdialID taken from the store's pool (one not kept for
-// claims). The slot is the transaction's until finish is called.
-func (s *Store) prepare(outdialID string, items []types.TransactWriteItem, d counterDelta) *countedTx {
-	return s.prepareOn(outdialID, s.slots.take(outdialID, s.now(), otherSlots), items, d)
+// count slot of outdialID (one not kept for claims: takeSlot). The slot is
+// the transaction's until finish is called. It fails only when the outdial
+// is gone (errOutdialGone).
+func (s *Store) prepare(ctx context.Context, outdialID string, items []types.TransactWriteItem, d counterDelta) (*countedTx, error) {
+	sl, err := s.takeSlot(ctx, outdialID, otherSlots)
+	if err != nil {
+		return nil, err
+	}
+	return s.prepareOn(outdialID, sl, items, d), nil
 }
 
-// prepareOn is prepare with a slot already taken from the pool.
+// send prepares a transaction of items and d and runs it.
+func (s *Store) send(ctx context.Context, outdialID string, items []types.TransactWriteItem, d counterDelta) error {
+	tx, err := s.prepare(ctx, outdialID, items, d)
+	if err != nil {
+		return err
+	}
+	return s.run(ctx, tx)
+}
+
+// prepareOn is prepare with a slot already taken.
 func (s *Store) prepareOn(outdialID string, sl slot, items []types.TransactWriteItem, d counterDelta) *countedTx {
 	now := s.now()
 	all := make([]types.TransactWriteItem, 0, len(items)+1)

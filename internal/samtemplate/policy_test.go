@@ -18,7 +18,7 @@ import (
 // missing here are held to the general rules of TestLeastPrivilege only.
 var wantActions = map[string][]string{
 	"authorizer":     nil,
-	"create-outdial": {"dynamodb:PutItem"},
+	"create-outdial": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
 	// The customer's partition, then each row's count slots.
 	"list-outdials": {"dynamodb:Query"},
 	// Head and count slots: one Query of the outdial's partition.

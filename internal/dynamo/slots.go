@@ -1,0 +1,283 @@
+package dynamo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	mrand "math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Count slot ownership (docs/design.md "Counts"). A writer (one Store,
+// that is one process) owns the slots it writes: the slot holds the owner
+// (o) and until when (u), renewed by each write, and a writer writes only
+// slots it owns or that nobody owns (or whose owner stopped writing), so
+// two writers' transactions never touch the same slot and cannot conflict
+// there. Inside a process, each transaction in flight has a slot of its
+// own. A writer takes a slot it does not own yet with a conditional write
+// of the slot alone before its first transaction on it: writers that start
+// together and pick the same slot learn it from a failed condition, not
+// from their transactions conflicting. When every slot of its range is
+// owned by others, a writer writes one without taking it, and may then
+// conflict.
+
+// slotOwnership is how long a slot stays a writer's after its last write.
+const slotOwnership = time.Minute
+
+// newWriterID returns a random identity for a store as a slot owner.
+func newWriterID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ownCondition holds while the slot exists (the outdial does) and this
+// writer owns it or nobody does.
+const ownCondition = "attribute_exists(PK) AND (#own = :me OR attribute_not_exists(#own) OR #ou < :now)"
+
+// slotRange is a range [lo, hi) of count slot numbers.
+type slotRange struct{ lo, hi int }
+
+// The first Shards count slots are written by claims, the others by
+// imports, outcomes, deletes and the lease sweep. A claimer's slot is also the shard its
+// claims start from (its lane): since a slot has one owner at a time,
+// concurrent claimers of different processes start from different shards
+// and do not race for the same targets.
+var (
+	claimSlots = slotRange{0, Shards}
+	otherSlots = slotRange{Shards, CountSlots}
+)
+
+// slot is the count slot one transaction writes.
+type slot struct {
+	i    int
+	take bool // write it as its owner (false: shared, every slot is owned by others)
+}
+
+// slotPool is the store's knowledge of the count slots of the outdials it
+// writes to.
+type slotPool struct {
+	mu       sync.Mutex
+	outdials map[string]*outdialSlots
+}
+
+// outdialSlots is what a store knows of one outdial's slots.
+type outdialSlots struct {
+	owned map[int]bool      // slots this store owns (as of its last write)
+	busy  map[int]bool      // slots a transaction of this store is writing now
+	avoid map[int]time.Time // slots owned by another writer (or in conflict) until then
+}
+
+// slotPoolMax bounds how many outdials a pool remembers; when full it
+// starts over (it then relearns which slots are taken).
+const slotPoolMax = 1024
+
+func newSlotPool() *slotPool { return &slotPool{outdials: map[string]*outdialSlots{}} }
+
+// take picks a slot of r for a transaction on outdialID: a slot this store
+// owns and is not using, else a random free one (to be taken), else, when
+// others own them all, a random one not in use here (shared).
+func (p *slotPool) take(outdialID string, now time.Time, r slotRange) slot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.outdials[outdialID]
+	if o == nil {
+		if len(p.outdials) >= slotPoolMax {
+			clear(p.outdials)
+		}
+		o = &outdialSlots{owned: map[int]bool{}, busy: map[int]bool{}, avoid: map[int]time.Time{}}
+		p.outdials[outdialID] = o
+	}
+	owned := make([]int, 0, len(o.owned))
+	for i := range o.owned {
+		if !o.busy[i] && i >= r.lo && i < r.hi {
+			owned = append(owned, i)
+		}
+	}
+	if len(owned) > 0 {
+		sort.Ints(owned)
+		o.busy[owned[0]] = true
+		return slot{i: owned[0], take: true}
+	}
+	var free, notBusy []int
+	for i := r.lo; i < r.hi; i++ {
+		if o.busy[i] {
+			continue
+		}
+		notBusy = append(notBusy, i)
+		if until, ok := o.avoid[i]; !ok || now.After(until) {
+			free = append(free, i)
+		}
+	}
+	switch {
+	case len(free) > 0:
+		i := free[mrand.IntN(len(free))]
+		o.busy[i] = true
+		return slot{i: i, take: true}
+	case len(notBusy) > 0:
+		i := notBusy[mrand.IntN(len(notBusy))]
+		o.busy[i] = true
+		return slot{i: i}
+	}
+	// More transactions in flight here than slots: share one.
+	return slot{i: r.lo + mrand.IntN(r.hi-r.lo)}
+}
+
+// slotVerdict is what a transaction found out about its slot.
+type slotVerdict int
+
+const (
+	slotWritten  slotVerdict = iota // the transaction went through
+	slotFine                        // cancelled for other items; the slot was fine
+	slotTaken                       // another writer owns it (until the time given)
+	slotConflict                    // another transaction held it
+	slotGone                        // it does not exist: the outdial is deleted
+	slotUnknown                     // no answer (timeout, throttling of the whole request)
+)
+
+// release ends a transaction's use of s and records what it learnt.
+func (p *slotPool) release(outdialID string, s slot, v slotVerdict, until time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.outdials[outdialID]
+	if o == nil {
+		return
+	}
+	delete(o.busy, s.i)
+	switch v {
+	case slotWritten:
+		if s.take {
+			o.owned[s.i] = true
+		}
+	case slotTaken:
+		delete(o.owned, s.i)
+		o.avoid[s.i] = until
+	case slotConflict:
+		if !o.owned[s.i] {
+			o.avoid[s.i] = time.Now().Add(2 * time.Second)
+		}
+	case slotGone:
+		delete(p.outdials, outdialID)
+	}
+}
+
+// took records that this store owns slot i of outdialID, which a
+// transaction of its still holds.
+func (p *slotPool) took(outdialID string, i int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o := p.outdials[outdialID]; o != nil {
+		o.owned[i] = true
+	}
+}
+
+// owns reports whether this store owns slot i of outdialID (as of its last
+// write).
+func (p *slotPool) owns(outdialID string, i int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.outdials[outdialID]
+	return o != nil && o.owned[i]
+}
+
+// unused gives back a slot no transaction was sent with.
+func (p *slotPool) unused(outdialID string, s slot) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if o := p.outdials[outdialID]; o != nil {
+		delete(o.busy, s.i)
+	}
+}
+
+// slotUpdate returns the update adding d to slot s of outdialID: as its
+// owner (take) it holds only if this store owns the slot or nobody does,
+// and renews the ownership; shared, only that the slot exists (that is,
+// the outdial). On a failed condition it returns the slot as it was.
+func (s *Store) slotUpdate(outdialID string, sl slot, d counterDelta, now time.Time) types.TransactWriteItem {
+	expr, names, vals := d.expr()
+	cond := "attribute_exists(PK)"
+	if sl.take {
+		expr += " SET #own = :me, #ou = :ou"
+		cond = ownCondition
+		names["#own"], names["#ou"] = attrOwner, attrOwnUntil
+		vals[":me"], vals[":ou"], vals[":now"] = avS(s.writeID), avN(now.Add(slotOwnership).UnixMilli()), avN(now.UnixMilli())
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: &s.table, Key: slotKey(outdialID, sl.i),
+		UpdateExpression: aws.String(expr), ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+}
+
+// verdict reads a slot's cancellation reason.
+func (s *Store) verdict(r types.CancellationReason, now time.Time) (slotVerdict, time.Time) {
+	switch code(r) {
+	case reasonNone, "":
+		return slotFine, time.Time{}
+	case reasonConflict:
+		return slotConflict, time.Time{}
+	case reasonCondition:
+		if len(r.Item) == 0 {
+			return slotGone, time.Time{}
+		}
+		var it slotItem
+		_ = attributevalue.UnmarshalMap(r.Item, &it)
+		until := time.UnixMilli(it.OwnUntil)
+		if it.Own != "" && it.Own != s.writeID && until.After(now) {
+			return slotTaken, until
+		}
+		return slotFine, time.Time{} // it was free a moment ago: try it again
+	}
+	return slotUnknown, time.Time{}
+}
+
+// takeSlot takes a count slot of range r for a transaction on outdialID.
+// A slot this store does not own yet is taken with a conditional
+// UpdateItem of its own first (once per process and outdial, while it
+// keeps writing). For a claim, the slot's number is also the shard it
+// starts from, known before it reads candidates. The caller hands the slot
+// to prepareOn, or gives it back with s.slots.unused.
+func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (slot, error) {
+	for attempt := 0; ; attempt++ {
+		now := s.now()
+		sl := s.slots.take(outdialID, now, r)
+		if !sl.take || s.slots.owns(outdialID, sl.i) || attempt == 3 {
+			return sl, nil
+		}
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.table, Key: slotKey(outdialID, sl.i),
+			UpdateExpression:                    aws.String("SET #own = :me, #ou = :ou"),
+			ConditionExpression:                 aws.String(ownCondition),
+			ExpressionAttributeNames:            map[string]string{"#own": attrOwner, "#ou": attrOwnUntil},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":me": avS(s.writeID), ":ou": avN(now.Add(slotOwnership).UnixMilli()), ":now": avN(now.UnixMilli())},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		switch {
+		case err == nil:
+			s.slots.took(outdialID, sl.i)
+			return sl, nil
+		case errors.As(err, &ccf):
+			v, until := s.verdict(types.CancellationReason{Code: aws.String(reasonCondition), Item: ccf.Item}, now)
+			s.slots.release(outdialID, sl, v, until)
+			if v == slotGone {
+				return slot{}, errOutdialGone
+			}
+		case errors.As(err, new(*types.TransactionConflictException)):
+			// Another claimer's transaction holds it: it is theirs.
+			s.slots.release(outdialID, sl, slotConflict, time.Time{})
+		default:
+			// Unknown: the claim's transaction settles it.
+			return sl, nil
+		}
+	}
+}
