@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
 	"github.com/outdial/outdial/internal/api"
@@ -223,9 +225,12 @@ func runContention(ctx context.Context, base *dynamodb.Client, table string, cfg
 	}
 	feedCtx, stopFeeding := context.WithCancel(ctx)
 	defer stopFeeding()
+	batches := make(chan []*sentOutcome)
+	feeders.Add(1)
+	go func() { defer feeders.Done(); c.batcher(feedCtx, batches) }()
 	for i := 0; i < n; i++ {
 		feeders.Add(1)
-		go func() { defer feeders.Done(); c.feeder(feedCtx) }()
+		go func() { defer feeders.Done(); c.feeder(feedCtx, batches) }()
 	}
 	// The lease sweep, as the schedule runs it (more often here, so that
 	// an early expiry would show within a run).
@@ -236,7 +241,14 @@ func runContention(ctx context.Context, base *dynamodb.Client, table string, cfg
 	}
 	close(stopClaims)
 	claimers.Wait()
-	for c.outstanding.Load() > 0 && ctx.Err() == nil {
+	// Every attempt handed out (the backlog's and the claimers') applied.
+	for ctx.Err() == nil {
+		c.mu.Lock()
+		all := int64(len(c.attempts))
+		c.mu.Unlock()
+		if c.applied.Load() >= all {
+			break
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	res.Elapsed = time.Since(start)
@@ -293,7 +305,7 @@ func (c *contentionRun) claimer(ctx context.Context, store *dynamo.Store, stop <
 			return
 		default:
 		}
-		if c.claimed.Load() >= int64(c.cfg.Outcomes/2) {
+		if c.claimed.Load() >= int64(c.cfg.Outcomes/3) {
 			return // enough claimed: the list must not run dry, or the claimers would race for its last targets
 		}
 		if c.outstanding.Load() >= bound {
@@ -351,35 +363,57 @@ func (c *contentionRun) claimer(ctx context.Context, store *dynamo.Store, stop <
 	}
 }
 
-// feeder is one concurrent SQS batch: it takes up to Batch outcomes from
-// the queue (waiting at most 1 s for a batch to fill, the event source
-// mapping's batching window in template.yaml), applies them with its own processor,
-// and puts the messages the processor reported as failed back (SQS would
-// deliver them again after the visibility timeout).
-func (c *contentionRun) feeder(ctx context.Context) {
-	p := &outcome.Processor{Store: c.instance(), Log: c.log}
-	tctx := ddbdouble.WithTag(ctx, tagOutcome)
+// batcher is the event source mapping: it gathers outcomes into batches
+// of Batch (sending a smaller one when the first outcome has waited 1 s,
+// the batching window in template.yaml) and hands each to a free feeder.
+func (c *contentionRun) batcher(ctx context.Context, batches chan<- []*sentOutcome) {
 	for {
 		var batch []*sentOutcome
-		window := time.NewTimer(time.Second)
-	fill:
+		var window <-chan time.Time
 		for len(batch) < c.cfg.Batch {
 			select {
 			case <-ctx.Done():
-				window.Stop()
 				return
 			case o := <-c.queue:
 				batch = append(batch, o)
 			case o := <-c.backlog:
 				batch = append(batch, o)
-			case <-window.C:
-				if len(batch) > 0 {
-					break fill
+			case <-window:
+			}
+			if len(batch) == 1 && window == nil {
+				window = time.After(time.Second)
+			}
+			if window != nil && len(batch) > 0 {
+				select {
+				case <-window:
+					goto send
+				default:
 				}
-				window.Reset(time.Second)
 			}
 		}
-		window.Stop()
+	send:
+		select {
+		case <-ctx.Done():
+			return
+		case batches <- batch:
+		}
+	}
+}
+
+// feeder is one concurrent invocation of the outcome processor: it applies
+// the batches the batcher hands it with its own processor (its own
+// process), and puts the messages the processor reported as failed back
+// (SQS would deliver them again after the visibility timeout).
+func (c *contentionRun) feeder(ctx context.Context, batches <-chan []*sentOutcome) {
+	p := &outcome.Processor{Store: c.instance(), Log: c.log}
+	tctx := ddbdouble.WithTag(ctx, tagOutcome)
+	for {
+		var batch []*sentOutcome
+		select {
+		case <-ctx.Done():
+			return
+		case batch = <-batches:
+		}
 		ev := events.SQSEvent{}
 		byID := map[string]*sentOutcome{}
 		for i, o := range batch {
@@ -423,6 +457,28 @@ func (c *contentionRun) sweeper(ctx context.Context) {
 			_, _ = s.ExpireLeases(ddbdouble.WithTag(ctx, tagSweep))
 		}
 	}
+}
+
+// attemptsOf describes the attempts of a target: the ones claim answers
+// named, and the one stored.
+func (c *contentionRun) attemptsOf(ctx context.Context, targetID string) string {
+	var named []string
+	for _, a := range c.attempts {
+		if a.TargetID == targetID {
+			named = append(named, a.AttemptID)
+		}
+	}
+	stored := "?"
+	res, err := c.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &c.table, ConsistentRead: aws.Bool(true), Key: map[string]types.AttributeValue{
+		"PK": &types.AttributeValueMemberS{Value: fmt.Sprintf("OUTDIAL#%s#%02d", c.outdial, dynamo.ShardOf(targetID))},
+		"SK": &types.AttributeValueMemberS{Value: "TARGET#" + targetID},
+	}})
+	if err == nil {
+		if a, ok := res.Item["attempt_id"].(*types.AttributeValueMemberS); ok {
+			stored = a.Value
+		}
+	}
+	return fmt.Sprintf("claim answers named %v, the target holds %s", named, stored)
 }
 
 // check compares every target and the outdial's counts with the model:
@@ -484,7 +540,7 @@ func (c *contentionRun) check(ctx context.Context) ([]string, int, error) {
 				expiredInLease++
 			}
 			if t.Status != st.status || t.TryCountCurrent != st.tries {
-				discrepancies = append(discrepancies, fmt.Sprintf("target %s: %s after %d tries, model %s after %d", t.ID, t.Status, t.TryCountCurrent, st.status, st.tries))
+				discrepancies = append(discrepancies, fmt.Sprintf("target %s: %s after %d tries, model %s after %d; %s", t.ID, t.Status, t.TryCountCurrent, st.status, st.tries, c.attemptsOf(ctx, t.ID)))
 			}
 		}
 		if next == "" {

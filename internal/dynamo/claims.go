@@ -326,12 +326,14 @@ func (s *Store) claimCandidates(work, full context.Context, outdialID string, fi
 	var g errgroup.Group
 	for i := 0; i < n; i++ {
 		chunk := cands[i*len(cands)/n : (i+1)*len(cands)/n]
-		var sl *slot
-		if i == 0 {
-			sl = first
+		// The first chunk writes the claim's slot (its lane); a second
+		// one (a claim of more than 99) writes one of the other slots.
+		sl, r := first, claimSlots
+		if i > 0 {
+			sl, r = nil, otherSlots
 		}
 		g.Go(func() error {
-			got, err := s.claimChunk(work, full, outdialID, sl, chunk, now, leaseUntil, policy)
+			got, err := s.claimChunk(work, full, outdialID, sl, r, chunk, now, leaseUntil, policy)
 			mu.Lock()
 			defer mu.Unlock()
 			claims = append(claims, got...)
@@ -347,7 +349,7 @@ func (s *Store) claimCandidates(work, full context.Context, outdialID string, fi
 // another claimer won (a failed condition, or a conflict with that
 // claimer's transaction in flight) are dropped and the rest sent again at
 // once. See claimCandidates for work and full.
-func (s *Store) claimChunk(work, full context.Context, outdialID string, first *slot, chunk []candidate, now, leaseUntil time.Time, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
+func (s *Store) claimChunk(work, full context.Context, outdialID string, first *slot, r slotRange, chunk []candidate, now, leaseUntil time.Time, policy outdial.RetryPolicy) ([]*outdial.Claim, error) {
 	defer func() {
 		if first != nil {
 			s.slots.unused(outdialID, *first)
@@ -370,9 +372,11 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, first *
 			items[i] = s.claimUpdate(outdialID, c, attemptIDs[c.item.ID], now, leaseUntil, policy)
 			delta.merge(statusDelta(outdial.StatusIdle, c.item.TryCur > 0, outdial.StatusDialing, false))
 		}
-		sl := s.slots.take(outdialID, s.now(), claimSlots)
+		var sl slot
 		if first != nil {
 			sl, first = *first, nil
+		} else {
+			sl = s.slots.take(outdialID, s.now(), r)
 		}
 		tx := s.prepareOn(outdialID, sl, items, delta)
 		// The same request (same token) again while its answer is lost or

@@ -13,7 +13,7 @@ import (
 //
 //	outdial (list copy) PK=CUSTOMER#<customer_id>       SK=OUTDIAL#<outdial_id>
 //	outdial (head)      PK=OUTDIAL#<outdial_id>         SK=#HEAD
-//	count slot          PK=OUTDIAL#<outdial_id>         SK=#C#<00..95>
+//	count slot          PK=OUTDIAL#<outdial_id>         SK=#C#<000..127>
 //	target              PK=OUTDIAL#<outdial_id>#<shard> SK=TARGET#<target_id>
 //	                    GSI1PK=OUTDIAL#<outdial_id>#<shard>#<status>  GSI1SK=<due/lease/update ms>
 //	lease registration  PK=SWEEP#<minute>#<0..7>        SK=<outdial_id>
@@ -64,7 +64,7 @@ func headKey(outdialID string) map[string]types.AttributeValue {
 }
 
 func slotKey(outdialID string, i int) map[string]types.AttributeValue {
-	return key(headPK(outdialID), fmt.Sprintf("%s%02d", prefixSlot, i))
+	return key(headPK(outdialID), fmt.Sprintf("%s%03d", prefixSlot, i))
 }
 
 func targetKey(outdialID, targetID string) map[string]types.AttributeValue {

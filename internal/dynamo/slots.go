@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	mrand "math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,12 +84,9 @@ const slotPoolMax = 1024
 
 func newSlotPool() *slotPool { return &slotPool{outdials: map[string]*outdialSlots{}} }
 
-// take picks a slot of r for a transaction on outdialID: a slot this store
-// owns and is not using, else a random free one (to be taken), else, when
-// others own them all, a random one not in use here (shared).
-func (p *slotPool) take(outdialID string, now time.Time, r slotRange) slot {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// at returns what the pool knows of outdialID's slots, creating the entry;
+// p.mu is held.
+func (p *slotPool) at(outdialID string) *outdialSlots {
 	o := p.outdials[outdialID]
 	if o == nil {
 		if len(p.outdials) >= slotPoolMax {
@@ -96,6 +95,16 @@ func (p *slotPool) take(outdialID string, now time.Time, r slotRange) slot {
 		o = &outdialSlots{owned: map[int]bool{}, busy: map[int]bool{}, avoid: map[int]time.Time{}}
 		p.outdials[outdialID] = o
 	}
+	return o
+}
+
+// take picks a slot of r for a transaction on outdialID: a slot this store
+// owns and is not using, else a random free one (to be taken), else, when
+// others own them all, a random one not in use here (shared).
+func (p *slotPool) take(outdialID string, now time.Time, r slotRange) slot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.at(outdialID)
 	owned := make([]int, 0, len(o.owned))
 	for i := range o.owned {
 		if !o.busy[i] && i >= r.lo && i < r.hi {
@@ -147,10 +156,7 @@ const (
 func (p *slotPool) release(outdialID string, s slot, v slotVerdict, until time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	o := p.outdials[outdialID]
-	if o == nil {
-		return
-	}
+	o := p.at(outdialID)
 	delete(o.busy, s.i)
 	switch v {
 	case slotWritten:
@@ -177,6 +183,14 @@ func (p *slotPool) took(outdialID string, i int) {
 	if o := p.outdials[outdialID]; o != nil {
 		o.owned[i] = true
 	}
+}
+
+// knows reports whether the pool has learnt anything of outdialID's slots.
+func (p *slotPool) knows(outdialID string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.outdials[outdialID]
+	return ok
 }
 
 // owns reports whether this store owns slot i of outdialID (as of its last
@@ -240,6 +254,44 @@ func (s *Store) verdict(r types.CancellationReason, now time.Time) (slotVerdict,
 	return slotUnknown, time.Time{}
 }
 
+// learnOwners reads the slots of range r of outdialID (one strongly
+// consistent Query) and records which ones other writers own.
+func (s *Store) learnOwners(ctx context.Context, outdialID string, r slotRange, now time.Time) error {
+	res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("PK = :pk AND SK BETWEEN :lo AND :hi"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": avS(headPK(outdialID)), ":lo": slotKey(outdialID, r.lo)[attrSK], ":hi": slotKey(outdialID, r.hi-1)[attrSK],
+		},
+		ProjectionExpression: aws.String("SK, o, u"),
+		ConsistentRead:       aws.Bool(true),
+	})
+	if err != nil {
+		return classify("read count slots", err)
+	}
+	if len(res.Items) == 0 {
+		return errOutdialGone
+	}
+	for _, item := range res.Items {
+		var it struct {
+			SK       string `dynamodbav:"SK"`
+			Own      string `dynamodbav:"o"`
+			OwnUntil int64  `dynamodbav:"u"`
+		}
+		if attributevalue.UnmarshalMap(item, &it) != nil {
+			continue
+		}
+		var i int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(it.SK, prefixSlot), "%d", &i); err != nil {
+			continue
+		}
+		if until := time.UnixMilli(it.OwnUntil); it.Own != "" && it.Own != s.writeID && until.After(now) {
+			s.slots.release(outdialID, slot{i: i}, slotTaken, until)
+		}
+	}
+	return nil
+}
+
 // takeSlot takes a count slot of range r for a transaction on outdialID.
 // A slot this store does not own yet is taken with a conditional
 // UpdateItem of its own first (once per process and outdial, while it
@@ -249,9 +301,34 @@ func (s *Store) verdict(r types.CancellationReason, now time.Time) (slotVerdict,
 func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (slot, error) {
 	for attempt := 0; ; attempt++ {
 		now := s.now()
+		if attempt == 0 && !s.slots.knows(outdialID) {
+			// First contact with this outdial: learn who owns what (a
+			// read), so that the slot picked is free.
+			if err := s.learnOwners(ctx, outdialID, r, now); err != nil {
+				return slot{}, err
+			}
+		}
 		sl := s.slots.take(outdialID, now, r)
-		if !sl.take || s.slots.owns(outdialID, sl.i) || attempt == 3 {
+		if !sl.take || s.slots.owns(outdialID, sl.i) {
 			return sl, nil
+		}
+		if attempt == 4 {
+			// Others keep taking the slots picked: write one without
+			// taking it (its condition cannot fail for another owner).
+			sl.take = false
+			return sl, nil
+		}
+		if attempt == 1 {
+			// The first pick was taken: learn who owns the range before
+			// picking again, rather than trying slots one by one.
+			s.slots.unused(outdialID, sl)
+			if err := s.learnOwners(ctx, outdialID, r, now); err != nil {
+				return slot{}, err
+			}
+			sl = s.slots.take(outdialID, now, r)
+			if !sl.take || s.slots.owns(outdialID, sl.i) {
+				return sl, nil
+			}
 		}
 		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &s.table, Key: slotKey(outdialID, sl.i),
