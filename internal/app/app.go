@@ -54,6 +54,9 @@ type Deps struct {
 	// AWSConfig, when set, is used instead of loading the default config
 	// (the local runner and tests set it).
 	AWSConfig *aws.Config
+	// DynamoDBHTTPClient, when set, carries the DynamoDB client's requests
+	// (the local runner puts the DynamoDB double there for load tests).
+	DynamoDBHTTPClient aws.HTTPClient
 
 	once     sync.Once
 	cfg      aws.Config
@@ -120,6 +123,9 @@ func (d *Deps) DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
 	d.dynamoDB = dynamodb.NewFromConfig(cfg, dynamo.ClientOptions, func(o *dynamodb.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
+		}
+		if d.DynamoDBHTTPClient != nil {
+			o.HTTPClient = d.DynamoDBHTTPClient
 		}
 	})
 	return d.dynamoDB, nil

@@ -43,6 +43,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
 // Config sets the double's behaviour. DefaultConfig gives the figures of
@@ -120,14 +122,26 @@ func (d *Double) Config() Config { return d.cfg }
 type tagKey struct{}
 
 // WithTag returns ctx with tag attached: the requests sent with it are
-// counted under tag as well as in the total (Stats("")).
+// counted under tag as well as in the total (Stats("")). Without a tag, a
+// request sent from a Lambda invocation's context is counted under the
+// function's name.
 func WithTag(ctx context.Context, tag string) context.Context {
 	return context.WithValue(ctx, tagKey{}, tag)
 }
 
+// tagOf returns the tag of a request: the one WithTag attached, or else
+// the name of the Lambda function whose invocation sent it (the local
+// stack gives each invocation a Lambda context).
 func tagOf(ctx context.Context) string {
-	t, _ := ctx.Value(tagKey{}).(string)
-	return t
+	if t, ok := ctx.Value(tagKey{}).(string); ok {
+		return t
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		if i := strings.LastIndex(lc.InvokedFunctionArn, ":function:"); i >= 0 {
+			return lc.InvokedFunctionArn[i+len(":function:"):]
+		}
+	}
+	return ""
 }
 
 // Stats is what the double saw, for one tag or in total.

@@ -83,6 +83,16 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 		}
 	}()
 	lane := first.i
+	// Which shards other claimers serve (their claim slots' owners), read
+	// again every lanesFor.
+	if _, learned := s.slots.claimLanes(outdialID, now); now.Sub(learned) > lanesFor {
+		if err := s.learnOwners(work, outdialID, claimSlots, now); err != nil {
+			if errors.Is(err, errOutdialGone) {
+				return nil, outdial.ErrNotFound("outdial")
+			}
+			return nil, err
+		}
+	}
 	g, gctx := errgroup.WithContext(work)
 	if head == nil {
 		g.Go(func() (err error) { head, err = s.readHead(gctx, outdialID); return err })
@@ -219,15 +229,25 @@ func spreadCandidates(cands []candidate, start int) []candidate {
 	return out
 }
 
-// dueCandidates returns due idle targets, oldest due first to the second,
-// and within a second shard by shard from shard start on: enough that the
-// first limit of them are the ones to claim. It reads in two steps: up to
-// limit from shard start and the oldest one of every other shard; then up
-// to limit from each other shard whose oldest is due in an earlier second
-// than the last one read from start (or from every shard with a due
-// target, when start has fewer than limit due). A freshly imported list,
-// due within the same second, is thus served by one shard per claimer,
-// and concurrent claimers starting from different shards do not race.
+// Claim windows: a claim takes its own shard's due targets first, the
+// targets of shards no other claimer serves next, and another claimer's
+// shard only when that one's oldest due target has waited starveWindow
+// longer than the claim's own oldest (its claimer may be slow or gone).
+const (
+	fairWindow   = 10 * time.Second // due within the same window: as old
+	starveWindow = 30 * time.Second
+	lanesFor     = 30 * time.Second // how long a claimer trusts what it read of the others' shards
+)
+
+// dueCandidates returns the due idle targets a claim starting from shard
+// start may take, in order. It reads in two steps: up to twice limit from
+// shard start and the oldest one of every other shard; then up to limit
+// from each other shard it may take from (above) whose oldest is needed:
+// start has fewer than limit due, or that oldest has waited fairWindow
+// longer than start's. The order is oldest first by fairWindow, and within
+// a window shard by shard from start on (start's own targets first).
+// Claimers of different processes own different starts (claimSlots) and
+// do not take from each other's shards, so they do not race.
 func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Time, limit, start int) ([]candidate, error) {
 	limit = max(1, limit)
 	read := make([][]targetItem, Shards)
@@ -247,7 +267,13 @@ func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Ti
 		if err := attributevalue.UnmarshalListOfMaps(res.Items, &got); err != nil {
 			return err
 		}
-		read[k] = got // one goroutine per shard
+		var fresh []targetItem
+		for _, it := range got {
+			if !s.recent.seen(it, now) { // claimed a moment ago; the index has not caught up
+				fresh = append(fresh, it)
+			}
+		}
+		read[k] = fresh // one goroutine per shard
 		return nil
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -263,17 +289,23 @@ func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Ti
 	if err := g.Wait(); err != nil {
 		return nil, classify("find due targets", err)
 	}
-	var more []int
-	var own []targetItem
-	for _, it := range read[start] {
-		if !s.recent.seen(it, now) {
-			own = append(own, it)
-		}
+	served, _ := s.slots.claimLanes(outdialID, now)
+	own := read[start]
+	oldest := now.UnixMilli() // start's oldest due
+	if len(own) > 0 {
+		oldest = own[0].GSI1SK
 	}
+	var more []int
 	for k := 0; k < Shards; k++ {
-		switch {
-		case k == start || len(read[k]) == 0:
-		case len(own) < limit || read[k][0].GSI1SK/1000 < own[len(own)-1].GSI1SK/1000:
+		if k == start || len(read[k]) == 0 {
+			continue
+		}
+		head := read[k][0].GSI1SK
+		if served[k] && head >= oldest-starveWindow.Milliseconds() {
+			read[k] = nil // another claimer's shard
+			continue
+		}
+		if len(own) < limit || head < oldest-fairWindow.Milliseconds() {
 			more = append(more, k)
 		}
 	}
@@ -284,22 +316,26 @@ func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Ti
 	if err := g.Wait(); err != nil {
 		return nil, classify("find due targets", err)
 	}
+	return candidatesOf(read, start), nil
+}
 
+// candidatesOf orders the targets read: oldest due first, by fairWindow,
+// and within a window shard by shard from shard start on, then by due time
+// and id.
+func candidatesOf(read [][]targetItem, start int) []candidate {
 	var out []candidate
 	for _, items := range read {
 		for _, it := range items {
-			if s.recent.seen(it, now) {
-				continue // claimed a moment ago; the index has not caught up
-			}
 			if plan, ok := outdial.PlanFor(it.destinations(), it.DestIdx); ok {
 				out = append(out, candidate{item: it, plan: plan, shard: ShardOf(it.ID)})
 			}
 		}
 	}
+	window := fairWindow.Milliseconds()
 	sort.Slice(out, func(i, j int) bool {
 		a, b := &out[i], &out[j]
-		if sa, sb := a.item.GSI1SK/1000, b.item.GSI1SK/1000; sa != sb {
-			return sa < sb
+		if wa, wb := a.item.GSI1SK/window, b.item.GSI1SK/window; wa != wb {
+			return wa < wb
 		}
 		if oa, ob := (a.shard-start+Shards)%Shards, (b.shard-start+Shards)%Shards; oa != ob {
 			return oa < ob
@@ -309,7 +345,7 @@ func (s *Store) dueCandidates(ctx context.Context, outdialID string, now time.Ti
 		}
 		return a.item.ID < b.item.ID
 	})
-	return out, nil
+	return out
 }
 
 // claimCandidates claims cands in transactions of up to txMaxTargets

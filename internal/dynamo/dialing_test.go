@@ -641,8 +641,10 @@ func TestClaimOldestDueFirst(t *testing.T) {
 	for _, c := range first {
 		byID[c.Target.ID] = c
 	}
+	// Due at least 10 s apart: a claim orders by due time to within 10 s
+	// (and within that by shard, its own first).
 	for _, i := range []int{2, 0, 1} {
-		e.clock.Advance(time.Second)
+		e.clock.Advance(11 * time.Second)
 		e.apply(byID[ids[i]], outdial.ResultBusy)
 	}
 	for _, i := range []int{3, 4} {

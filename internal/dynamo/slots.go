@@ -73,9 +73,10 @@ type slotPool struct {
 
 // outdialSlots is what a store knows of one outdial's slots.
 type outdialSlots struct {
-	owned map[int]bool      // slots this store owns (as of its last write)
-	busy  map[int]bool      // slots a transaction of this store is writing now
-	avoid map[int]time.Time // slots owned by another writer (or in conflict) until then
+	owned   map[int]bool      // slots this store owns (as of its last write)
+	busy    map[int]bool      // slots a transaction of this store is writing now
+	avoid   map[int]time.Time // slots owned by another writer (or in conflict) until then
+	learned time.Time         // when the owners of the claim slots were last read
 }
 
 // slotPoolMax bounds how many outdials a pool remembers; when full it
@@ -185,6 +186,46 @@ func (p *slotPool) took(outdialID string, i int) {
 	}
 }
 
+// learnt records who owns the slots of r, as read at now.
+func (p *slotPool) learnt(outdialID string, r slotRange, others map[int]time.Time, mine map[int]bool, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o := p.at(outdialID)
+	for i := r.lo; i < r.hi; i++ {
+		if until, ok := others[i]; ok {
+			o.avoid[i] = until
+			delete(o.owned, i)
+		} else if !o.busy[i] {
+			delete(o.avoid, i)
+		}
+		if mine[i] {
+			o.owned[i] = true
+		}
+	}
+	if r == claimSlots {
+		o.learned = now
+	}
+}
+
+// claimLanes returns, for the claim slots of outdialID, whether another
+// writer owns each or another claim of this store writes it now (so that
+// its shard is that claimer's to serve), and when the owners were last
+// read. The caller's own slot is busy too: it asks about the others.
+func (p *slotPool) claimLanes(outdialID string, now time.Time) ([Shards]bool, time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var others [Shards]bool
+	o := p.outdials[outdialID]
+	if o == nil {
+		return others, time.Time{}
+	}
+	for i := claimSlots.lo; i < claimSlots.hi; i++ {
+		until, ok := o.avoid[i]
+		others[i] = ok && until.After(now) && !o.owned[i] || o.busy[i]
+	}
+	return others, o.learned
+}
+
 // knows reports whether the pool has learnt anything of outdialID's slots.
 func (p *slotPool) knows(outdialID string) bool {
 	p.mu.Lock()
@@ -272,6 +313,8 @@ func (s *Store) learnOwners(ctx context.Context, outdialID string, r slotRange, 
 	if len(res.Items) == 0 {
 		return errOutdialGone
 	}
+	others := map[int]time.Time{}
+	mine := map[int]bool{}
 	for _, item := range res.Items {
 		var it struct {
 			SK       string `dynamodbav:"SK"`
@@ -285,10 +328,16 @@ func (s *Store) learnOwners(ctx context.Context, outdialID string, r slotRange, 
 		if _, err := fmt.Sscanf(strings.TrimPrefix(it.SK, prefixSlot), "%d", &i); err != nil {
 			continue
 		}
-		if until := time.UnixMilli(it.OwnUntil); it.Own != "" && it.Own != s.writeID && until.After(now) {
-			s.slots.release(outdialID, slot{i: i}, slotTaken, until)
+		until := time.UnixMilli(it.OwnUntil)
+		switch {
+		case it.Own == "" || !until.After(now):
+		case it.Own == s.writeID:
+			mine[i] = true
+		default:
+			others[i] = until
 		}
 	}
+	s.slots.learnt(outdialID, r, others, mine, now)
 	return nil
 }
 

@@ -23,6 +23,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
 
+	"github.com/outdial/outdial/internal/ddbdouble"
 	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/localrun"
 	"github.com/outdial/outdial/internal/localruntest"
@@ -43,6 +44,7 @@ var (
 	flagInFlight = flag.Int("load.inflight", 1500, "claimers pause while this many targets are dialing (keeps the queue's backlog well inside the lease)")
 	flagSeed     = flag.Uint64("load.seed", 1, "random seed")
 	flagDeadline = flag.Duration("load.deadline", 0, "bound of the campaign (0: 3 min + 25 ms per target)")
+	flagDouble   = flag.Bool("load.double", true, "send the functions' DynamoDB requests through the DynamoDB double (internal/ddbdouble, its defaults)")
 )
 
 // loadConfig is one run's size and settings.
@@ -110,7 +112,11 @@ func runLoad(t *testing.T, cfg loadConfig) {
 	}
 	deadline := cfg.deadline
 	loadStart := loadAvg()
-	st, logs := startStack(t)
+	var double *ddbdouble.Double
+	if *flagDouble {
+		double = ddbdouble.New(nil, ddbdouble.DefaultConfig())
+	}
+	st, logs := startStack(t, double)
 	token, err := st.Token(uuid.NewString(), 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +240,17 @@ func runLoad(t *testing.T, cfg loadConfig) {
 	}
 	summary := fmt.Sprintf("LOAD targets=%d import=%.1fs (%.0f targets/s) campaign=%.1fs outcomes=%d duplicates=%d outcomes/s=%.1f claimers=%d settled=%t discrepancies=%d",
 		n, importTime.Seconds(), float64(n)/importTime.Seconds(), res.duration.Seconds(), sent, dups, rate, cfg.claimers, res.settled, count)
+	if double != nil {
+		claim, out := double.Stats("claim-targets"), double.Stats("process-outcomes")
+		sentTx := claim.Transactions + claim.SingleWrites + out.Transactions + out.SingleWrites
+		pct := 0.0
+		if sentTx > 0 {
+			pct = 100 * float64(claim.Conflicts()+out.Conflicts()) / float64(sentTx)
+		}
+		summary += fmt.Sprintf(" double: cancelled_pct=%.2f (claims %d of %d, outcomes %d of %d) requests_per_outcome=%.3f wru_per_outcome=%.2f throttled=%d",
+			pct, claim.Conflicts(), claim.Transactions+claim.SingleWrites, out.Conflicts(), out.Transactions+out.SingleWrites,
+			float64(out.Total())/float64(max(1, ls.applied)), out.WriteUnits/float64(max(1, ls.applied)), double.Stats("").Throttled)
+	}
 	t.Log(summary)
 	fmt.Println(summary)
 }
@@ -895,10 +912,10 @@ func (l *serviceLog) stats() logStats {
 }
 
 // startStack starts the local stack on the test binary's DynamoDB Local (a
-// table of its own) and an SQS stand-in of its own, and stops it when the
-// test ends. What the stack logs goes to a serviceLog as it is written,
+// table of its own; through double, when not nil) and an SQS stand-in of
+// its own, and stops it when the test ends. What the stack logs goes to a serviceLog as it is written,
 // and is not kept otherwise (a line per outcome).
-func startStack(t *testing.T) (*localrun.Stack, *serviceLog) {
+func startStack(t *testing.T, double *ddbdouble.Double) (*localrun.Stack, *serviceLog) {
 	t.Helper()
 	logs := &serviceLog{done: make(chan struct{})}
 	r, w := io.Pipe()
@@ -908,7 +925,7 @@ func startStack(t *testing.T) (*localrun.Stack, *serviceLog) {
 		w.Close()
 		<-logs.done
 	})
-	st := localruntest.Start(t, localruntest.Options{Prefix: "loadtest", Tee: w, DiscardLogs: true})
+	st := localruntest.Start(t, localruntest.Options{Prefix: "loadtest", Tee: w, DiscardLogs: true, Double: double})
 	return st.Stack, logs
 }
 

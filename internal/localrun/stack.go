@@ -46,7 +46,10 @@ type Options struct {
 	// ScheduleEvery, when not 0, is the period of every ScheduleV2
 	// function instead of its schedule's rate (tests run them often).
 	ScheduleEvery time.Duration
-	Log           *slog.Logger
+	// DynamoDBHTTPClient, when set, carries the functions' DynamoDB
+	// requests (the DynamoDB double, internal/ddbdouble, for load tests).
+	DynamoDBHTTPClient aws.HTTPClient
+	Log                *slog.Logger
 }
 
 // Stack is a running local deployment: the Resources (DynamoDB Local,
@@ -136,6 +139,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		}
 		d := app.NewDeps(func(k string) string { return env[k] })
 		d.AWSConfig = &awsCfg
+		d.DynamoDBHTTPClient = opt.DynamoDBHTTPClient
 		h, err := app.Handler(ctx, d, f.Name)
 		if err != nil {
 			return nil, fmt.Errorf("function %s (%s): %w", f.LogicalID, f.Name, err)

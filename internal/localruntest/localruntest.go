@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/outdial/outdial/internal/ddbdouble"
 	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/localrun"
 	"github.com/outdial/outdial/internal/localstack"
@@ -50,6 +51,9 @@ type Options struct {
 	// of the scheduled functions (0: their schedules' rates).
 	Parameters    map[string]string
 	ScheduleEvery time.Duration
+	// Double, if set, carries the functions' DynamoDB requests
+	// (internal/ddbdouble: conflicts, throttling and latency of DynamoDB).
+	Double *ddbdouble.Double
 }
 
 // Stack is a running local stack.
@@ -65,6 +69,14 @@ func (s *Stack) Logs() string { return s.logs.String() }
 // LogWriter is where the stack's log goes: more loggers of the test (a
 // gateway of its own, say) can write there too.
 func (s *Stack) LogWriter() io.Writer { return s.logs }
+
+// doubleClient returns d's HTTP client, or nil.
+func doubleClient(d *ddbdouble.Double) aws.HTTPClient {
+	if d == nil {
+		return nil
+	}
+	return d.Client()
+}
 
 // startTimeout bounds starting the stack (npm ci of the stand-ins included).
 const startTimeout = 3 * time.Minute
@@ -117,7 +129,8 @@ func Start(t *testing.T, opt Options) *Stack {
 		Root: root, Addr: "127.0.0.1:0", TableName: table, DynamoDBEndpoint: dynamotest.Endpoint(),
 		SQSEndpoint: os.Getenv(localstack.EnvSQSEndpoint), // "": one of its own
 		Parameters:  opt.Parameters, ScheduleEvery: opt.ScheduleEvery,
-		Log: slog.New(slog.NewJSONHandler(w, nil)),
+		DynamoDBHTTPClient: doubleClient(opt.Double),
+		Log:                slog.New(slog.NewJSONHandler(w, nil)),
 	})
 	restore()
 	if err != nil {
