@@ -38,6 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/outdial/outdial/internal/ddbdouble"
 	"github.com/outdial/outdial/internal/dynamo"
 	"github.com/outdial/outdial/internal/localstack"
 )
@@ -45,6 +46,15 @@ import (
 // EnvEndpoint names an already running DynamoDB Local to use instead of
 // starting one.
 const EnvEndpoint = localstack.EnvDynamoDBEndpoint
+
+// EnvDouble, when set (to anything), makes every client of this package
+// go through the DynamoDB double (internal/ddbdouble, its defaults):
+// latency, transaction conflicts and per-partition budgets of DynamoDB, for
+// example `OUTDIAL_DYNAMODB_DOUBLE=1 go test ./internal/dynamo/`.
+const EnvDouble = "OUTDIAL_DYNAMODB_DOUBLE"
+
+// theDouble returns the test binary's DynamoDB double, made on first use.
+var theDouble = sync.OnceValue(func() *ddbdouble.Double { return ddbdouble.New(nil, ddbdouble.DefaultConfig()) })
 
 // startTimeout bounds installing (npm ci) and starting DynamoDB Local.
 const startTimeout = 3 * time.Minute
@@ -99,8 +109,13 @@ func Client(t testing.TB) *dynamodb.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The retry settings the functions use.
-	return dynamodb.New(client.Options(), dynamo.ClientOptions)
+	// The retry settings the functions use; through the DynamoDB double
+	// when OUTDIAL_DYNAMODB_DOUBLE is set (one double per test binary).
+	return dynamodb.New(client.Options(), dynamo.ClientOptions, func(o *dynamodb.Options) {
+		if os.Getenv(EnvDouble) != "" {
+			o.HTTPClient = theDouble().Client()
+		}
+	})
 }
 
 // Table creates a table with the production schema
