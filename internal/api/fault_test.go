@@ -858,7 +858,9 @@ func faultRoutes() []faultRoute {
 	// A delete removes the outdial's head and list copy in one
 	// transaction, then its count slots, best effort: the queued purge
 	// removes what that leaves.
-	deleteAnswers := map[string]faultAnswer{}
+	deleteAnswers := map[string]faultAnswer{
+		"TransactWriteItems/lost_reply": {[]int{http.StatusOK}, "the delete went through; a read of the head finds it gone"},
+	}
 	for _, k := range faultWriteKinds {
 		deleteAnswers["BatchWriteItem/"+string(k)] = faultAnswer{[]int{http.StatusOK}, "the outdial is deleted before its count slots are, and the purge deletes the slots left"}
 	}

@@ -56,10 +56,20 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 		head  *outdialItem
 		cands []candidate
 	)
+	// Which shards other claimers serve: the claim slots' owners, read
+	// (a Query, no write) again every lanesFor.
+	if _, learned := s.slots.claimLanes(outdialID, now); now.Sub(learned) > lanesFor {
+		if err := s.learnOwners(work, outdialID, claimSlots, now); err != nil {
+			if errors.Is(err, errOutdialGone) {
+				return nil, outdial.ErrNotFound("outdial")
+			}
+			return nil, err
+		}
+	}
 	// The count slot of the first transaction, taken now: its number is
 	// the shard this claim starts from (see claimSlots). While this store
-	// owns no claim slot of the outdial, the owner is checked first, so
-	// that taking one (claimSlot writes) is only ever done for the
+	// owns no free claim slot of the outdial, the owner is checked first,
+	// so that taking one (takeSlot writes) is only ever done for the
 	// outdial's customer; then the head and the candidates are read in
 	// parallel.
 	first := s.slots.take(outdialID, now, claimSlots)
@@ -72,8 +82,11 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 		if head == nil || head.CustomerID != customerID {
 			return nil, outdial.ErrNotFound("outdial")
 		}
-		if first, err = s.takeSlot(work, outdialID, claimSlots); errors.Is(err, errOutdialGone) {
-			return nil, outdial.ErrNotFound("outdial")
+		if first, err = s.takeSlot(work, outdialID, claimSlots); err != nil {
+			if errors.Is(err, errOutdialGone) {
+				return nil, outdial.ErrNotFound("outdial")
+			}
+			return nil, classify("claim targets", err)
 		}
 	}
 	firstUsed := false
@@ -83,16 +96,6 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 		}
 	}()
 	lane := first.i
-	// Which shards other claimers serve (their claim slots' owners), read
-	// again every lanesFor.
-	if _, learned := s.slots.claimLanes(outdialID, now); now.Sub(learned) > lanesFor {
-		if err := s.learnOwners(work, outdialID, claimSlots, now); err != nil {
-			if errors.Is(err, errOutdialGone) {
-				return nil, outdial.ErrNotFound("outdial")
-			}
-			return nil, err
-		}
-	}
 	g, gctx := errgroup.WithContext(work)
 	if head == nil {
 		g.Go(func() (err error) { head, err = s.readHead(gctx, outdialID); return err })
@@ -219,13 +222,10 @@ func claimWorkContext(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithDeadline(ctx, dl.Add(-min(time.Until(dl)/3, claimReserve)))
 }
 
-// spreadCandidates orders cands shard by shard from shard start on, oldest
-// due first within a shard.
+// spreadCandidates orders cands as candidatesOf does, from shard start.
 func spreadCandidates(cands []candidate, start int) []candidate {
 	out := append([]candidate(nil), cands...)
-	sort.SliceStable(out, func(i, j int) bool {
-		return (out[i].shard-start+Shards)%Shards < (out[j].shard-start+Shards)%Shards
-	})
+	sortCandidates(out, start)
 	return out
 }
 
@@ -331,6 +331,13 @@ func candidatesOf(read [][]targetItem, start int) []candidate {
 			}
 		}
 	}
+	sortCandidates(out, start)
+	return out
+}
+
+// sortCandidates orders cands oldest due first, by fairWindow, and within
+// a window shard by shard from shard start on, then by due time and id.
+func sortCandidates(out []candidate, start int) {
 	window := fairWindow.Milliseconds()
 	sort.Slice(out, func(i, j int) bool {
 		a, b := &out[i], &out[j]
@@ -345,7 +352,6 @@ func candidatesOf(read [][]targetItem, start int) []candidate {
 		}
 		return a.item.ID < b.item.ID
 	})
-	return out
 }
 
 // claimCandidates claims cands in transactions of up to txMaxTargets
@@ -424,15 +430,17 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, first *
 		// sweep records an expired attempt.
 		_, err := s.db.TransactWriteItems(work, tx.in)
 		for resend := 1; err != nil && cancellation(err) == nil && IsRetryable(err); resend++ {
+			// While work lasts, in work; once it is (nearly) out, in the
+			// time kept back.
 			ctx := work
-			if work.Err() != nil {
-				ctx = full
-			}
-			if ctx.Err() != nil || backoff(ctx, resend) != nil {
-				break
+			if backoff(work, resend) != nil {
+				if ctx = full; backoff(full, resend) != nil {
+					break
+				}
 			}
 			_, err = s.db.TransactWriteItems(ctx, tx.in)
 		}
+		sent := err != nil && cancellation(err) == nil && ambiguous(err)
 		err = s.finish(tx, err)
 		var ce *cancelledError
 		switch {
@@ -452,8 +460,8 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, first *
 			return claims, nil
 		case errors.Is(err, errOutdialGone):
 			return nil, outdial.ErrNotFound("outdial")
-		case errors.Is(err, errSlotBusy):
-			continue
+		case errors.Is(err, errSlotBusy) && attempt == 1:
+			continue // another slot, at once
 		case errors.As(err, &ce):
 			// Targets another claimer won (a failed condition) or is
 			// taking now (a conflict) are left to it.
@@ -471,6 +479,12 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, first *
 				chunk = keep
 				continue
 			}
+		case sent:
+			// Perhaps applied, its every answer lost: a changed
+			// transaction now could find the targets claimed by this one
+			// and lose them. Its targets, if it went through, come back
+			// with an expired attempt after the lease.
+			return nil, classify("claim targets", err)
 		case !IsRetryable(err):
 			return nil, classify("claim targets", err)
 		}

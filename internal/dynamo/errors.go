@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/outdial/outdial/internal/outdial"
 )
@@ -89,7 +90,14 @@ func classify(op string, err error) error {
 // IsRetryable reports whether err is a throttle, a conflict or a timeout:
 // something that may succeed if tried again.
 func IsRetryable(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errSlotBusy) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errSlotBusy) || errors.Is(err, errSlotThrottled) {
+		return true
+	}
+	// The request failed on its way (a cut connection, the SDK's retries
+	// spent on one): it may succeed if sent again.
+	var send *smithyhttp.RequestSendError
+	var spent *retry.MaxAttemptsError
+	if errors.As(err, &send) || errors.As(err, &spent) {
 		return true
 	}
 	if ce := (*cancelledError)(nil); errors.As(err, &ce) {
@@ -118,7 +126,7 @@ func IsRetryable(err error) bool {
 // applied: its answer was lost (a timeout, a cut connection) or the
 // service failed while doing it. A throttled or refused write was not.
 func ambiguous(err error) bool {
-	if errors.Is(err, errSlotBusy) || errors.Is(err, errOutdialGone) || errors.As(err, new(*cancelledError)) {
+	if errors.Is(err, errSlotBusy) || errors.Is(err, errSlotThrottled) || errors.Is(err, errOutdialGone) || errors.As(err, new(*cancelledError)) {
 		return false // refused: not applied
 	}
 	var ae smithy.APIError

@@ -28,11 +28,12 @@ import (
 // look at and the leases expired, never with the number of targets, and
 // no outcome pays for it.
 //
-// A registration is deleted only after a sweep that started once its
-// minute was over found nothing left to expire: every lease registered
-// under that minute was then expirable, and its claim's transaction long
-// settled (a claim's leases last at least outdial.MinLease, and its
-// function times out sooner).
+// A registration is deleted only by a sweep that found nothing left to
+// expire and started more than a minute after its minute was over: every
+// lease registered under that minute was then expirable for over a
+// minute, and its claim's transaction settled and in the index (a claim's
+// function times out in 10 s). An outdial whose sweep fails is registered
+// under the current minute again, so the cursor moves on.
 
 // sweepPartitions is how many partitions one minute's registrations are
 // spread over.
@@ -199,18 +200,33 @@ func (s *Store) ExpireLeases(ctx context.Context) (LeaseSweep, error) {
 	for outdialID, minutes := range byOutdial {
 		g.Go(func() error {
 			n, err := s.expireOutdial(gctx, outdialID, now)
+			if err != nil {
+				// Tried again next run: registered under this minute, so
+				// that the old registrations can go and the cursor move on
+				// (one outdial that keeps failing must not hold back the
+				// others' minutes).
+				if _, perr := s.db.PutItem(gctx, &dynamodb.PutItemInput{
+					TableName: &s.table,
+					Item:      map[string]types.AttributeValue{attrPK: avS(sweepPK(nowMin, outdialID)), attrSK: avS(outdialID), "minute": avN(nowMin)},
+				}); perr == nil {
+					err = nil
+				}
+				mu.Lock()
+				rep.Failed++
+				mu.Unlock()
+			}
 			var done []types.WriteRequest
 			mu.Lock()
 			rep.Expired += n
 			for _, m := range minutes {
-				if err == nil && m < nowMin {
+				// A minute's leases are all expirable once it is over;
+				// one more minute lets the last claims' transactions
+				// settle and the index catch up, whatever the grace.
+				if err == nil && m < nowMin-1 {
 					done = append(done, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(sweepPK(m, outdialID), outdialID)}})
 				} else {
 					oldest = min(oldest, m)
 				}
-			}
-			if err != nil {
-				rep.Failed++
 			}
 			mu.Unlock()
 			for start := 0; start < len(done); start += 25 {

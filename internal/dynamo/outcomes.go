@@ -195,6 +195,8 @@ func (s *Store) applyOutdial(ctx context.Context, outdialID string, idxs []int, 
 			continue
 		case errors.Is(err, errSlotBusy):
 			continue
+		case errors.Is(err, errSlotThrottled):
+			// The count slots' partition is busy: wait (below).
 		case errors.As(err, &ce):
 			whole = 0
 			keep := make([]int, 0, len(pending))

@@ -333,6 +333,15 @@ func (s *Store) updated(ctx context.Context, id, tm string) bool {
 	return err == nil && head != nil && head.TMUpdate == tm
 }
 
+// gone reports whether the head of outdial id is gone (a strongly
+// consistent read; false when it cannot tell).
+func (s *Store) gone(ctx context.Context, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	head, err := s.readHead(ctx, id)
+	return err == nil && head == nil
+}
+
 // DeleteOutdial reads the outdial, runs before (the API queues the purge of
 // the targets there), then deletes the head and the list copy in one
 // transaction and the count slots after it. With the head gone every route
@@ -363,7 +372,10 @@ func (s *Store) DeleteOutdial(ctx context.Context, customerID, id string, before
 		if r := cancellation(err); len(r) == 2 && code(r[0]) == reasonCondition {
 			return nil, outdial.ErrNotFound("outdial")
 		}
-		return nil, classify(fmt.Sprintf("delete outdial %s", id), err)
+		// Every answer lost: the head says whether it went through.
+		if !ambiguous(err) || !s.gone(context.WithoutCancel(ctx), id) {
+			return nil, classify(fmt.Sprintf("delete outdial %s", id), err)
+		}
 	}
 	s.owners.forget(id)
 	// The count slots. The outdial is deleted already: should this fail,

@@ -34,6 +34,22 @@ import (
 // slotOwnership is how long a slot stays a writer's after its last write.
 const slotOwnership = time.Minute
 
+// firstContactJitter bounds the random pause before a store's first slot
+// of an outdial (takeSlot).
+const firstContactJitter = 100 * time.Millisecond
+
+// sleepUpTo sleeps a random time up to d, or until ctx is done.
+func sleepUpTo(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(time.Duration(mrand.Int64N(int64(d))))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // newWriterID returns a random identity for a store as a slot owner.
 func newWriterID() string {
 	b := make([]byte, 8)
@@ -60,8 +76,9 @@ var (
 
 // slot is the count slot one transaction writes.
 type slot struct {
-	i    int
-	take bool // write it as its owner (false: shared, every slot is owned by others)
+	i      int
+	take   bool // write it as its owner (false: shared, every slot is owned by others)
+	marked bool // take marked it busy (so giving it back clears that)
 }
 
 // slotPool is the store's knowledge of the count slots of the outdials it
@@ -91,7 +108,13 @@ func (p *slotPool) at(outdialID string) *outdialSlots {
 	o := p.outdials[outdialID]
 	if o == nil {
 		if len(p.outdials) >= slotPoolMax {
-			clear(p.outdials)
+			// Forget the outdials no transaction is writing now (the
+			// others' busy slots must stay marked).
+			for id, other := range p.outdials {
+				if len(other.busy) == 0 {
+					delete(p.outdials, id)
+				}
+			}
 		}
 		o = &outdialSlots{owned: map[int]bool{}, busy: map[int]bool{}, avoid: map[int]time.Time{}}
 		p.outdials[outdialID] = o
@@ -115,7 +138,7 @@ func (p *slotPool) take(outdialID string, now time.Time, r slotRange) slot {
 	if len(owned) > 0 {
 		sort.Ints(owned)
 		o.busy[owned[0]] = true
-		return slot{i: owned[0], take: true}
+		return slot{i: owned[0], take: true, marked: true}
 	}
 	var free, notBusy []int
 	for i := r.lo; i < r.hi; i++ {
@@ -131,11 +154,11 @@ func (p *slotPool) take(outdialID string, now time.Time, r slotRange) slot {
 	case len(free) > 0:
 		i := free[mrand.IntN(len(free))]
 		o.busy[i] = true
-		return slot{i: i, take: true}
+		return slot{i: i, take: true, marked: true}
 	case len(notBusy) > 0:
 		i := notBusy[mrand.IntN(len(notBusy))]
 		o.busy[i] = true
-		return slot{i: i}
+		return slot{i: i, marked: true}
 	}
 	// More transactions in flight here than slots: share one.
 	return slot{i: r.lo + mrand.IntN(r.hi-r.lo)}
@@ -158,7 +181,9 @@ func (p *slotPool) release(outdialID string, s slot, v slotVerdict, until time.T
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	o := p.at(outdialID)
-	delete(o.busy, s.i)
+	if s.marked {
+		delete(o.busy, s.i)
+	}
 	switch v {
 	case slotWritten:
 		if s.take {
@@ -247,7 +272,7 @@ func (p *slotPool) owns(outdialID string, i int) bool {
 func (p *slotPool) unused(outdialID string, s slot) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if o := p.outdials[outdialID]; o != nil {
+	if o := p.outdials[outdialID]; o != nil && s.marked {
 		delete(o.busy, s.i)
 	}
 }
@@ -352,7 +377,14 @@ func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (sl
 		now := s.now()
 		if attempt == 0 && !s.slots.knows(outdialID) {
 			// First contact with this outdial: learn who owns what (a
-			// read), so that the slot picked is free.
+			// read), so that the slot picked is free. Writers that start
+			// together (a burst of cold starts) would read the same free
+			// slots and pick the same ones: a random pause first spreads
+			// them, so that most see the others' slots taken.
+			if err := sleepUpTo(ctx, firstContactJitter); err != nil {
+				return slot{}, err
+			}
+			now = s.now()
 			if err := s.learnOwners(ctx, outdialID, r, now); err != nil {
 				return slot{}, err
 			}

@@ -180,13 +180,15 @@ func (s *Store) AddTargets(ctx context.Context, customerID, outdialID, idem stri
 		pending = append(pending, &pendingTarget{index: i, item: it, av: av})
 	}
 
+	// A plain group: a failing chunk must not cut the others off mid-request
+	// (their results would be unknown).
 	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
+	var g errgroup.Group
 	g.SetLimit(ImportConcurrency)
 	for start := 0; start < len(pending); start += txMaxTargets {
 		chunk := pending[start:min(start+txMaxTargets, len(pending))]
 		g.Go(func() error {
-			created, dups, err := s.importChunk(gctx, outdialID, chunk)
+			created, dups, err := s.importChunk(ctx, outdialID, chunk)
 			mu.Lock()
 			defer mu.Unlock()
 			for _, p := range created {
@@ -242,10 +244,12 @@ func (s *Store) importChunk(ctx context.Context, outdialID string, chunk []*pend
 			if !ce.transient() {
 				return created, dups, fmt.Errorf("import into outdial %s: %w", outdialID, err)
 			}
-		default:
+		case ambiguous(err):
 			// Sent again already for as long as there was time (run):
 			// whether it was applied is unknown, and only the client's
 			// retry of the import can tell (it finds what was stored).
+			return created, dups, classify(fmt.Sprintf("import into outdial %s", outdialID), err)
+		case !IsRetryable(err):
 			return created, dups, classify(fmt.Sprintf("import into outdial %s", outdialID), err)
 		}
 		if !keepTrying(ctx, attempt+1, 0) {

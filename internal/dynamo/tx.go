@@ -24,6 +24,10 @@ var (
 	// slot (owned by another writer, or held by another transaction);
 	// prepare another attempt, which takes another slot.
 	errSlotBusy = errors.New("count slot busy")
+	// errSlotThrottled: the transaction was cancelled only because its
+	// count slot's partition (the outdial's head) was throttled; wait, then
+	// prepare another attempt.
+	errSlotThrottled = errors.New("count slot throttled")
 )
 
 // cancelledError is a transaction cancelled for reasons on its target
@@ -166,8 +170,11 @@ func (s *Store) finish(tx *countedTx, err error) error {
 			return &cancelledError{Reasons: items}
 		}
 	}
+	if v == slotUnknown && transient(reasons[tx.n]) {
+		return errSlotThrottled
+	}
 	if v == slotUnknown {
-		return err // the slot was throttled, say
+		return err
 	}
 	return errSlotBusy
 }
