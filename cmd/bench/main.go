@@ -74,7 +74,7 @@ func main() {
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the bench process (handler and client side) to this file")
 	flag.DurationVar(&cfg.Timeout, "timeout", 15*time.Minute, "give up after this long")
 	flag.StringVar(&cfg.Contention, "contention", "5,20,100", "concurrent outcome batches of each contention line (through the DynamoDB double), comma-separated; empty for none")
-	flag.IntVar(&cfg.ContentionOutcomes, "contention-outcomes", 6000, "targets claimed before each contention run, whose outcomes are fed in batches (the claimers claim a third as many more during the run)")
+	flag.IntVar(&cfg.ContentionOutcomes, "contention-outcomes", 6500, "targets claimed before each contention run, whose outcomes are fed in batches (the claimers claim a third as many more during the run)")
 	flag.BoolVar(&cfg.ContentionOnly, "contention-only", false, "print only the contention lines")
 	flag.Parse()
 	if cfg.Targets < 1 || cfg.Outcomes < 1 || cfg.Concurrency < 1 || cfg.Claims < 1 || cfg.Gets < 1 || cfg.Warmup < 0 {

@@ -36,7 +36,7 @@ const slotOwnership = time.Minute
 
 // firstContactJitter bounds the random pause before a store's first slot
 // of an outdial (takeSlot).
-const firstContactJitter = 100 * time.Millisecond
+const firstContactJitter = 300 * time.Millisecond
 
 // sleepUpTo sleeps a random time up to d, or until ctx is done.
 func sleepUpTo(ctx context.Context, d time.Duration) error {
@@ -399,10 +399,15 @@ func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (sl
 			sl.take = false
 			return sl, nil
 		}
-		if attempt == 1 {
-			// The first pick was taken: learn who owns the range before
-			// picking again, rather than trying slots one by one.
+		if attempt >= 1 {
+			// The pick was taken: others are taking slots now. Let their
+			// writes land (a random pause), then learn who owns the range
+			// before picking again.
 			s.slots.unused(outdialID, sl)
+			if err := sleepUpTo(ctx, firstContactJitter); err != nil {
+				return slot{}, err
+			}
+			now = s.now()
 			if err := s.learnOwners(ctx, outdialID, r, now); err != nil {
 				return slot{}, err
 			}
