@@ -3,15 +3,16 @@
 #   make load                                   100 000 targets, 16 claimers
 #   make load LOAD_TARGETS=10000 LOAD_CLAIMERS=4   smaller
 #
-# Against the local stack (DynamoDB Local, the SQS stand-in, the HTTP API
-# emulation): imports LOAD_TARGETS targets into one outdial in requests of
+# Against the local stack (DynamoDB Local behind the DynamoDB double, which
+# adds DynamoDB's latency, transaction conflicts and per-partition budgets;
+# the SQS stand-in; the HTTP API emulation): imports LOAD_TARGETS targets into one outdial in requests of
 # 10 000, dials them with LOAD_CLAIMERS concurrent claimers (claims of 25,
 # 300 s leases) that report each call's outcome on the outcome queue and 10%
 # of them twice, until nothing is idle or dialing; then checks every target
 # against the test's model. It prints progress every 10 s and ends with one
 # line, also kept in .local/load.txt:
 #
-#   LOAD targets=... import=...s (... targets/s) campaign=...s outcomes=... duplicates=... outcomes/s=... discrepancies=0
+#   LOAD targets=... import=...s (... targets/s) campaign=...s outcomes=... duplicates=... outcomes/s=... discrepancies=0 double: cancelled_pct=...
 #
 # `make test` runs the same test at a reduced size (1 000 targets, 16
 # claimers). Locally, throughput is bounded by the one SQS poller feeding
@@ -20,7 +21,8 @@
 # run; -load.deadline bounds the campaign (default 3 min + 25 ms per
 # target), and an unsettled run is still checked item by item.
 # LOAD_ARGS are more flags (-load.seed, -load.limit, -load.lease,
-# -load.duplicates, -load.inflight, -load.deadline; go doc has none, see
+# -load.duplicates, -load.inflight, -load.deadline, -load.double=false for
+# DynamoDB Local alone; go doc has none, see
 # internal/loadtest/load_test.go).
 
 LOAD_TARGETS  ?= 100000
