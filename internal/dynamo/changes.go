@@ -1,0 +1,165 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
+
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+// UpdateOutdial reads the outdial (ownership, counts), then sets the
+// fields u carries on the head and the list copy in one transaction (each
+// conditional on the outdial existing and being the customer's), and
+// answers the outdial as read with u applied. A failure answers an error
+// with nothing changed (a transaction whose answer was lost is sent again
+// unchanged, and applied once).
+func (s *Store) UpdateOutdial(ctx context.Context, customerID, id string, u *outdial.OutdialUpdate) (*outdial.Outdial, error) {
+	o, err := s.GetOutdial(ctx, customerID, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	sets := []string{"tm_update = :tm"}
+	vals := map[string]types.AttributeValue{":tm": avS(formatTime(now)), ":c": avS(customerID)}
+	names := map[string]string{"#cust": "customer_id"}
+	set := func(attr string, v types.AttributeValue) {
+		ph := ":" + attr
+		names["#"+attr] = attr
+		sets = append(sets, "#"+attr+" = "+ph)
+		vals[ph] = v
+	}
+	var removes []string
+	if u.Name != nil {
+		set("name", avS(*u.Name))
+	}
+	if u.Detail != nil {
+		set("detail", avS(*u.Detail))
+	}
+	if u.SetCampaign {
+		if u.CampaignID == nil {
+			set("campaign_id", &types.AttributeValueMemberNULL{Value: true})
+		} else {
+			set("campaign_id", avS(*u.CampaignID))
+		}
+	}
+	if u.Data != nil {
+		if string(u.Data) == "null" {
+			names["#data"] = "data"
+			removes = append(removes, "#data")
+		} else {
+			set("data", avS(string(u.Data)))
+		}
+	}
+	if p := u.RetryPolicy; p != nil {
+		for attr, v := range map[string]*int{"retry_busy": p.BusySeconds, "retry_no_answer": p.NoAnswerSeconds, "retry_failed": p.FailedSeconds, "retry_expired": p.ExpiredSeconds} {
+			if v != nil {
+				set(attr, avN(int64(*v)))
+			}
+		}
+	}
+	expr := "SET " + strings.Join(sets, ", ")
+	if len(removes) > 0 {
+		expr += " REMOVE " + strings.Join(removes, ", ")
+	}
+	update := func(k map[string]types.AttributeValue) types.TransactWriteItem {
+		return types.TransactWriteItem{Update: &types.Update{
+			TableName: &s.table, Key: k, UpdateExpression: aws.String(expr),
+			ConditionExpression:       aws.String("attribute_exists(PK) AND #cust = :c"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: vals,
+		}}
+	}
+	if err := s.transact(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems:      []types.TransactWriteItem{update(headKey(id)), update(key(outdialPK(customerID), outdialSK(id)))},
+		ClientRequestToken: aws.String(uuid.NewString()),
+	}); err != nil {
+		if r := cancellation(err); len(r) == 2 && (code(r[0]) == reasonCondition || code(r[1]) == reasonCondition) {
+			return nil, outdial.ErrNotFound("outdial")
+		}
+		// Every answer lost: the head says whether it went through (it
+		// carries this update's time, to the nanosecond).
+		if !ambiguous(err) || !s.updated(context.WithoutCancel(ctx), id, formatTime(now)) {
+			return nil, classify(fmt.Sprintf("update outdial %s", id), err)
+		}
+	}
+	updated := u.Apply(*o, now.UTC())
+	if string(updated.Data) == "null" {
+		updated.Data = nil // cleared: stored as absent, read back as nil
+	}
+	return &updated, nil
+}
+
+// updated reports whether the head of outdial id carries tm_update tm (a
+// strongly consistent read; false when it cannot tell).
+func (s *Store) updated(ctx context.Context, id, tm string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	head, err := s.readHead(ctx, id)
+	return err == nil && head != nil && head.TMUpdate == tm
+}
+
+// gone reports whether the head of outdial id is gone (a strongly
+// consistent read; false when it cannot tell).
+func (s *Store) gone(ctx context.Context, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	head, err := s.readHead(ctx, id)
+	return err == nil && head == nil
+}
+
+// DeleteOutdial reads the outdial, runs before (the API queues the purge of
+// the targets there), then deletes the head and the list copy in one
+// transaction and the count slots after it. With the head gone every route
+// answers 404 for the outdial and its targets and nothing of it can be
+// claimed; with the slots gone, no import, claim or outcome can move a
+// target of it. Its target items are removed afterwards (PurgeTargets).
+func (s *Store) DeleteOutdial(ctx context.Context, customerID, id string, before func(*outdial.Outdial) error) (*outdial.Outdial, error) {
+	o, err := s.GetOutdial(ctx, customerID, id)
+	if err != nil {
+		return nil, err
+	}
+	if before != nil {
+		if err := before(o); err != nil {
+			return nil, err
+		}
+	}
+	del := func(k map[string]types.AttributeValue) types.TransactWriteItem {
+		return types.TransactWriteItem{Delete: &types.Delete{
+			TableName: &s.table, Key: k,
+			ConditionExpression:       aws.String("attribute_exists(PK) AND customer_id = :c"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":c": avS(customerID)},
+		}}
+	}
+	if err := s.transact(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems:      []types.TransactWriteItem{del(headKey(id)), del(key(outdialPK(customerID), outdialSK(id)))},
+		ClientRequestToken: aws.String(uuid.NewString()),
+	}); err != nil {
+		if r := cancellation(err); len(r) == 2 && code(r[0]) == reasonCondition {
+			return nil, outdial.ErrNotFound("outdial")
+		}
+		// Every answer lost: the head says whether it went through.
+		if !ambiguous(err) || !s.gone(context.WithoutCancel(ctx), id) {
+			return nil, classify(fmt.Sprintf("delete outdial %s", id), err)
+		}
+	}
+	s.owners.forget(id)
+	// The count slots. The outdial is deleted already: should this fail,
+	// the purge queued in before deletes the slots left.
+	var reqs []types.WriteRequest
+	for i := 0; i < CountSlots; i++ {
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: slotKey(id, i)}})
+	}
+	for start := 0; start < len(reqs); start += 25 {
+		if s.batchWrite(ctx, reqs[start:min(start+25, len(reqs))]) != nil {
+			break
+		}
+	}
+	return o, nil
+}

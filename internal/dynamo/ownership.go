@@ -1,0 +1,182 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// learnOwners reads the slots of range r of outdialID (one strongly
+// consistent Query) and records which ones other writers own.
+func (s *Store) learnOwners(ctx context.Context, outdialID string, r slotRange, now time.Time) error {
+	res, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("PK = :pk AND SK BETWEEN :lo AND :hi"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": avS(headPK(outdialID)), ":lo": slotKey(outdialID, r.lo)[attrSK], ":hi": slotKey(outdialID, r.hi-1)[attrSK],
+		},
+		ProjectionExpression: aws.String("SK, o, u"),
+		ConsistentRead:       aws.Bool(true),
+	})
+	if err != nil {
+		return classify("read count slots", err)
+	}
+	if len(res.Items) == 0 {
+		return errOutdialGone
+	}
+	others := map[int]time.Time{}
+	mine := map[int]bool{}
+	for _, item := range res.Items {
+		var it struct {
+			SK       string `dynamodbav:"SK"`
+			Own      string `dynamodbav:"o"`
+			OwnUntil int64  `dynamodbav:"u"`
+		}
+		if attributevalue.UnmarshalMap(item, &it) != nil {
+			continue
+		}
+		var i int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(it.SK, prefixSlot), "%d", &i); err != nil {
+			continue
+		}
+		until := time.UnixMilli(it.OwnUntil)
+		switch {
+		case it.Own == "" || !until.After(now):
+		case it.Own == s.writeID:
+			mine[i] = true
+		default:
+			others[i] = until
+		}
+	}
+	s.slots.learnt(outdialID, r, others, mine, now)
+	return nil
+}
+
+// takeSlot takes a count slot of range r for a transaction on outdialID.
+// A slot this store does not own yet is taken with a conditional
+// UpdateItem of its own first (once per process and outdial, while it
+// keeps writing). For a claim, the slot's number is also the shard it
+// starts from, known before it reads candidates. The caller hands the slot
+// to prepareOn, or gives it back with s.slots.unused.
+func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (slot, error) {
+	for attempt := 0; ; attempt++ {
+		now := s.now()
+		if attempt == 0 && !s.slots.knows(outdialID) {
+			// First contact with this outdial: learn who owns what (a
+			// read), so that the slot picked is free. Writers that start
+			// together (a burst of cold starts) would read the same free
+			// slots and pick the same ones: a random pause first spreads
+			// them, so that most see the others' slots taken.
+			if err := sleepUpTo(ctx, firstContactJitter); err != nil {
+				return slot{}, err
+			}
+			now = s.now()
+			if err := s.learnOwners(ctx, outdialID, r, now); err != nil {
+				return slot{}, err
+			}
+		}
+		sl := s.slots.take(outdialID, now, r)
+		if !sl.take || s.slots.owns(outdialID, sl.i) {
+			return sl, nil
+		}
+		if attempt == 4 {
+			// Others keep taking the slots picked: write one without
+			// taking it (its condition cannot fail for another owner).
+			sl.take = false
+			return sl, nil
+		}
+		if attempt >= 1 {
+			// The pick was taken: others are taking slots now. Let their
+			// writes land (a random pause), then learn who owns the range
+			// before picking again.
+			s.slots.unused(outdialID, sl)
+			if err := sleepUpTo(ctx, firstContactJitter); err != nil {
+				return slot{}, err
+			}
+			now = s.now()
+			if err := s.learnOwners(ctx, outdialID, r, now); err != nil {
+				return slot{}, err
+			}
+			sl = s.slots.take(outdialID, now, r)
+			if !sl.take || s.slots.owns(outdialID, sl.i) {
+				return sl, nil
+			}
+		}
+		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &s.table, Key: slotKey(outdialID, sl.i),
+			UpdateExpression:                    aws.String("SET #own = :me, #ou = :ou"),
+			ConditionExpression:                 aws.String(ownCondition),
+			ExpressionAttributeNames:            map[string]string{"#own": attrOwner, "#ou": attrOwnUntil},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":me": avS(s.writeID), ":ou": avN(now.Add(slotOwnership).UnixMilli()), ":now": avN(now.UnixMilli())},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		switch {
+		case err == nil:
+			s.slots.took(outdialID, sl.i)
+			return sl, nil
+		case errors.As(err, &ccf):
+			v, until := s.verdict(types.CancellationReason{Code: aws.String(reasonCondition), Item: ccf.Item}, now)
+			s.slots.release(outdialID, sl, v, until)
+			if v == slotGone {
+				return slot{}, errOutdialGone
+			}
+		case errors.As(err, new(*types.TransactionConflictException)):
+			// Another claimer's transaction holds it: it is theirs.
+			s.slots.release(outdialID, sl, slotConflict, time.Time{})
+		default:
+			// Unknown: the claim's transaction settles it.
+			return sl, nil
+		}
+	}
+}
+
+// slotUpdate returns the update adding d to slot s of outdialID: as its
+// owner (take) it holds only if this store owns the slot or nobody does,
+// and renews the ownership; shared, only that the slot exists (that is,
+// the outdial). On a failed condition it returns the slot as it was.
+func (s *Store) slotUpdate(outdialID string, sl slot, d counterDelta, now time.Time) types.TransactWriteItem {
+	expr, names, vals := d.expr()
+	cond := "attribute_exists(PK)"
+	if sl.take {
+		expr += " SET #own = :me, #ou = :ou"
+		cond = ownCondition
+		names["#own"], names["#ou"] = attrOwner, attrOwnUntil
+		vals[":me"], vals[":ou"], vals[":now"] = avS(s.writeID), avN(now.Add(slotOwnership).UnixMilli()), avN(now.UnixMilli())
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: &s.table, Key: slotKey(outdialID, sl.i),
+		UpdateExpression: aws.String(expr), ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}}
+}
+
+// verdict reads a slot's cancellation reason.
+func (s *Store) verdict(r types.CancellationReason, now time.Time) (slotVerdict, time.Time) {
+	switch code(r) {
+	case reasonNone, "":
+		return slotFine, time.Time{}
+	case reasonConflict:
+		return slotConflict, time.Time{}
+	case reasonCondition:
+		if len(r.Item) == 0 {
+			return slotGone, time.Time{}
+		}
+		var it slotItem
+		_ = attributevalue.UnmarshalMap(r.Item, &it)
+		until := time.UnixMilli(it.OwnUntil)
+		if it.Own != "" && it.Own != s.writeID && until.After(now) {
+			return slotTaken, until
+		}
+		return slotFine, time.Time{} // it was free a moment ago: try it again
+	}
+	return slotUnknown, time.Time{}
+}
