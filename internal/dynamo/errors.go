@@ -150,6 +150,11 @@ func backoff(ctx context.Context, attempt int) error {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d+resendReserve {
 		return context.DeadlineExceeded
 	}
+	return pause(ctx, d)
+}
+
+// pause sleeps d, or until ctx is done.
+func pause(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

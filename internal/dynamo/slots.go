@@ -32,14 +32,7 @@ const firstContactJitter = 300 * time.Millisecond
 
 // sleepUpTo sleeps a random time up to d, or until ctx is done.
 func sleepUpTo(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(time.Duration(mrand.Int64N(int64(d))))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return pause(ctx, time.Duration(mrand.Int64N(int64(d))))
 }
 
 // newWriterID returns a random identity for a store as a slot owner.
