@@ -19,7 +19,7 @@ import (
 //     entry and writes a new one. Index writes are not doubled for
 //     transactions here (DynamoDB Local doubles them).
 //
-// Count items are smaller than 1 KB and not in GSI1: 1 WCU, 2 in a
+// Count slots are smaller than 1 KB and not in GSI1: 1 WCU, 2 in a
 // transaction.
 
 // itemSize returns the size of item as DynamoDB counts it: attribute

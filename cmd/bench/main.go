@@ -426,7 +426,7 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintln(w, "requests: counted by a wrapper of dynamo.API around the SDK client; both sides of every comparison go through it.")
 	fmt.Fprintln(w, "WCU, from item sizes: per item written, table 1 WCU per started KB (2 in a transaction; an update costs the larger of its sizes before and after),")
-	fmt.Fprintln(w, "          GSI1 1 WCU per KB per index entry written or removed (a status change removes one and writes one), count items 2 WCU per transaction.")
+	fmt.Fprintln(w, "          GSI1 1 WCU per KB per index entry written or removed (a status change removes one and writes one), count slots 2 WCU per transaction (one slot each).")
 	fmt.Fprintln(w, "          Item sizes are those of the stored items, read back after each phase (docs/bench.md).")
 	fmt.Fprintf(w, "WCU, as DynamoDB Local reports: ConsumedCapacity summed (the wrapper sets ReturnConsumedCapacity=INDEXES on a copy of every request; %d of %d successful requests reported it).\n",
 		reported, reported+unreported)
