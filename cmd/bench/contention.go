@@ -51,6 +51,7 @@ type contentionResult struct {
 	Conflicts          int // of them, cancelled or refused for a transaction conflict
 	OutcomeRequests    int
 	OutcomeWriteUnits  float64
+	Batches            int // outcome batches handed to the processor
 	Redelivered        int
 	ExpiredInLease     int
 	ClaimErrors        int
@@ -112,6 +113,7 @@ type contentionRun struct {
 	claimed     atomic.Int64      // claimed by the claimers
 	claimLat    []time.Duration
 	applied     atomic.Int64
+	batches     atomic.Int64 // batches handed to the processor
 	redelivered atomic.Int64
 	claimErrs   atomic.Int64
 
@@ -266,6 +268,7 @@ func runContention(ctx context.Context, base *dynamodb.Client, table string, cfg
 	res.OutcomeRequests = out.Total()
 	res.OutcomeWriteUnits = out.WriteUnits
 	res.Redelivered = int(c.redelivered.Load())
+	res.Batches = int(c.batches.Load())
 	res.ClaimErrors = int(c.claimErrs.Load())
 	res.ClaimErrorExamples = c.errs
 	res.ClaimStats, res.OutcomeStats, res.SweepStats = claim, out, d.Stats(tagSweep)
@@ -414,6 +417,7 @@ func (c *contentionRun) feeder(ctx context.Context, batches <-chan []*sentOutcom
 			return
 		case batch = <-batches:
 		}
+		c.batches.Add(1)
 		ev := events.SQSEvent{}
 		byID := map[string]*sentOutcome{}
 		for i, o := range batch {
@@ -589,6 +593,8 @@ func contentionLines(ctx context.Context, base *dynamodb.Client, table string, c
 				r.ClaimLatency[n/2].Round(time.Millisecond), r.ClaimLatency[n*99/100].Round(time.Millisecond), r.ClaimLatency[n-1].Round(time.Millisecond),
 				r.Applied, r.Elapsed.Round(time.Millisecond))
 		}
+		fmt.Fprintf(progress, "bench:   outcomes in %d batches (%.1f each); outcome requests %v, %.1f write units\n",
+			r.Batches, float64(r.Applied+r.Redelivered)/float64(max(r.Batches, 1)), r.OutcomeStats.Requests, r.OutcomeStats.WriteUnits)
 		fmt.Fprintf(progress, "bench:   conflicts: claims %d+%d of %d transactions and writes, outcomes %d of %d, sweep %d; claim requests %v\n",
 			r.ClaimStats.TransactionConflicts, r.ClaimStats.WriteConflicts, r.ClaimStats.Transactions+r.ClaimStats.SingleWrites,
 			r.OutcomeStats.Conflicts(), r.OutcomeStats.Transactions+r.OutcomeStats.SingleWrites, r.SweepStats.Conflicts(), r.ClaimStats.Requests)
