@@ -41,6 +41,17 @@ const (
 	EnvPurgeQueueURL    = "PURGE_QUEUE_URL"
 	EnvLogLevel         = "LOG_LEVEL"
 	EnvLeaseGrace       = "LEASE_GRACE_SECONDS" // claim-targets and expire-leases; default 60
+	// EnvMaxTokenLifetime is the authorizer's maximum token lifetime in
+	// seconds, MinMaxTokenLifetime to MaxMaxTokenLifetime; default
+	// auth.DefaultMaxLifetime (30 days).
+	EnvMaxTokenLifetime = "MAX_TOKEN_LIFETIME_SECONDS"
+)
+
+// Bounds of EnvMaxTokenLifetime in seconds (the template parameter
+// MaxTokenLifetimeSeconds has the same MinValue and MaxValue).
+const (
+	MinMaxTokenLifetime = 60
+	MaxMaxTokenLifetime = 365 * 24 * 3600
 )
 
 // Deps builds what handlers need from an environment, each piece once and
@@ -210,6 +221,14 @@ var functions = map[string]func(context.Context, *Deps) (any, error){
 		v, err := auth.NewVerifier(secret, d.Getenv(EnvTokenSecretPrev))
 		if err != nil {
 			return nil, err
+		}
+		if s := d.Getenv(EnvMaxTokenLifetime); s != "" {
+			secs, err := strconv.Atoi(s)
+			if err != nil || secs < MinMaxTokenLifetime || secs > MaxMaxTokenLifetime {
+				return nil, fmt.Errorf("%s must be a number of seconds from %d to %d, not %q",
+					EnvMaxTokenLifetime, MinMaxTokenLifetime, MaxMaxTokenLifetime, s)
+			}
+			v = v.WithMaxLifetime(time.Duration(secs) * time.Second)
 		}
 		return (&auth.Authorizer{Verifier: v, Log: d.Log}).Handle, nil
 	},

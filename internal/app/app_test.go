@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/auth"
 	"github.com/outdial/outdial/internal/localstack"
 	"github.com/outdial/outdial/internal/samtemplate"
 )
@@ -424,6 +426,88 @@ func TestLoggerLevel(t *testing.T) {
 		}
 		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
 			t.Errorf("LOG_LEVEL=%q logged %v, want %v", tt.level, got, tt.want)
+		}
+	}
+}
+
+// TestAuthorizerMaxTokenLifetime checks the wiring of the maximum token
+// lifetime: the template gives MAX_TOKEN_LIFETIME_SECONDS to the authorizer
+// only, with the bounds and default internal/app and internal/auth use;
+// the authorizer built from it denies longer tokens; a value out of bounds
+// fails the init naming the variable.
+func TestAuthorizerMaxTokenLifetime(t *testing.T) {
+	tpl := template(t)
+	authz := tpl.Authorizer()
+	for id, f := range tpl.Functions {
+		got, ok := f.Env[app.EnvMaxTokenLifetime]
+		switch {
+		case f == authz && !reflect.DeepEqual(got, map[string]any{"Ref": "MaxTokenLifetimeSeconds"}):
+			t.Errorf("%s: %s = %v, want !Ref MaxTokenLifetimeSeconds", id, app.EnvMaxTokenLifetime, got)
+		case f != authz && ok:
+			t.Errorf("%s: sets %s but does not verify tokens", id, app.EnvMaxTokenLifetime)
+		}
+	}
+	params, _ := tpl.Raw["Parameters"].(map[string]any)
+	p, _ := params["MaxTokenLifetimeSeconds"].(map[string]any)
+	if p["Type"] != "Number" || p["Default"] != int(auth.DefaultMaxLifetime/time.Second) ||
+		p["MinValue"] != app.MinMaxTokenLifetime || p["MaxValue"] != app.MaxMaxTokenLifetime {
+		t.Errorf("MaxTokenLifetimeSeconds: got %v, want a Number, default %d, from %d to %d (what internal/app accepts)",
+			p, int(auth.DefaultMaxLifetime/time.Second), app.MinMaxTokenLifetime, app.MaxMaxTokenLifetime)
+	}
+
+	// authorize builds the authorizer with env and asks it about a token
+	// minted for ttl.
+	authorize := func(t *testing.T, env map[string]string, ttl time.Duration) bool {
+		t.Helper()
+		h, err := app.Handler(context.Background(), deps(env), authz.Name)
+		if err != nil {
+			t.Fatalf("Handler(%s): %v", authz.Name, err)
+		}
+		handle, ok := h.(func(context.Context, events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error))
+		if !ok {
+			t.Fatalf("the authorizer's handler is a %T", h)
+		}
+		tok, err := auth.Mint(testSecret, "7c4d2f3a-1b8e-4f5c-9a6d-3e2f1a0b4c5d", ttl, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := handle(context.Background(), events.APIGatewayV2CustomAuthorizerV2Request{
+			Version: "2.0", Type: "REQUEST", RouteKey: "GET /v1.0/outdials", Headers: map[string]string{"authorization": "Bearer " + tok},
+		})
+		if err != nil {
+			t.Fatalf("authorizer: %v", err)
+		}
+		return res.IsAuthorized
+	}
+	day := 24 * time.Hour
+	for _, tt := range []struct {
+		name  string
+		value string // MAX_TOKEN_LIFETIME_SECONDS; "" keeps the template's
+		ttl   time.Duration
+		allow bool
+	}{
+		{"template default, make run's 7-day token", "", 7 * day, true},
+		{"template default, 30 days", "", 30 * day, true},
+		{"template default, 31 days", "", 31 * day, false},
+		{"one hour, 1 h token", "3600", time.Hour, true},
+		{"one hour, 2 h token", "3600", 2 * time.Hour, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := templateEnv(t, tpl, authz, map[string]string{app.EnvMaxTokenLifetime: tt.value})
+			if tt.value == "" {
+				env = templateEnv(t, tpl, authz, nil)
+			}
+			if got := authorize(t, env, tt.ttl); got != tt.allow {
+				t.Errorf("MAX_TOKEN_LIFETIME_SECONDS %q, token for %s: allowed %v, want %v", env[app.EnvMaxTokenLifetime], tt.ttl, got, tt.allow)
+			}
+		})
+	}
+
+	for _, bad := range []string{"abc", "-1", "0", "59", "31536001", "30d"} {
+		env := templateEnv(t, tpl, authz, map[string]string{app.EnvMaxTokenLifetime: bad})
+		_, err := app.Handler(context.Background(), deps(env), authz.Name)
+		if err == nil || !strings.Contains(err.Error(), app.EnvMaxTokenLifetime) {
+			t.Errorf("Handler(%s) with %s=%q: %v, want an init error naming it", authz.Name, app.EnvMaxTokenLifetime, bad, err)
 		}
 	}
 }

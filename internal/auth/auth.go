@@ -1,6 +1,6 @@
 // Package auth mints and verifies the service's bearer tokens (HS256 JWTs
-// carrying customer_id and exp) and implements the API Gateway HTTP API
-// Lambda authorizer that checks them.
+// carrying customer_id, exp and optionally iat) and implements the API
+// Gateway HTTP API Lambda authorizer that checks them.
 package auth
 
 import (
@@ -23,7 +23,16 @@ const DevSecret = "outdial-local-development-secret-do-not-deploy"
 // MinSecretLen is the shortest signing secret accepted.
 const MinSecretLen = 32
 
-// Claims are the JWT claims the service reads.
+// DefaultMaxLifetime is the longest a token may be valid for unless the
+// deployment sets another maximum (the template's MaxTokenLifetimeSeconds).
+const DefaultMaxLifetime = 30 * 24 * time.Hour
+
+// leeway is the clock skew allowed around exp, nbf and the lifetime.
+const leeway = 30 * time.Second
+
+// Claims are the JWT claims Mint writes (and tests sign). Verify reads the
+// claims by their exact names, not through this struct: encoding/json
+// would also match CUSTOMER_ID or EXP to its fields.
 type Claims struct {
 	CustomerID string `json:"customer_id"`
 	jwt.RegisteredClaims
@@ -32,8 +41,9 @@ type Claims struct {
 // Verifier checks tokens against the current secret and, during a
 // rotation, the previous one.
 type Verifier struct {
-	secrets [][]byte
-	now     func() time.Time
+	secrets     [][]byte
+	maxLifetime time.Duration
+	now         func() time.Time
 }
 
 // NewVerifier returns a Verifier for secret and any previous secrets still
@@ -42,7 +52,7 @@ func NewVerifier(secret string, previous ...string) (*Verifier, error) {
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("token secret must be at least %d bytes", MinSecretLen)
 	}
-	v := &Verifier{secrets: [][]byte{[]byte(secret)}, now: time.Now}
+	v := &Verifier{secrets: [][]byte{[]byte(secret)}, maxLifetime: DefaultMaxLifetime, now: time.Now}
 	for _, p := range previous {
 		if p != "" {
 			v.secrets = append(v.secrets, []byte(p))
@@ -51,17 +61,30 @@ func NewVerifier(secret string, previous ...string) (*Verifier, error) {
 	return v, nil
 }
 
+// WithMaxLifetime returns a copy of v that denies tokens valid for longer
+// than d (positive); the default is DefaultMaxLifetime.
+func (v *Verifier) WithMaxLifetime(d time.Duration) *Verifier {
+	c := *v
+	c.maxLifetime = d
+	return &c
+}
+
 // Verify returns the customer id of a valid token. Only HS256 is accepted;
-// exp is required; customer_id must be a UUID.
+// the header and claims must be unambiguous JSON (see checkStrict); exp is
+// required; customer_id must be a UUID; the token may not be valid for
+// longer than the maximum lifetime (see checkLifetime).
 func (v *Verifier) Verify(token string) (string, error) {
+	if err := checkStrict(token); err != nil {
+		return "", err
+	}
 	var lastErr error
 	for _, secret := range v.secrets {
-		var c Claims
-		_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return secret, nil },
+		c := jwt.MapClaims{}
+		_, err := jwt.ParseWithClaims(token, c, func(*jwt.Token) (any, error) { return secret, nil },
 			jwt.WithValidMethods([]string{"HS256"}),
 			jwt.WithExpirationRequired(),
 			jwt.WithTimeFunc(v.now),
-			jwt.WithLeeway(30*time.Second),
+			jwt.WithLeeway(leeway),
 		)
 		if err != nil {
 			lastErr = err
@@ -70,8 +93,12 @@ func (v *Verifier) Verify(token string) (string, error) {
 			}
 			return "", err
 		}
-		id, err := uuid.Parse(c.CustomerID)
-		if err != nil || len(c.CustomerID) != 36 {
+		if err := v.checkLifetime(c); err != nil {
+			return "", err
+		}
+		customerID, _ := c["customer_id"].(string)
+		id, err := uuid.Parse(customerID)
+		if err != nil || len(customerID) != 36 {
 			return "", errors.New("token: customer_id is not a UUID")
 		}
 		return id.String(), nil
@@ -79,8 +106,34 @@ func (v *Verifier) Verify(token string) (string, error) {
 	return "", lastErr
 }
 
-// Mint returns a token for customerID valid for ttl, signed with secret.
+// checkLifetime denies a token valid for longer than the maximum: exp − iat
+// when it has iat, and always exp − now (with the leeway for clock skew),
+// so that an iat set in the future cannot stretch a token's life.
+func (v *Verifier) checkLifetime(c jwt.MapClaims) error {
+	exp, err := c.GetExpirationTime()
+	if err != nil || exp == nil {
+		return errors.New("token: exp is missing or invalid")
+	}
+	iat, err := c.GetIssuedAt()
+	if err != nil {
+		return errors.New("token: iat is invalid")
+	}
+	tooLong := exp.Sub(v.now()) > v.maxLifetime+leeway
+	if iat != nil && exp.Sub(iat.Time) > v.maxLifetime {
+		tooLong = true
+	}
+	if tooLong {
+		return fmt.Errorf("token: valid for longer than the maximum lifetime of %s", v.maxLifetime)
+	}
+	return nil
+}
+
+// Mint returns a token for customerID valid for ttl, signed with secret
+// (at least MinSecretLen bytes). It carries iat, so its lifetime is ttl.
 func Mint(secret, customerID string, ttl time.Duration, now time.Time) (string, error) {
+	if len(secret) < MinSecretLen {
+		return "", fmt.Errorf("token secret must be at least %d bytes", MinSecretLen)
+	}
 	if _, err := uuid.Parse(customerID); err != nil {
 		return "", fmt.Errorf("customer id %q is not a UUID", customerID)
 	}

@@ -74,6 +74,17 @@ func TestMintRejectsNonUUIDCustomer(t *testing.T) {
 	}
 }
 
+func TestMintRejectsShortSecret(t *testing.T) {
+	for _, s := range []string{"", "abc", strings.Repeat("x", auth.MinSecretLen-1)} {
+		if tok, err := auth.Mint(s, customer, time.Hour, time.Now()); err == nil {
+			t.Errorf("Mint(%d-byte secret) = %q, nil; want an error", len(s), tok)
+		}
+	}
+	if _, err := auth.Mint(strings.Repeat("x", auth.MinSecretLen), customer, time.Hour, time.Now()); err != nil {
+		t.Errorf("Mint(%d-byte secret): %v", auth.MinSecretLen, err)
+	}
+}
+
 func TestVerify(t *testing.T) {
 	now := time.Now()
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)

@@ -28,6 +28,27 @@ const (
 	maxInvokePayload = 6 << 20  // Lambda synchronous invocation payload limit
 )
 
+// DefaultHTTPTimeout is the read, write and idle timeout of the local HTTP
+// server, like API Gateway's 30 s integration timeout.
+const DefaultHTTPTimeout = 30 * time.Second
+
+// NewServer returns the local HTTP server of h. Each request must be read
+// whole, and its answer written, within timeout (DefaultHTTPTimeout when
+// 0), and an idle connection is closed after it: a client that sends less
+// body than its Content-Length, or never reads, cannot hold a connection.
+func NewServer(h http.Handler, timeout time.Duration) *http.Server {
+	if timeout <= 0 {
+		timeout = DefaultHTTPTimeout
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, timeout),
+		ReadTimeout:       timeout,
+		WriteTimeout:      timeout,
+		IdleTimeout:       timeout,
+	}
+}
+
 // Function is one Lambda function as the gateway invokes it.
 type Function struct {
 	Name    string

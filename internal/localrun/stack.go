@@ -46,6 +46,9 @@ type Options struct {
 	// ScheduleEvery, when not 0, is the period of every ScheduleV2
 	// function instead of its schedule's rate (tests run them often).
 	ScheduleEvery time.Duration
+	// HTTPTimeout is the HTTP server's read, write and idle timeout
+	// (0: DefaultHTTPTimeout, 30 s); see NewServer.
+	HTTPTimeout time.Duration
 	// DynamoDBHTTPClient, when set, carries the functions' DynamoDB
 	// requests (the DynamoDB double, internal/ddbdouble, for load tests).
 	DynamoDBHTTPClient aws.HTTPClient
@@ -215,7 +218,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		return nil, fmt.Errorf("listen on %s: %w", opt.Addr, err)
 	}
 	st.URL = "http://" + ln.Addr().String()
-	st.server = &http.Server{Handler: st.Gateway, ReadHeaderTimeout: 10 * time.Second}
+	st.server = NewServer(st.Gateway, opt.HTTPTimeout)
 	go func() { _ = st.server.Serve(ln) }()
 	return st, nil
 }
