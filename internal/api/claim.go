@@ -7,6 +7,7 @@ import (
 
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/strictjson"
 )
 
 // claimBody is the body of POST /v1.0/outdials/{id}/targets/claim.
@@ -30,7 +31,7 @@ func (h *Handlers) ClaimTargets(ctx context.Context, req apigw.Request) (apigw.R
 		}
 		in := claimBody{}
 		if len(body) > 0 {
-			if err := apigw.DecodeJSON(body, &in); err != nil {
+			if err := strictjson.Decode(body, &in); err != nil {
 				return 0, nil, err
 			}
 		}

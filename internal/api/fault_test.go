@@ -1045,7 +1045,7 @@ func faultRoutes() []faultRoute {
 				// The retry answers the target, new or existing.
 				var tg outdial.Target
 				e.retryOK("add-targets", `{"destination": {"type": "tel", "target": "+15550000001"}, "try_count_max": 2}`, &tg)
-				if tg.ID != telID(e.outdialID, "+15550000001") || tg.TryCountMax != 2 || tg.Status != outdial.StatusIdle {
+				if tg.ID != e.clean.telID(e.cust, e.outdialID, "+15550000001") || tg.TryCountMax != 2 || tg.Status != outdial.StatusIdle {
 					e.t.Errorf("retried single import answered %s", asJSON(&tg))
 				}
 				if s := e.consistent(e.outdialID); len(s.targets) != 1 || s.outdial.Counts != (outdial.Counts{Idle: 1}) {
@@ -1467,7 +1467,7 @@ func TestFaultImportSomeTransactionsFail(t *testing.T) {
 			defer wg.Done()
 			e := tab.env(t)
 			e.createOutdial("")
-			failing := telID(e.outdialID, faultImportTel(faultImportRows/2))
+			failing := e.clean.telID(e.cust, e.outdialID, faultImportTel(faultImportRows/2))
 
 			// Fail the transactions that carry failing; note which
 			// transaction carried each target first.

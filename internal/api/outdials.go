@@ -14,6 +14,7 @@ import (
 
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/strictjson"
 )
 
 // MaxOutdialBody bounds the body of the outdial routes (data is ≤ 16 KiB).
@@ -55,7 +56,7 @@ func (h *Handlers) CreateOutdial(ctx context.Context, req apigw.Request) (apigw.
 			return 0, nil, err
 		}
 		var in outdial.OutdialCreate
-		if err := apigw.DecodeJSON(body, &in); err != nil {
+		if err := strictjson.Decode(body, &in); err != nil {
 			return 0, nil, err
 		}
 		if err := in.Validate(); err != nil {
@@ -121,7 +122,7 @@ func (h *Handlers) UpdateOutdial(ctx context.Context, req apigw.Request) (apigw.
 			Detail      *string                   `json:"detail"`
 			RetryPolicy *outdial.RetryPolicyPatch `json:"retry_policy"`
 		}
-		if err := apigw.DecodeJSON(body, &in); err != nil {
+		if err := strictjson.Decode(body, &in); err != nil {
 			return nil, err
 		}
 		u := &outdial.OutdialUpdate{Name: in.Name, Detail: in.Detail, RetryPolicy: in.RetryPolicy}
@@ -141,7 +142,7 @@ func (h *Handlers) UpdateOutdialCampaign(ctx context.Context, req apigw.Request)
 		var in struct {
 			CampaignID json.RawMessage `json:"campaign_id"`
 		}
-		if err := apigw.DecodeJSON(body, &in); err != nil {
+		if err := strictjson.Decode(body, &in); err != nil {
 			return nil, err
 		}
 		var fields map[string]json.RawMessage
@@ -171,7 +172,7 @@ func (h *Handlers) UpdateOutdialData(ctx context.Context, req apigw.Request) (ap
 		var in struct {
 			Data json.RawMessage `json:"data"`
 		}
-		if err := apigw.DecodeJSON(body, &in); err != nil {
+		if err := strictjson.Decode(body, &in); err != nil {
 			return nil, err
 		}
 		if in.Data == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/csvimport"
 	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/strictjson"
 )
 
 // MaxImportBody bounds the body of POST .../targets: 10 000 targets in JSON
@@ -181,13 +182,13 @@ func csvRows(body []byte) ([]row, error) {
 // targets is decoded on its own so that one bad row rejects only itself.
 func jsonRows(body []byte) ([]row, bool, error) {
 	var probe map[string]json.RawMessage
-	if err := apigw.DecodeJSON(body, &probe); err != nil {
+	if err := strictjson.Decode(body, &probe); err != nil {
 		return nil, false, err
 	}
 	raw, batch := probe["targets"]
 	if !batch {
 		var t outdial.TargetCreate
-		if err := apigw.DecodeJSON(body, &t); err != nil {
+		if err := strictjson.Decode(body, &t); err != nil {
 			return nil, false, err
 		}
 		return []row{{target: t}}, true, nil
@@ -208,7 +209,7 @@ func jsonRows(body []byte) ([]row, bool, error) {
 	}
 	rows := make([]row, len(entries))
 	for i, e := range entries {
-		if err := apigw.DecodeJSON(e, &rows[i].target); err != nil {
+		if err := strictjson.Decode(e, &rows[i].target); err != nil {
 			rows[i].err = asError(err)
 		}
 	}

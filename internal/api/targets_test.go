@@ -79,7 +79,23 @@ func (a *apiHarness) listTargets(outdialID, status string, size int) []*outdial.
 	}
 }
 
-func telID(outdialID, e164 string) string { return outdial.TargetID(outdialID, "tel:"+e164) }
+// destID returns the id of the target whose first destination is typ
+// and target in the customer's outdial (the store derives it under the
+// outdial's id key, which nobody outside the store sees).
+func (a *apiHarness) destID(cust, outdialID, typ, target string) string {
+	a.t.Helper()
+	id, err := a.store.TargetIDOf(a.ctx, cust, outdialID, outdial.Address{Type: typ, Target: target})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return id
+}
+
+// telID is destID of a phone number.
+func (a *apiHarness) telID(cust, outdialID, e164 string) string {
+	a.t.Helper()
+	return a.destID(cust, outdialID, outdial.TypeTel, e164)
+}
 
 func TestTargetRoutes(t *testing.T) {
 	a := newAPIHarness(t)
@@ -88,7 +104,7 @@ func TestTargetRoutes(t *testing.T) {
 	// Import the fixture's two targets.
 	var res api.ImportResponse
 	a.ok("add-targets", a.event("add-targets", "", o.ID), &res)
-	want := []api.CreatedRef{{Index: 0, TargetID: telID(o.ID, "+15551234567")}, {Index: 1, TargetID: telID(o.ID, "+15559876543")}}
+	want := []api.CreatedRef{{Index: 0, TargetID: a.telID(o.CustomerID, o.ID, "+15551234567")}, {Index: 1, TargetID: a.telID(o.CustomerID, o.ID, "+15559876543")}}
 	if res.Created != 2 || res.Duplicates != 0 || res.Rejected != 0 || asJSON(res.CreatedTargets) != asJSON(want) {
 		t.Errorf("import = %s, want 2 created: %s", asJSON(res), asJSON(want))
 	}
@@ -182,12 +198,12 @@ func TestAddTargetsJSONBatchWithMixedRows(t *testing.T) {
 	res := a.importTargets(o.ID, "application/json; charset=utf-8", batch)
 
 	wantCreated := []api.CreatedRef{
-		{Index: 0, TargetID: telID(o.ID, "+15551234567")},
-		{Index: 2, TargetID: outdial.TargetID(o.ID, "email:bob@example.com")},
-		{Index: 9, TargetID: outdial.TargetID(o.ID, "sip:sip:carol@example.com:5060")},
-		{Index: 12, TargetID: telID(o.ID, "+15550000012")},
+		{Index: 0, TargetID: a.telID(o.CustomerID, o.ID, "+15551234567")},
+		{Index: 2, TargetID: a.destID(o.CustomerID, o.ID, outdial.TypeEmail, "bob@example.com")},
+		{Index: 9, TargetID: a.destID(o.CustomerID, o.ID, outdial.TypeSIP, "sip:carol@example.com:5060")},
+		{Index: 12, TargetID: a.telID(o.CustomerID, o.ID, "+15550000012")},
 	}
-	wantDups := []outdial.Duplicate{{Index: 4, TargetID: telID(o.ID, "+15551234567"), Reason: "repeated_in_request"}}
+	wantDups := []outdial.Duplicate{{Index: 4, TargetID: a.telID(o.CustomerID, o.ID, "+15551234567"), Reason: "repeated_in_request"}}
 	wantRejected := []struct {
 		index       int
 		code, field string
@@ -300,7 +316,7 @@ func TestAddTargetsSingleForm(t *testing.T) {
 	}
 
 	first := decode(post(`{"destination":{"type":"TEL","target":" +1 (555) 123-4567 "},"try_count_max":2,"name":"Ada","detail":"d","data":{"x":1}}`))
-	if first.ID != telID(o.ID, "+15551234567") || first.OutdialID != o.ID || first.Status != outdial.StatusIdle ||
+	if first.ID != a.telID(o.CustomerID, o.ID, "+15551234567") || first.OutdialID != o.ID || first.Status != outdial.StatusIdle ||
 		first.TryCountMax != 2 || first.Name != "Ada" || string(first.Data) != `{"x":1}` || first.Destination != (outdial.Address{Type: "tel", Target: "+15551234567"}) {
 		t.Errorf("single target = %s", asJSON(first))
 	}
@@ -332,7 +348,7 @@ func TestAddTargetsSingleForm(t *testing.T) {
 
 	// Several destinations in the single form.
 	multi := decode(post(`{"destinations":[{"type":"email","target":"Ada@Example.com","try_count_max":1},{"type":"sip","target":"sip:ada@example.com"}]}`))
-	if len(multi.Destinations) != 2 || multi.Destinations[0].Target != "ada@example.com" || multi.TryCountMax != 4 || multi.ID != outdial.TargetID(o.ID, "email:ada@example.com") {
+	if len(multi.Destinations) != 2 || multi.Destinations[0].Target != "ada@example.com" || multi.TryCountMax != 4 || multi.ID != a.destID(o.CustomerID, o.ID, outdial.TypeEmail, "ada@example.com") {
 		t.Errorf("multi-destination single target = %s", asJSON(multi))
 	}
 
@@ -371,8 +387,8 @@ func TestAddTargetsCSV(t *testing.T) {
 		"Sip,sip:eve@example.com,,,\r\n"
 	res := a.importTargets(o.ID, "text/csv; charset=utf-8", csv, "default_region", "us")
 
-	ada, bob, carol := telID(o.ID, "+15551234567"), telID(o.ID, "+15559876543"), telID(o.ID, "+15550000001")
-	eve, sip := outdial.TargetID(o.ID, "email:eve@example.com"), outdial.TargetID(o.ID, "sip:sip:eve@example.com")
+	ada, bob, carol := a.telID(o.CustomerID, o.ID, "+15551234567"), a.telID(o.CustomerID, o.ID, "+15559876543"), a.telID(o.CustomerID, o.ID, "+15550000001")
+	eve, sip := a.destID(o.CustomerID, o.ID, outdial.TypeEmail, "eve@example.com"), a.destID(o.CustomerID, o.ID, outdial.TypeSIP, "sip:eve@example.com")
 	wantCreated := []api.CreatedRef{
 		{Index: 0, Line: 2, TargetID: ada}, {Index: 1, Line: 3, TargetID: bob}, {Index: 2, Line: 4, TargetID: carol},
 		{Index: 5, Line: 8, TargetID: eve}, {Index: 6, Line: 9, TargetID: sip},
@@ -507,9 +523,9 @@ func TestTargetRouteErrors(t *testing.T) {
 		t.Fatal("no page token")
 	}
 	tok := list.NextPageToken
-	payload, sig, _ := strings.Cut(tok, ".")
-	cursor, _ := base64.RawURLEncoding.DecodeString(payload)
-	forged := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(cursor), `"k":`, `"k":1`, 1))) + "." + sig
+	// A cursor in the readable form tokens once had (base64url JSON and a
+	// signature) is refused like any other forgery.
+	forged := base64.RawURLEncoding.EncodeToString([]byte(`{"k":1,"id":"`+uuid.NewString()+`"}`)) + "." + tok[:43]
 
 	var tooManyJSON, tooManyCSV strings.Builder
 	tooManyJSON.WriteString(`{"targets":[`)
@@ -543,12 +559,12 @@ func TestTargetRouteErrors(t *testing.T) {
 		errorCase{"no targets", "add-targets", body(`{"targets":[]}`), 400, outdial.ECodeMissingField, "targets"},
 		errorCase{"targets null", "add-targets", body(`{"targets":null}`), 400, outdial.ECodeMissingField, "targets"},
 		errorCase{"field beside targets", "add-targets", body(`{"targets":[],"default_region":"US"}`), 400, outdial.ECodeUnknownField, "default_region"},
-		errorCase{"unknown default_region", "add-targets", query("default_region", "ZZ"), 400, outdial.ECodeInvalidField, "default_region"},
-		errorCase{"three-letter default_region", "add-targets", query("default_region", "USA"), 400, outdial.ECodeInvalidField, "default_region"},
+		errorCase{"unknown default_region", "add-targets", query("default_region", "ZZ"), 400, outdial.ECodeInvalidQuery, "default_region"},
+		errorCase{"three-letter default_region", "add-targets", query("default_region", "USA"), 400, outdial.ECodeInvalidQuery, "default_region"},
 		errorCase{"default_region on CSV", "add-targets", func(r *apigw.Request) {
 			csvBody("destination\n(555) 123-4567\n")(r)
 			query("default_region", "XX")(r)
-		}, 400, outdial.ECodeInvalidField, "default_region"},
+		}, 400, outdial.ECodeInvalidQuery, "default_region"},
 		errorCase{"octet-stream", "add-targets", contentType("application/octet-stream"), 415, outdial.ECodeUnsupportedMedia, "Content-Type"},
 		errorCase{"application/xml", "add-targets", contentType("application/xml"), 415, outdial.ECodeUnsupportedMedia, "Content-Type"},
 		errorCase{"multipart", "add-targets", contentType("multipart/form-data; boundary=x"), 415, outdial.ECodeUnsupportedMedia, "Content-Type"},
@@ -563,9 +579,9 @@ func TestTargetRouteErrors(t *testing.T) {
 		errorCase{"page_size 0", "list-targets", query("page_size", "0"), 400, outdial.ECodeInvalidQuery, "page_size"},
 		errorCase{"page_size 101", "list-targets", query("page_size", "101"), 400, outdial.ECodeInvalidQuery, "page_size"},
 		errorCase{"page_size abc", "list-targets", query("page_size", "abc"), 400, outdial.ECodeInvalidQuery, "page_size"},
-		errorCase{"tampered page_token", "list-targets", query("status", "", "page_token", tamperAt(tok, len(payload)+5)), 400, outdial.ECodeInvalidPageToken, "page_token"},
-		errorCase{"tampered cursor", "list-targets", query("status", "", "page_token", tamperAt(tok, 2)), 400, outdial.ECodeInvalidPageToken, "page_token"},
-		errorCase{"forged cursor under the old signature", "list-targets", query("status", "", "page_token", forged), 400, outdial.ECodeInvalidPageToken, "page_token"},
+		errorCase{"tampered page_token", "list-targets", query("status", "", "page_token", tamperAt(tok, len(tok)-5)), 400, outdial.ECodeInvalidPageToken, "page_token"},
+		errorCase{"tampered salt", "list-targets", query("status", "", "page_token", tamperAt(tok, 2)), 400, outdial.ECodeInvalidPageToken, "page_token"},
+		errorCase{"forged readable cursor", "list-targets", query("status", "", "page_token", forged), 400, outdial.ECodeInvalidPageToken, "page_token"},
 		errorCase{"page_token garbage", "list-targets", query("page_token", "%%%"), 400, outdial.ECodeInvalidPageToken, "page_token"},
 		errorCase{"missing target", "get-target", targetPath(uuid.NewString()), 404, outdial.ECodeNotFound, "target"},
 		errorCase{"missing target", "delete-target", targetPath(uuid.NewString()), 404, outdial.ECodeNotFound, "target"},

@@ -1,7 +1,10 @@
 package apigw
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"net/url"
@@ -18,18 +21,47 @@ const (
 )
 
 // PageTokens seals a store cursor into an opaque page token bound to one
-// customer and one list (scope), and opens it again. A token that was
-// modified, minted for another customer or another list fails to open: the
-// route answers 400 invalid_page_token, never someone else's rows.
+// customer and one list (scope), and opens it again. The cursor is
+// encrypted (AES-256-GCM), so a token reveals nothing of the rows it points
+// at (target ids included); the customer and the list are its additional
+// data, so a token that was modified, minted for another customer or
+// another list fails to open: the route answers 400 invalid_page_token,
+// never someone else's rows.
+//
+// Each token has a key of its own, derived from the service key and a
+// random 16-byte salt carried in the token, and so a fixed nonce: no nonce
+// is ever used twice under one key, however many tokens are minted.
 type PageTokens struct {
 	key []byte
 }
 
-// NewPageTokens derives the HMAC key of page tokens from secret.
+const (
+	pageSaltLen = 16
+	// maxPageToken bounds the token a client may send (store cursors
+	// are a few hundred bytes).
+	maxPageToken = 4096
+)
+
+// NewPageTokens derives the key of page tokens from secret.
 func NewPageTokens(secret []byte) *PageTokens {
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("outdial page token v1"))
+	m.Write([]byte("outdial page token v2"))
 	return &PageTokens{key: m.Sum(nil)}
+}
+
+// aead returns the cipher of the token with salt.
+func (p *PageTokens) aead(salt []byte) cipher.AEAD {
+	m := hmac.New(sha256.New, p.key)
+	m.Write(salt)
+	block, err := aes.NewCipher(m.Sum(nil))
+	if err != nil {
+		panic(err) // a 32-byte key is always valid
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return gcm
 }
 
 // Seal returns the page token for cursor ("" stays "": no next page).
@@ -37,8 +69,12 @@ func (p *PageTokens) Seal(customerID, scope, cursor string) string {
 	if cursor == "" {
 		return ""
 	}
-	payload := base64.RawURLEncoding.EncodeToString([]byte(cursor))
-	return payload + "." + base64.RawURLEncoding.EncodeToString(p.mac(customerID, scope, payload))
+	salt := make([]byte, pageSaltLen)
+	rand.Read(salt) // never fails (crypto/rand)
+	gcm := p.aead(salt)
+	nonce := make([]byte, gcm.NonceSize())
+	sealed := gcm.Seal(salt, nonce, []byte(cursor), additional(customerID, scope))
+	return base64.RawURLEncoding.EncodeToString(sealed)
 }
 
 // Open returns the cursor sealed in token.
@@ -47,27 +83,30 @@ func (p *PageTokens) Open(customerID, scope, token string) (string, error) {
 		return "", nil
 	}
 	bad := outdial.FieldErrorf(outdial.ECodeInvalidPageToken, "page_token", "is not a token this list returned; start again without it")
-	payload, sig, ok := strings.Cut(token, ".")
-	if !ok || len(token) > 4096 {
+	if len(token) > maxPageToken {
 		return "", bad
 	}
 	// A token has exactly one spelling: Strict rejects spare bits, and the
 	// re-encoding check rejects the line breaks the decoder skips.
-	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
-	if err != nil || base64.RawURLEncoding.EncodeToString(got) != sig || !hmac.Equal(got, p.mac(customerID, scope, payload)) {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
+	if err != nil || base64.RawURLEncoding.EncodeToString(raw) != token {
 		return "", bad
 	}
-	cursor, err := base64.RawURLEncoding.Strict().DecodeString(payload)
-	if err != nil || len(cursor) == 0 || base64.RawURLEncoding.EncodeToString(cursor) != payload {
+	if len(raw) <= pageSaltLen {
+		return "", bad
+	}
+	gcm := p.aead(raw[:pageSaltLen])
+	nonce := make([]byte, gcm.NonceSize())
+	cursor, err := gcm.Open(nil, nonce, raw[pageSaltLen:], additional(customerID, scope))
+	if err != nil || len(cursor) == 0 {
 		return "", bad
 	}
 	return string(cursor), nil
 }
 
-func (p *PageTokens) mac(customerID, scope, payload string) []byte {
-	m := hmac.New(sha256.New, p.key)
-	m.Write([]byte(customerID + "\x00" + scope + "\x00" + payload))
-	return m.Sum(nil)
+// additional is the data a token is bound to besides its cursor.
+func additional(customerID, scope string) []byte {
+	return []byte(customerID + "\x00" + scope)
 }
 
 // PageParams reads page_size and page_token from the query string and

@@ -355,7 +355,11 @@ func TestFaultAddTargetsGivesUp(t *testing.T) {
 		nts[i] = &outdial.NewTarget{Name: fmt.Sprint(i), Destinations: []outdial.TargetDestination{telDest(i, 2)}}
 	}
 	// Every transaction of the shard of target 0 times out after writing.
-	victim := dynamo.ShardOf(outdial.TargetID(e.outdial, nts[0].Key()))
+	id0, err := e.store.TargetIDOf(context.Background(), e.customer, e.outdial, nts[0].Destinations[0].Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := dynamo.ShardOf(id0)
 	f.arm(func(_ int, in *dynamodb.TransactWriteItemsInput) fault {
 		for _, it := range in.TransactItems {
 			if it.Put != nil {

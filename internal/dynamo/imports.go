@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
 
@@ -24,9 +25,10 @@ const txMaxTargets = 99
 // once (and so how many count slots it owns for a while).
 const ImportConcurrency = 8
 
-// newTargetItem builds the item of a new target, due now.
-func newTargetItem(outdialID string, nt *outdial.NewTarget, now time.Time) *targetItem {
-	id := outdial.TargetID(outdialID, nt.Key())
+// newTargetItem builds the item of a new target, due now; idKey is the
+// outdial's id key.
+func newTargetItem(outdialID string, idKey []byte, nt *outdial.NewTarget, now time.Time) *targetItem {
+	id := outdial.KeyedTargetID(idKey, nt.Key())
 	k := ShardOf(id)
 	it := &targetItem{
 		PK: shardPK(outdialID, k), SK: prefixTarget + id,
@@ -43,27 +45,65 @@ func newTargetItem(outdialID string, nt *outdial.NewTarget, now time.Time) *targ
 	return it
 }
 
-// importOwner checks the customer owns the outdial, reading its head only
-// the first time this store imports into it (the owner never changes).
-func (s *Store) importOwner(ctx context.Context, customerID, outdialID string) error {
-	if owner, ok := s.owners.get(outdialID); ok {
-		if owner != customerID {
-			return outdial.ErrNotFound("outdial")
+// importOwner checks the customer owns the outdial and returns its id
+// key, reading its head only the first time this store imports into it
+// (neither the owner nor the key ever changes).
+func (s *Store) importOwner(ctx context.Context, customerID, outdialID string) ([]byte, error) {
+	if o, ok := s.owners.get(outdialID); ok {
+		if o.customerID != customerID {
+			return nil, outdial.ErrNotFound("outdial")
 		}
-		return nil
+		return o.idKey, nil
 	}
 	head, err := s.readHead(ctx, outdialID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if head == nil {
-		return outdial.ErrNotFound("outdial")
+	if head == nil || head.CustomerID != customerID {
+		return nil, outdial.ErrNotFound("outdial")
 	}
-	s.owners.put(outdialID, head.CustomerID)
-	if head.CustomerID != customerID {
-		return outdial.ErrNotFound("outdial")
+	key := head.IDKey
+	if len(key) == 0 {
+		if key, err = s.addIDKey(ctx, outdialID); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	s.owners.put(outdialID, ownerEntry{customerID: head.CustomerID, idKey: key})
+	return key, nil
+}
+
+// TargetIDOf returns the id that the target whose first destination is a
+// (normalised) has, or would have, in the customer's outdial.
+func (s *Store) TargetIDOf(ctx context.Context, customerID, outdialID string, a outdial.Address) (string, error) {
+	idKey, err := s.importOwner(ctx, customerID, outdialID)
+	if err != nil {
+		return "", err
+	}
+	return outdial.KeyedTargetID(idKey, a.Key()), nil
+}
+
+// addIDKey gives an outdial created before id keys existed its key (once:
+// concurrent imports all get the first one written).
+func (s *Store) addIDKey(ctx context.Context, outdialID string) ([]byte, error) {
+	res, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: headKey(outdialID),
+		UpdateExpression:          aws.String("SET id_key = if_not_exists(id_key, :k)"),
+		ConditionExpression:       aws.String("attribute_exists(PK)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":k": &types.AttributeValueMemberB{Value: outdial.NewIDKey()}},
+		ReturnValues:              types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return nil, outdial.ErrNotFound("outdial")
+		}
+		return nil, classify(fmt.Sprintf("add the id key of outdial %s", outdialID), err)
+	}
+	b, ok := res.Attributes["id_key"].(*types.AttributeValueMemberB)
+	if !ok || len(b.Value) == 0 {
+		return nil, fmt.Errorf("outdial %s: no id key after setting it", outdialID)
+	}
+	return b.Value, nil
 }
 
 // pendingTarget is one target of an import on its way to the table.
@@ -83,7 +123,8 @@ type pendingTarget struct {
 // import uses every shard's throughput.
 func (s *Store) AddTargets(ctx context.Context, customerID, outdialID, idem string, targets []*outdial.NewTarget) (*outdial.ImportResult, error) {
 	_ = idem // every transaction carries a token of its own (prepare)
-	if err := s.importOwner(ctx, customerID, outdialID); err != nil {
+	idKey, err := s.importOwner(ctx, customerID, outdialID)
+	if err != nil {
 		return nil, err
 	}
 	now := s.now().UTC()
@@ -93,7 +134,7 @@ func (s *Store) AddTargets(ctx context.Context, customerID, outdialID, idem stri
 	firstByID := map[string]int{}
 	var pending []*pendingTarget
 	for i, nt := range targets {
-		it := newTargetItem(outdialID, nt, now)
+		it := newTargetItem(outdialID, idKey, nt, now)
 		if _, dup := firstByID[it.ID]; dup {
 			res.Duplicates = append(res.Duplicates, outdial.Duplicate{Index: i, TargetID: it.ID, Reason: "repeated_in_request"})
 			continue
@@ -126,7 +167,7 @@ func (s *Store) AddTargets(ctx context.Context, customerID, outdialID, idem stri
 			return err
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	sort.Slice(res.Created, func(i, j int) bool { return res.Created[i].Index < res.Created[j].Index })
 	sort.Slice(res.Duplicates, func(i, j int) bool { return res.Duplicates[i].Index < res.Duplicates[j].Index })
 	return res, err

@@ -38,6 +38,9 @@ type outdialItem struct {
 	Shards      int     `dynamodbav:"shards"`
 	TMCreate    string  `dynamodbav:"tm_create"`
 	TMUpdate    string  `dynamodbav:"tm_update"`
+	// IDKey is the outdial's id key (outdial.KeyedTargetID), on the head
+	// only; it never leaves the store.
+	IDKey []byte `dynamodbav:"id_key,omitempty"`
 }
 
 func newOutdialItem(o *outdial.Outdial) outdialItem {
@@ -90,7 +93,7 @@ func (s *Store) CreateOutdial(ctx context.Context, o *outdial.Outdial) error {
 	if err != nil {
 		return fmt.Errorf("marshal outdial %s: %w", o.ID, err)
 	}
-	it.PK, it.SK = headPK(o.ID), skHead
+	it.PK, it.SK, it.IDKey = headPK(o.ID), skHead, outdial.NewIDKey()
 	head, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return fmt.Errorf("marshal outdial %s: %w", o.ID, err)

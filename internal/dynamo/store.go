@@ -78,34 +78,39 @@ func (s *Store) WithLeaseGrace(grace time.Duration) *Store {
 // LeaseGrace returns how long after its end a lease is expired.
 func (s *Store) LeaseGrace() time.Duration { return s.grace }
 
-// ownerCache remembers who owns the outdials this store imported into: an
-// outdial never changes owner, so an import pays for the owner's read once
-// per process. That the outdial still exists is checked by every import
+// ownerCache remembers who owns the outdials this store imported into, and
+// their id keys: neither ever changes, so an import pays for the head's
+// read once per process. That the outdial still exists is checked by every import
 // transaction itself (its count slot exists only while the outdial does).
 type ownerCache struct {
 	mu     sync.Mutex
-	owners map[string]string // outdial id -> customer id
+	owners map[string]ownerEntry // by outdial id
+}
+
+type ownerEntry struct {
+	customerID string
+	idKey      []byte
 }
 
 // ownerCacheMax bounds the cache; when full it starts over.
 const ownerCacheMax = 4096
 
-func newOwnerCache() *ownerCache { return &ownerCache{owners: map[string]string{}} }
+func newOwnerCache() *ownerCache { return &ownerCache{owners: map[string]ownerEntry{}} }
 
-func (c *ownerCache) get(outdialID string) (string, bool) {
+func (c *ownerCache) get(outdialID string) (ownerEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	o, ok := c.owners[outdialID]
 	return o, ok
 }
 
-func (c *ownerCache) put(outdialID, customerID string) {
+func (c *ownerCache) put(outdialID string, o ownerEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.owners) >= ownerCacheMax {
 		clear(c.owners)
 	}
-	c.owners[outdialID] = customerID
+	c.owners[outdialID] = o
 }
 
 func (c *ownerCache) forget(outdialID string) {

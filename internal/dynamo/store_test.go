@@ -99,8 +99,16 @@ func tels(from, to int) []*outdial.NewTarget {
 
 // targetIDOf is the id the store gives the target whose first destination
 // is the tel number telNumber(n).
-func targetIDOf(outdialID string, n int) string {
-	return outdial.TargetID(outdialID, outdial.TypeTel+":"+telNumber(n))
+// targetIDOf returns the id of the target with telNumber(n) in the
+// customer's outdial (its id key is the outdial's secret: the store
+// derives it).
+func (h *storeHarness) targetIDOf(customerID, outdialID string, n int) string {
+	h.t.Helper()
+	id, err := h.store.TargetIDOf(h.ctx, customerID, outdialID, outdial.Address{Type: outdial.TypeTel, Target: telNumber(n)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return id
 }
 
 // counts returns the counts GetOutdial reports.
@@ -496,6 +504,7 @@ func TestDeleteOutdialThenNotFoundEverywhere(t *testing.T) {
 		t.Fatalf("AddTargets: %v", err)
 	}
 
+	target := h.targetIDOf(cust, o.ID, 0)
 	deleted, err := h.store.DeleteOutdial(h.ctx, cust, o.ID, nil)
 	if err != nil {
 		t.Fatalf("DeleteOutdial: %v", err)
@@ -504,7 +513,6 @@ func TestDeleteOutdialThenNotFoundEverywhere(t *testing.T) {
 		t.Errorf("DeleteOutdial returned id %s name %q target_count %d; want %s, doomed, 3", deleted.ID, deleted.Name, deleted.TargetCount, o.ID)
 	}
 
-	target := targetIDOf(o.ID, 0)
 	calls := map[string]func() error{
 		"GetOutdial": func() error { _, err := h.store.GetOutdial(h.ctx, cust, o.ID); return err },
 		"UpdateOutdial": func() error {

@@ -68,8 +68,8 @@ func TestAddTargetsCreatesIdleTargets(t *testing.T) {
 			wantMax = 20
 		}
 		switch {
-		case tg.ID != targetIDOf(o.ID, i):
-			t.Errorf("target %d id = %s, want %s (UUIDv5 of the destination)", i, tg.ID, targetIDOf(o.ID, i))
+		case tg.ID != h.targetIDOf(cust, o.ID, i):
+			t.Errorf("target %d id = %s, want %s (the destination under the outdial's id key)", i, tg.ID, h.targetIDOf(cust, o.ID, i))
 		case tg.OutdialID != o.ID:
 			t.Errorf("target %d outdial_id = %s, want %s", i, tg.OutdialID, o.ID)
 		case tg.Status != outdial.StatusIdle:
@@ -92,7 +92,7 @@ func TestAddTargetsCreatesIdleTargets(t *testing.T) {
 			t.Errorf("GetTarget(target %d) =\n%s\nAddTargets answered\n%s", i, a, b)
 		}
 	}
-	ada := h.get(cust, o.ID, targetIDOf(o.ID, 7))
+	ada := h.get(cust, o.ID, h.targetIDOf(cust, o.ID, 7))
 	if ada.Name != "Ada" || ada.Detail != "VIP" || string(ada.Data) != `{"crm":42}` {
 		t.Errorf("target 7 name %q detail %q data %s, want Ada, VIP, {\"crm\":42}", ada.Name, ada.Detail, ada.Data)
 	}
@@ -104,7 +104,7 @@ func TestAddTargetsCreatesIdleTargets(t *testing.T) {
 	}
 
 	// A target id the outdial does not have.
-	_, err := h.store.GetTarget(h.ctx, cust, o.ID, targetIDOf(o.ID, 999))
+	_, err := h.store.GetTarget(h.ctx, cust, o.ID, h.targetIDOf(cust, o.ID, 999))
 	wantCode(t, "GetTarget(unknown id)", err, outdial.ECodeNotFound)
 	// A target of one outdial is not found under another of the customer.
 	other := h.outdial(cust, "other")
@@ -128,14 +128,14 @@ func TestAddTargetsRepeatedInRequest(t *testing.T) {
 		t.Errorf("created indexes = %s, want %s", got, want)
 	}
 	want := []outdial.Duplicate{
-		{Index: 2, TargetID: targetIDOf(o.ID, 1), Reason: "repeated_in_request"},
-		{Index: 4, TargetID: targetIDOf(o.ID, 2), Reason: "repeated_in_request"},
-		{Index: 5, TargetID: targetIDOf(o.ID, 1), Reason: "repeated_in_request"},
+		{Index: 2, TargetID: h.targetIDOf(cust, o.ID, 1), Reason: "repeated_in_request"},
+		{Index: 4, TargetID: h.targetIDOf(cust, o.ID, 2), Reason: "repeated_in_request"},
+		{Index: 5, TargetID: h.targetIDOf(cust, o.ID, 1), Reason: "repeated_in_request"},
 	}
 	if got := asJSON(res.Duplicates); got != asJSON(want) {
 		t.Errorf("duplicates =\n%s\nwant\n%s", got, asJSON(want))
 	}
-	if got := h.get(cust, o.ID, targetIDOf(o.ID, 1)).Name; got != "first" {
+	if got := h.get(cust, o.ID, h.targetIDOf(cust, o.ID, 1)).Name; got != "first" {
 		t.Errorf("name of the repeated target = %q, want the first row's (first)", got)
 	}
 	if c := h.counts(cust, o.ID); c != (outdial.Counts{Idle: 3}) {
@@ -152,7 +152,7 @@ func TestAddTargetsAcrossRequestsNeverOverwrites(t *testing.T) {
 		t.Fatalf("UpdateOutdial: %v", err)
 	}
 	h.add(cust, o.ID, "req-1", tels(0, 1))
-	id := targetIDOf(o.ID, 0)
+	id := h.targetIDOf(cust, o.ID, 0)
 
 	// Dial it once (busy), then claim it again: it is dialing with one try.
 	h.advance(time.Second)
@@ -270,8 +270,11 @@ func TestAddTargetsSeveralDestinations(t *testing.T) {
 	sameFirstInRequest := &outdial.NewTarget{Name: "C", Destinations: []outdial.TargetDestination{telDest(1, 5), sip}}
 	res := h.add(cust, o.ID, "req-1", []*outdial.NewTarget{multi, emailOnly, sameFirstInRequest})
 
-	idA := targetIDOf(o.ID, 1)
-	idB := outdial.TargetID(o.ID, "email:ada@example.com")
+	idA := h.targetIDOf(cust, o.ID, 1)
+	idB, err := h.store.TargetIDOf(h.ctx, cust, o.ID, outdial.Address{Type: outdial.TypeEmail, Target: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got, want := fmt.Sprint(createdIndexes(res)), "[0 1]"; got != want {
 		t.Errorf("created indexes = %s, want %s (the dedupe key is the first destination only)", got, want)
 	}
@@ -352,8 +355,8 @@ func TestListTargetsPages2501TargetsExactlyOnce(t *testing.T) {
 		cursor = next
 	}
 	for i := 0; i < n; i++ {
-		if !seen[targetIDOf(o.ID, i)] {
-			t.Errorf("target %d (%s) never listed", i, targetIDOf(o.ID, i))
+		if !seen[h.targetIDOf(cust, o.ID, i)] {
+			t.Errorf("target %d (%s) never listed", i, h.targetIDOf(cust, o.ID, i))
 		}
 	}
 	if len(seen) != n {
@@ -483,7 +486,7 @@ func TestDeleteTargetUpdatesCounts(t *testing.T) {
 	}
 	var fresh string
 	for n := 0; n < 6; n++ {
-		id := targetIDOf(o.ID, n)
+		id := h.targetIDOf(cust, o.ID, n)
 		if id != claims[0].Target.ID && id != claims[1].Target.ID && id != claims[2].Target.ID {
 			fresh = id
 			break
@@ -597,7 +600,7 @@ func TestConcurrentImportsAndDeletesKeepCountsExact(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for n := g * 100; n < g*100+200; n++ {
-				_, err := h.store.DeleteTarget(h.ctx, cust, o.ID, targetIDOf(o.ID, n))
+				_, err := h.store.DeleteTarget(h.ctx, cust, o.ID, h.targetIDOf(cust, o.ID, n))
 				switch {
 				case err == nil:
 					mu.Lock()
@@ -632,7 +635,7 @@ func TestConcurrentImportsAndDeletesKeepCountsExact(t *testing.T) {
 		t.Errorf("counts = %+v, but ListTargets lists %d targets (%d idle)", c, len(all), len(idle))
 	}
 	for n := 0; n < 2700; n++ {
-		present := all[targetIDOf(o.ID, n)] != nil
+		present := all[h.targetIDOf(cust, o.ID, n)] != nil
 		switch {
 		case n >= 100 && n < 500:
 			if present {
@@ -667,7 +670,7 @@ func TestListTargetsLastFullPage(t *testing.T) {
 	o := h.outdial(cust, "one shard")
 	var targets []*outdial.NewTarget
 	for n := 0; len(targets) < 3; n++ {
-		if dynamo.ShardOf(targetIDOf(o.ID, n)) == 0 {
+		if dynamo.ShardOf(h.targetIDOf(cust, o.ID, n)) == 0 {
 			targets = append(targets, tel(n))
 		}
 	}

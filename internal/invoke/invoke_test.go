@@ -175,12 +175,10 @@ func TestInvokeEveryFunction(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// The sample get-target and delete-target events name a target the
-	// sample add-targets event may or may not create.
+	// The sample get-target and delete-target events name a fixed target
+	// id; target ids are derived under each outdial's secret id key, so no
+	// target the sample add-targets event creates has it.
 	targetStatus, targetCode := 404, "not_found"
-	if readEvent(t, root, "get-target").PathParameters["target_id"] == outdial.TargetID(samtemplate.EventOutdialID, "tel:+15551234567") {
-		targetStatus, targetCode = 200, ""
-	}
 
 	field := func(m map[string]any, k string) string { return fmt.Sprint(m[k]) }
 	count := func(m map[string]any, k string) int { l, _ := m[k].([]any); return len(l) }

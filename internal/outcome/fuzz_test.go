@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/outdial/outdial/internal/outcome"
 	"github.com/outdial/outdial/internal/outdial"
@@ -14,8 +15,10 @@ import (
 // anything slower is a pathological case.
 const parseBudget = time.Second
 
-// FuzzParse checks that Parse never panics, stays fast, and that every
-// message it accepts survives a round trip: encoding the outcome it
+// FuzzParse checks that Parse never panics, stays fast, accepts only
+// valid UTF-8 holding one object whose keys are the contract's, each once
+// and spelled exactly (checked here independently of strictjson), and that
+// every message it accepts survives a round trip: encoding the outcome it
 // returned as a message and parsing that gives the same outcome.
 func FuzzParse(f *testing.F) {
 	seeds := []string{
@@ -32,6 +35,10 @@ func FuzzParse(f *testing.F) {
 		`{"retry_after_seconds":1e400}`,
 		`[]`, `null`, `""`, `{`, ``,
 		`{"result":"busy","result":"answered"}`,
+		strings.Replace(body(map[string]any{"result": "answered"}), `"result":"answered"`, `"result":"answered","result":"busy"`, 1),
+		strings.Replace(body(nil), `"result"`, `"Result"`, 1),
+		strings.Replace(body(nil), `"busy"`, "\"b\xffusy\"", 1),
+		strings.Replace(body(nil), `"busy"`, `"b\ud800usy"`, 1),
 		"{\"attempt_id\":\"\u0000\"}",
 		strings.Repeat("[", 5000),
 	}
@@ -49,6 +56,18 @@ func FuzzParse(f *testing.F) {
 				t.Errorf("Parse error is not an *outdial.Error: %v", err)
 			}
 			return
+		}
+		if !utf8.ValidString(in) {
+			t.Errorf("Parse accepted invalid UTF-8 %q", in)
+		}
+		if keys := topLevelKeys(t, in); keys != nil {
+			seen := map[string]bool{}
+			for _, k := range keys {
+				if seen[k] || !contract[k] {
+					t.Errorf("Parse accepted %q: key %q repeated or not in the contract", in, k)
+				}
+				seen[k] = true
+			}
 		}
 		if len(in) > outcome.MaxMessageBytes {
 			t.Errorf("Parse accepted %d bytes (max %d)", len(in), outcome.MaxMessageBytes)
@@ -86,4 +105,31 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("round trip: %+v became %+v", o, again)
 		}
 	})
+}
+
+var contract = map[string]bool{"attempt_id": true, "outdial_id": true, "target_id": true, "result": true, "retry_after_seconds": true}
+
+// topLevelKeys lists the keys of the JSON object in, in order and with
+// repeats (encoding/json's map decoding would fold them).
+func topLevelKeys(t *testing.T, in string) []string {
+	dec := json.NewDecoder(strings.NewReader(in))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Errorf("Parse accepted %q, which is not a JSON object", in)
+		return nil
+	}
+	var keys []string
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			t.Errorf("Parse accepted %q: %v", in, err)
+			return nil
+		}
+		keys = append(keys, k.(string))
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Errorf("Parse accepted %q: %v", in, err)
+			return nil
+		}
+	}
+	return keys
 }

@@ -7,19 +7,17 @@
 package outcome
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/strictjson"
 )
 
 // MaxMessageBytes bounds an outcome message body.
@@ -37,23 +35,17 @@ type Message struct {
 	RetryAfterSeconds *int   `json:"retry_after_seconds,omitempty"`
 }
 
-// Parse decodes and checks one message body strictly (unknown fields are
-// rejected) and returns the outcome it reports.
+// Parse decodes and checks one message body with the service's one strict
+// decoder (strictjson: duplicate keys, unknown fields, wrong types and
+// invalid UTF-8 are rejected, as in HTTP bodies) and returns the outcome
+// it reports.
 func Parse(body string) (outdial.Outcome, error) {
 	if len(body) > MaxMessageBytes {
 		return outdial.Outcome{}, outdial.Errorf(outdial.ECodeBodyTooLarge, "message: must be at most %d bytes", MaxMessageBytes)
 	}
 	var m Message
-	dec := json.NewDecoder(bytes.NewReader([]byte(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		// The decoder's text can quote parts of the body (a number
-		// literal, a field name), which may be a phone number: say only
-		// what kind of problem it is.
-		return outdial.Outcome{}, outdial.Errorf(outdial.ECodeInvalidJSON, "message: %s", decodeProblem(err))
-	}
-	if dec.More() {
-		return outdial.Outcome{}, outdial.Errorf(outdial.ECodeInvalidJSON, "message: must hold one JSON object")
+	if err := strictjson.Decode([]byte(body), &m); err != nil {
+		return outdial.Outcome{}, decodeProblem(err)
 	}
 	var o outdial.Outcome
 	var err error
@@ -79,23 +71,25 @@ func Parse(body string) (outdial.Outcome, error) {
 	return o, nil
 }
 
-// decodeProblem describes a JSON decode error without quoting the input.
-func decodeProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("not valid JSON (at byte %d)", se.Offset)
-	case errors.As(err, &te):
-		if te.Field != "" {
-			return fmt.Sprintf("field %s has the wrong type (want %s)", fieldName(te.Field), te.Type)
-		}
-		return "must be a JSON object"
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return "has a field the contract does not define (attempt_id, outdial_id, target_id, result, retry_after_seconds)"
-	default:
-		return "not a valid outcome message"
+// decodeProblem restates a decode error for the log and the DLQ without
+// quoting the message: the decoder names the key at fault, and a key a
+// dialer made up may be anything, a phone number included. Only the
+// contract's own field names are kept.
+func decodeProblem(err error) error {
+	var e *outdial.Error
+	if !errors.As(err, &e) {
+		return outdial.Errorf(outdial.ECodeInvalidJSON, "message: not a valid outcome message")
 	}
+	field := fieldName(e.Field)
+	switch {
+	case e.Code == outdial.ECodeUnknownField:
+		return outdial.Errorf(e.Code, "message: has a field the contract does not define (attempt_id, outdial_id, target_id, result, retry_after_seconds)")
+	case e.Code == outdial.ECodeInvalidJSON && e.Field != "": // strictjson: a duplicate key
+		return outdial.FieldErrorf(e.Code, field, "appears twice in one object of the message")
+	case e.Code == outdial.ECodeInvalidField:
+		return outdial.FieldErrorf(e.Code, field, "has the wrong type")
+	}
+	return outdial.Errorf(e.Code, "message: not a valid outcome message (not one JSON object, or not valid UTF-8)")
 }
 
 // fieldName keeps a field name only if it is one of the contract's.

@@ -92,21 +92,25 @@ func TestParse(t *testing.T) {
 		{"array", "[" + body(nil) + "]", outdial.ECodeInvalidJSON, ""},
 		{"two objects", body(nil) + body(nil), outdial.ECodeInvalidJSON, ""},
 		{"trailing garbage", body(nil) + "x", outdial.ECodeInvalidJSON, ""},
-		{"null", "null", outdial.ECodeInvalidID, "outdial_id"},
-		{"unknown field", body(map[string]any{"destination": "+15550001234"}), outdial.ECodeInvalidJSON, ""},
+		{"null", "null", outdial.ECodeInvalidJSON, ""},
+		{"unknown field", body(map[string]any{"destination": "+15550001234"}), outdial.ECodeUnknownField, ""},
+		{"field in other case", strings.Replace(body(nil), `"result"`, `"RESULT"`, 1), outdial.ECodeUnknownField, ""},
+		{"duplicate result", strings.Replace(body(map[string]any{"result": "answered"}), `"result":"answered"`, `"result":"answered","result":"busy"`, 1), outdial.ECodeInvalidJSON, "result"},
+		{"duplicate unknown key", strings.Replace(body(nil), "{", `{"+15550001234":1,"+15550001234":2,`, 1), outdial.ECodeInvalidJSON, "(unknown)"},
+		{"invalid UTF-8", strings.Replace(body(nil), `"busy"`, "\"bu\xffsy\"", 1), outdial.ECodeInvalidJSON, ""},
 		{"unknown result", body(map[string]any{"result": "voicemail"}), outdial.ECodeInvalidField, "result"},
 		{"expired is the service's own", body(map[string]any{"result": "expired"}), outdial.ECodeInvalidField, "result"},
 		{"result upper-case", body(map[string]any{"result": "BUSY"}), outdial.ECodeInvalidField, "result"},
 		{"result missing", body(map[string]any{"result": nil}), outdial.ECodeInvalidField, "result"},
-		{"result a number", body(map[string]any{"result": 1}), outdial.ECodeInvalidJSON, ""},
+		{"result a number", body(map[string]any{"result": 1}), outdial.ECodeInvalidField, "result"},
 		{"outdial id missing", body(map[string]any{"outdial_id": nil}), outdial.ECodeInvalidID, "outdial_id"},
 		{"target id not a UUID", body(map[string]any{"target_id": "42"}), outdial.ECodeInvalidID, "target_id"},
 		{"attempt id missing", body(map[string]any{"attempt_id": nil}), outdial.ECodeInvalidField, "attempt_id"},
 		{"attempt id a UUIDv4", body(map[string]any{"attempt_id": uuid.NewString()}), outdial.ECodeInvalidField, "attempt_id"},
 		{"retry after negative", body(map[string]any{"retry_after_seconds": -1}), outdial.ECodeInvalidField, "retry_after_seconds"},
 		{"retry after too large", body(map[string]any{"retry_after_seconds": outcome.MaxRetryAfter + 1}), outdial.ECodeInvalidField, "retry_after_seconds"},
-		{"retry after fractional", body(map[string]any{"retry_after_seconds": 1.5}), outdial.ECodeInvalidJSON, ""},
-		{"retry after a string", body(map[string]any{"retry_after_seconds": "60"}), outdial.ECodeInvalidJSON, ""},
+		{"retry after fractional", body(map[string]any{"retry_after_seconds": 1.5}), outdial.ECodeInvalidField, "retry_after_seconds"},
+		{"retry after a string", body(map[string]any{"retry_after_seconds": "60"}), outdial.ECodeInvalidField, "retry_after_seconds"},
 		{"too large", body(map[string]any{"result": strings.Repeat("x", outcome.MaxMessageBytes)}), outdial.ECodeBodyTooLarge, ""},
 	}
 	for _, tc := range invalid {
@@ -121,6 +125,10 @@ func TestParse(t *testing.T) {
 			}
 			if oe.Code != tc.code || oe.Field != tc.field {
 				t.Errorf("Parse(%.80s): code %s field %q (%v), want code %s field %q", tc.body, oe.Code, oe.Field, err, tc.code, tc.field)
+			}
+			// The error is logged: it never quotes the message.
+			if strings.Contains(oe.Message, "5550001234") {
+				t.Errorf("Parse(%.80s): message %q quotes the body", tc.body, oe.Message)
 			}
 		})
 	}
@@ -222,6 +230,9 @@ func TestHandleBatchWithMalformedMessage(t *testing.T) {
 		{"unknown field", func(e *env) string {
 			return fmt.Sprintf(`{"attempt_id":%q,"outdial_id":%q,"target_id":%q,"result":"busy","destination":%q}`,
 				e.claims[4].AttemptID, e.outdial, e.claims[4].Target.ID, e.claims[4].Destination.Target)
+		}},
+		{"duplicate result", func(e *env) string {
+			return fmt.Sprintf(`{"attempt_id":%q,"outdial_id":%q,"target_id":%q,"result":"answered","result":"busy"}`, e.claims[4].AttemptID, e.outdial, e.claims[4].Target.ID)
 		}},
 		{"missing attempt", func(e *env) string {
 			return fmt.Sprintf(`{"outdial_id":%q,"target_id":%q,"result":"answered"}`, e.outdial, e.claims[4].Target.ID)

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/strictjson"
 )
 
 // Message is the body of a purge message.
@@ -42,7 +43,7 @@ func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	var failures []events.SQSBatchItemFailure
 	for _, msg := range ev.Records {
 		var m Message
-		err := json.Unmarshal([]byte(msg.Body), &m)
+		err := strictjson.Decode([]byte(msg.Body), &m)
 		if err == nil {
 			_, err = outdial.ParseID("outdial_id", m.OutdialID)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -44,6 +45,9 @@ func TestHandleReportsOnlyFailedMessages(t *testing.T) {
 		msg("early", `{"customer_id":"`+cust+`","outdial_id":"`+waiting+`"}`),
 		msg("junk", `not json`),
 		msg("bad-id", `{"customer_id":"`+cust+`","outdial_id":"x"}`),
+		// The one strict decoder: the last of two outdial_id keys must not
+		// silently win (the purge would delete another outdial's targets).
+		msg("twice", `{"customer_id":"`+cust+`","outdial_id":"`+waiting+`","outdial_id":"`+done+`"}`),
 	}})
 	if err != nil {
 		t.Fatalf("Handle returned an error: %v", err)
@@ -52,7 +56,7 @@ func TestHandleReportsOnlyFailedMessages(t *testing.T) {
 	for _, f := range res.BatchItemFailures {
 		failed = append(failed, f.ItemIdentifier)
 	}
-	if want := []string{"early", "junk", "bad-id"}; len(failed) != len(want) || failed[0] != want[0] || failed[1] != want[1] || failed[2] != want[2] {
+	if want := []string{"early", "junk", "bad-id", "twice"}; !slices.Equal(failed, want) {
 		t.Errorf("failed = %v, want %v", failed, want)
 	}
 	if len(store.purged) != 1 || store.purged[0] != done {

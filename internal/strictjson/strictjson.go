@@ -1,4 +1,9 @@
-package apigw
+// Package strictjson is the one JSON decoder of every input the service
+// reads: HTTP bodies and SQS outcome messages alike. It rejects what
+// encoding/json lets through silently: duplicate keys (the last would win),
+// keys that match a field only case-insensitively, unknown fields, trailing
+// data and invalid UTF-8; wrong types are reported with the field's name.
+package strictjson
 
 import (
 	"bytes"
@@ -14,12 +19,12 @@ import (
 	"github.com/outdial/outdial/internal/outdial"
 )
 
-// DecodeJSON decodes body into dst strictly: the body must be valid UTF-8
+// Decode decodes body into dst strictly: the body must be valid UTF-8
 // holding exactly one JSON object, every key must match a field's JSON name
 // exactly (encoding/json alone would accept "NAME" for "name"), and no
 // unknown key is allowed, so that clients cannot set id, customer_id, tm_*
 // or any other field the route does not take.
-func DecodeJSON(body []byte, dst any) error {
+func Decode(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return outdial.Errorf(outdial.ECodeInvalidJSON, "body: a JSON object is required")
 	}

@@ -1,4 +1,4 @@
-package apigw_test
+package strictjson_test
 
 import (
 	"encoding/json"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/strictjson"
 )
 
 // updateBody is the body of PUT /v1.0/outdials/{id} (api.UpdateOutdial
@@ -45,7 +46,7 @@ func wantDecodeError(t *testing.T, err error, code, field string) {
 	}
 }
 
-func TestDecodeJSONAccepts(t *testing.T) {
+func TestDecodeAccepts(t *testing.T) {
 	tests := []struct {
 		name, typ, body string
 		check           func(t *testing.T, v any)
@@ -85,7 +86,7 @@ func TestDecodeJSONAccepts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := requestTypes[tt.typ]()
-			if err := apigw.DecodeJSON([]byte(tt.body), v); err != nil {
+			if err := strictjson.Decode([]byte(tt.body), v); err != nil {
 				t.Fatalf("DecodeJSON(%s) = %v", tt.body, err)
 			}
 			if tt.check != nil {
@@ -97,7 +98,7 @@ func TestDecodeJSONAccepts(t *testing.T) {
 
 // "" describes the open bug about data after the object.
 
-func TestDecodeJSONRejects(t *testing.T) {
+func TestDecodeRejects(t *testing.T) {
 	tests := []struct {
 		name, typ, body string
 		code, field     string
@@ -163,16 +164,16 @@ func TestDecodeJSONRejects(t *testing.T) {
 			if tt.bug != "" {
 				t.Skip("BUG: " + tt.bug)
 			}
-			err := apigw.DecodeJSON([]byte(tt.body), requestTypes[tt.typ]())
+			err := strictjson.Decode([]byte(tt.body), requestTypes[tt.typ]())
 			wantDecodeError(t, err, tt.code, tt.field)
 		})
 	}
 }
 
-// TestDecodeJSONDeepNesting feeds 10 000 and more levels of nesting into
+// TestDecodeDeepNesting feeds 10 000 and more levels of nesting into
 // free-form and typed fields: each gives a clear 400 quickly, never a panic
 // or a stack overflow.
-func TestDecodeJSONDeepNesting(t *testing.T) {
+func TestDecodeDeepNesting(t *testing.T) {
 	nest := func(open, close string, n int, leaf string) string {
 		return strings.Repeat(open, n) + leaf + strings.Repeat(close, n)
 	}
@@ -189,7 +190,7 @@ func TestDecodeJSONDeepNesting(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			err := apigw.DecodeJSON([]byte(tt.body), requestTypes[tt.typ]())
+			err := strictjson.Decode([]byte(tt.body), requestTypes[tt.typ]())
 			if err == nil {
 				t.Fatal("DecodeJSON = nil, want a 400")
 			}
@@ -210,7 +211,7 @@ func TestDecodeJSONDeepNesting(t *testing.T) {
 	// decodes (its size is checked by Validate).
 	body := `{"name":"a","data":` + nest("[", "]", 5000, "") + `}`
 	var c outdial.OutdialCreate
-	if err := apigw.DecodeJSON([]byte(body), &c); err != nil {
+	if err := strictjson.Decode([]byte(body), &c); err != nil {
 		t.Errorf("DecodeJSON(5 000 levels in data) = %v, want nil", err)
 	}
 	if !json.Valid(c.Data) {
@@ -218,12 +219,12 @@ func TestDecodeJSONDeepNesting(t *testing.T) {
 	}
 }
 
-// TestDecodeJSONMessagesNameTheField checks the client-facing message of a
+// TestDecodeMessagesNameTheField checks the client-facing message of a
 // field error starts with the field, so a client reading only the message
 // knows which one.
-func TestDecodeJSONMessagesNameTheField(t *testing.T) {
+func TestDecodeMessagesNameTheField(t *testing.T) {
 	for _, body := range []string{`{"name":"a","id":"x"}`, `{"name":7}`} {
-		err := apigw.DecodeJSON([]byte(body), new(outdial.OutdialCreate))
+		err := strictjson.Decode([]byte(body), new(outdial.OutdialCreate))
 		e, ok := err.(*outdial.Error)
 		if !ok {
 			t.Fatalf("DecodeJSON(%s) = %v", body, err)
