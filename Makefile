@@ -29,15 +29,17 @@ GOTEST_FLAGS ?=
 
 # Fuzz smoke runs: each entry of FUZZ_TARGETS is <package>:<FuzzName>, and
 # is fuzzed for FUZZTIME after the tests pass: the destination validators,
-# the CSV reader, the request decoders, page tokens and the SQS outcome
-# message decoder.
+# the name and detail rules, the lone-surrogate check, the CSV reader, the
+# request decoders, page tokens and the SQS outcome message decoder.
 FUZZTIME ?= 5s
 FUZZ_TARGETS ?= \
 	./internal/outdial:FuzzNormalizeTel \
 	./internal/outdial:FuzzNormalizeSIP \
 	./internal/outdial:FuzzNormalizeEmail \
+	./internal/outdial:FuzzValidateName \
+	./internal/outdial:FuzzCheckSurrogates \
 	./internal/csvimport:FuzzParseCSV \
-	./internal/apigw:FuzzDecodeJSON \
+	./internal/strictjson:FuzzDecode \
 	./internal/apigw:FuzzPageToken \
 	./internal/outcome:FuzzParse
 

@@ -677,7 +677,7 @@ func TestLiveRoutes(t *testing.T) {
 		{name: "add unknown field", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
 			body: `{"destination": {"type": "tel", "target": "+15551234567"}, "status": "finished"}`, wantStatus: 400, wantCode: "unknown_field"},
 		{name: "add bad region", method: "POST", path: "/v1.0/outdials/$O/targets", query: "default_region=USA", contentType: jsonCT,
-			body: `{"destination": {"type": "tel", "target": "+15551234567"}}`, wantStatus: 400, wantCode: "invalid_field"},
+			body: `{"destination": {"type": "tel", "target": "+15551234567"}}`, wantStatus: 400, wantCode: "invalid_query"},
 		{name: "add xml", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: "application/xml",
 			body: "<targets/>", wantStatus: 415, wantCode: "unsupported_media_type"},
 		{name: "add missing outdial", method: "POST", path: "/v1.0/outdials/$MISSING/targets", contentType: jsonCT,

@@ -102,14 +102,16 @@ func NormalizeAddress(field string, a Address, defaultRegion string) (Address, e
 
 // NormalizeRegion checks that region is empty or an ISO 3166-1 alpha-2
 // code libphonenumber knows (any case) and returns it upper-case. field
-// names the region in errors, usually "default_region".
+// names the region in errors, usually "default_region". A region only ever
+// comes from the default_region query parameter, so a bad one is
+// invalid_query.
 func NormalizeRegion(field, region string) (string, error) {
 	if region == "" {
 		return "", nil
 	}
 	r := strings.ToUpper(region)
 	if len(r) != 2 || !phonenumbers.GetSupportedRegions()[r] {
-		return "", FieldErrorf(ECodeInvalidField, field, "must be an ISO 3166-1 alpha-2 region code such as US or GB")
+		return "", FieldErrorf(ECodeInvalidQuery, field, "must be an ISO 3166-1 alpha-2 region code such as US or GB")
 	}
 	return r, nil
 }

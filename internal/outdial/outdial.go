@@ -3,10 +3,7 @@ package outdial
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -65,10 +62,10 @@ type OutdialCreate struct {
 // Validate checks and normalises the fields of c in place.
 func (c *OutdialCreate) Validate() error {
 	var err error
-	if c.Name, err = validateName("name", c.Name); err != nil {
+	if c.Name, err = validateName("name", c.Name, true); err != nil {
 		return err
 	}
-	if err := validateText("detail", c.Detail, MaxDetailLen); err != nil {
+	if err := validateDetail("detail", c.Detail); err != nil {
 		return err
 	}
 	if c.CampaignID != nil {
@@ -97,14 +94,14 @@ type OutdialUpdate struct {
 // Validate checks and normalises the fields of u in place.
 func (u *OutdialUpdate) Validate() error {
 	if u.Name != nil {
-		n, err := validateName("name", *u.Name)
+		n, err := validateName("name", *u.Name, true)
 		if err != nil {
 			return err
 		}
 		u.Name = &n
 	}
 	if u.Detail != nil {
-		if err := validateText("detail", *u.Detail, MaxDetailLen); err != nil {
+		if err := validateDetail("detail", *u.Detail); err != nil {
 			return err
 		}
 	}
@@ -169,34 +166,6 @@ func ParseID(field, s string) (string, error) {
 		return "", FieldErrorf(ECodeInvalidID, field, "must be a UUID like 3c4d5e6f-7a8b-9012-cdef-012345678901")
 	}
 	return id.String(), nil
-}
-
-func validateName(field, s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", FieldErrorf(ECodeMissingField, field, "is required and must not be blank")
-	}
-	if err := validateText(field, s, MaxNameLen); err != nil {
-		return "", err
-	}
-	return s, nil
-}
-
-// validateText enforces UTF-8, a length in runes and no control characters
-// other than tab and newline.
-func validateText(field, s string, max int) error {
-	if !utf8.ValidString(s) {
-		return FieldErrorf(ECodeInvalidField, field, "must be valid UTF-8")
-	}
-	if n := utf8.RuneCountInString(s); n > max {
-		return FieldErrorf(ECodeInvalidField, field, "must be at most %d characters, got %d", max, n)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			return FieldErrorf(ECodeInvalidField, field, "must not contain control characters")
-		}
-	}
-	return nil
 }
 
 // ValidateData checks that raw is a JSON value of at most max bytes once

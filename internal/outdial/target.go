@@ -2,9 +2,6 @@ package outdial
 
 import (
 	"encoding/json"
-	"strings"
-
-	"github.com/google/uuid"
 )
 
 // Limits on targets (README "Limits").
@@ -127,25 +124,14 @@ type NewTarget struct {
 // Key is the dedupe key of the target: its first destination.
 func (t *NewTarget) Key() string { return t.Destinations[0].Address().Key() }
 
-// TargetID is the id of the target with dedupe key key in outdial
-// outdialID: a UUIDv5, so the same destination always maps to the same
-// target id and a second insert of it can be refused by a condition.
-func TargetID(outdialID, key string) string {
-	ns, err := uuid.Parse(outdialID)
-	if err != nil {
-		ns = uuid.NameSpaceURL
-	}
-	return uuid.NewSHA1(ns, []byte(key)).String()
-}
-
 // Validate checks and normalises c. defaultRegion (ISO 3166 alpha-2, may be
 // empty) is used for phone numbers written without a country code.
 func (c *TargetCreate) Validate(defaultRegion string) (*NewTarget, error) {
-	name := strings.TrimSpace(c.Name)
-	if err := validateText("name", name, MaxNameLen); err != nil {
+	name, err := validateName("name", c.Name, false)
+	if err != nil {
 		return nil, err
 	}
-	if err := validateText("detail", c.Detail, MaxDetailLen); err != nil {
+	if err := validateDetail("detail", c.Detail); err != nil {
 		return nil, err
 	}
 	data, err := ValidateData("data", c.Data, MaxTargetData)

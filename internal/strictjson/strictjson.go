@@ -20,7 +20,7 @@ import (
 )
 
 // Decode decodes body into dst strictly: the body must be valid UTF-8
-// holding exactly one JSON object, every key must match a field's JSON name
+// (without escaped lone surrogates) holding exactly one JSON object, every key must match a field's JSON name
 // exactly (encoding/json alone would accept "NAME" for "name"), and no
 // unknown key is allowed, so that clients cannot set id, customer_id, tm_*
 // or any other field the route does not take.
@@ -50,6 +50,11 @@ func Decode(body []byte, dst any) error {
 		return err
 	}
 	if err := checkKeys(generic, reflect.TypeOf(dst), ""); err != nil {
+		return err
+	}
+	// encoding/json turns an escaped lone surrogate ("\ud800") into
+	// U+FFFD without a word: refuse it, naming the field.
+	if err := outdial.CheckSurrogates(body); err != nil {
 		return err
 	}
 	// Second pass: the typed decode.

@@ -156,6 +156,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"invalid UTF-8 in a value", "OutdialCreate", "{\"name\":\"\xff\xfe\"}", outdial.ECodeInvalidJSON, "", ""},
 		{"invalid UTF-8 in a key", "OutdialCreate", "{\"na\xc3me\":\"a\"}", outdial.ECodeInvalidJSON, "", ""},
 		{"overlong UTF-8", "OutdialCreate", "{\"name\":\"\xc0\xaf\"}", outdial.ECodeInvalidJSON, "", ""},
+		{"lone surrogate in a name", "OutdialCreate", `{"name":"a\ud800b"}`, outdial.ECodeInvalidField, "name", ""},
+		{"lone low surrogate in a nested field", "TargetCreate", `{"destination":{"type":"tel","target":"\udc00"}}`, outdial.ECodeInvalidField, "destination.target", ""},
 		{"NUL outside a string", "OutdialCreate", "{\"name\":\"a\"\x00}", outdial.ECodeInvalidJSON, "", ""},
 		{"raw control character in a string", "OutdialCreate", "{\"name\":\"a\x01\"}", outdial.ECodeInvalidJSON, "", ""},
 	}
