@@ -191,7 +191,7 @@ func TestColdStartScript(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			rows, note := coldStarts(context.Background(), dir, script)
+			rows, note := coldStarts(context.Background(), dir, script, 1)
 			if fmt.Sprint(rows) != fmt.Sprint(tt.wantRows) {
 				t.Errorf("rows = %v, want %v", rows, tt.wantRows)
 			}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/outdial/outdial/internal/invoke"
@@ -16,10 +18,15 @@ import (
 // for this machine, runs under the Lambda Runtime Interface Emulator with
 // the environment the template gives it, pointed at a local stack of its
 // own; the figure is from starting the emulator process to the first
-// response to the function's events/ payload.
+// response to the function's events/ payload. Each function is started
+// runs times, in rounds (every function once, then again), so that a
+// passing burst of load spreads over all of them; the row gives the median.
 func init() { coldStartHook = measureColdStarts }
 
-func measureColdStarts(ctx context.Context, root string) ([]coldStartRow, error) {
+func measureColdStarts(ctx context.Context, root string, runs int) ([]coldStartRow, error) {
+	if runs < 1 {
+		runs = 1
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	rie, err := invoke.InstallRIE(ctx, root, os.Stderr)
@@ -47,8 +54,14 @@ func measureColdStarts(ctx context.Context, root string) ([]coldStartRow, error)
 	}
 	defer st.Close()
 
-	var rows []coldStartRow
-	for _, fn := range fns {
+	// The environment and event of each function, then the rounds.
+	type subject struct {
+		opt                invoke.Options
+		event              []byte
+		cold, first, ready []time.Duration
+	}
+	subjects := make([]*subject, len(fns))
+	for i, fn := range fns {
 		env, err := st.Env(fn)
 		if err != nil {
 			return nil, err
@@ -61,18 +74,73 @@ func measureColdStarts(ctx context.Context, root string) ([]coldStartRow, error)
 		if err != nil {
 			return nil, err
 		}
-		res, _, err := invoke.Run(ctx, invoke.Options{
-			RIE: rie, Bootstrap: paths[fn.Name], Env: env, Timeout: time.Duration(fn.Timeout) * time.Second,
-		}, ev)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fn.Name, err)
+		subjects[i] = &subject{
+			opt:   invoke.Options{RIE: rie, Bootstrap: paths[fn.Name], Env: env, Timeout: time.Duration(fn.Timeout) * time.Second},
+			event: ev,
 		}
-		rows = append(rows, coldStartRow{
-			Name:  fn.Name,
-			Value: fmt.Sprintf("%.0f ms cold (process start to first response), first invoke %.0f ms", ms(res.ColdStart), ms(res.Latency)),
-		})
+	}
+	for range runs {
+		for i, s := range subjects {
+			ready, res, err := coldStart(ctx, s.opt, s.event)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", fns[i].Name, err)
+			}
+			s.cold = append(s.cold, res.ColdStart)
+			s.first = append(s.first, res.Latency)
+			s.ready = append(s.ready, ready)
+		}
+	}
+
+	var rows []coldStartRow
+	for i, s := range subjects {
+		rows = append(rows, coldStartRow{Name: fns[i].Name, Value: coldStartFigure(s.cold, s.first, s.ready)})
 	}
 	return rows, nil
+}
+
+// coldStart starts the emulator with a function, invokes it once with
+// event and stops it, like invoke.Run, and also returns how long the
+// emulator took to listen (Session.Ready), the part of the cold start that
+// is the emulator's own.
+func coldStart(ctx context.Context, opt invoke.Options, event []byte) (time.Duration, *invoke.Result, error) {
+	s, err := invoke.Start(ctx, opt)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer s.Stop()
+	res, err := s.Invoke(ctx, event)
+	return s.Ready, res, err
+}
+
+// coldStartFigure describes the cold starts cold (process start to first
+// response) of one function, the first invokes' latencies first (the
+// bootstrap starts on the first invoke) and the emulator's own start
+// ready.
+func coldStartFigure(cold, first, ready []time.Duration) string {
+	if len(cold) == 1 {
+		return fmt.Sprintf("%.0f ms cold (process start to first response), emulator listening after %.0f ms, first invoke %.0f ms",
+			ms(cold[0]), ms(ready[0]), ms(first[0]))
+	}
+	all := make([]string, len(cold))
+	for i, d := range cold {
+		all[i] = fmt.Sprintf("%.0f", ms(d))
+	}
+	return fmt.Sprintf("%.0f ms cold, median of %d (process start to first response; runs %s ms); medians: emulator listening after %.0f ms, first invoke %.0f ms",
+		ms(median(cold)), len(cold), strings.Join(all, " "), ms(median(ready)), ms(median(first)))
+}
+
+// median returns the median of d (the mean of the middle two for an even
+// count); 0 for none.
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

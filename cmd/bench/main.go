@@ -8,6 +8,7 @@
 // Usage (make bench runs it with BENCH_ARGS):
 //
 //	go run ./cmd/bench [-targets 10000] [-outcomes 2000] [-concurrency 10] [-cpuprofile file]
+//	go run ./cmd/bench -coldstart-only [-coldstart-runs 5]
 //
 // It starts its own DynamoDB Local on a free port and stops it at the end,
 // or uses OUTDIAL_DYNAMODB_ENDPOINT when that is set. Every DynamoDB call
@@ -53,8 +54,13 @@ type config struct {
 	Warmup      int
 	Sizes       bool
 	ColdStart   bool
-	CPUProfile  string
-	Timeout     time.Duration
+	// ColdStartRuns is how often each function is started for its cold
+	// start figure (the median is reported); ColdStartOnly prints only
+	// the cold starts.
+	ColdStartRuns int
+	ColdStartOnly bool
+	CPUProfile    string
+	Timeout       time.Duration
 
 	Contention         string // N values of the contention lines, comma-separated ("" for none)
 	ContentionOutcomes int    // outcomes applied per contention run
@@ -71,14 +77,16 @@ func main() {
 	flag.IntVar(&cfg.Warmup, "warmup", 500, "targets of the untimed warm-up round (JIT of DynamoDB Local)")
 	flag.BoolVar(&cfg.Sizes, "sizes", true, "build the Lambda bootstraps (linux/arm64) and print their sizes")
 	flag.BoolVar(&cfg.ColdStart, "coldstart", true, "measure cold starts if a hook or scripts/coldstart.sh exists")
+	flag.IntVar(&cfg.ColdStartRuns, "coldstart-runs", 5, "cold starts of each function under the runtime emulator; the median is reported")
+	flag.BoolVar(&cfg.ColdStartOnly, "coldstart-only", false, "print only the cold starts (no DynamoDB Local of the bench's own, no other phase)")
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the bench process (handler and client side) to this file")
 	flag.DurationVar(&cfg.Timeout, "timeout", 15*time.Minute, "give up after this long")
 	flag.StringVar(&cfg.Contention, "contention", "5,20,100", "concurrent outcome batches of each contention line (through the DynamoDB double), comma-separated; empty for none")
 	flag.IntVar(&cfg.ContentionOutcomes, "contention-outcomes", 6500, "targets claimed before each contention run, whose outcomes are fed in batches (the claimers claim a third as many more during the run)")
 	flag.BoolVar(&cfg.ContentionOnly, "contention-only", false, "print only the contention lines")
 	flag.Parse()
-	if cfg.Targets < 1 || cfg.Outcomes < 1 || cfg.Concurrency < 1 || cfg.Claims < 1 || cfg.Gets < 1 || cfg.Warmup < 0 {
-		fmt.Fprintln(os.Stderr, "bench: -targets, -outcomes, -concurrency, -claims and -gets must be at least 1")
+	if cfg.Targets < 1 || cfg.Outcomes < 1 || cfg.Concurrency < 1 || cfg.Claims < 1 || cfg.Gets < 1 || cfg.Warmup < 0 || cfg.ColdStartRuns < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -targets, -outcomes, -concurrency, -claims, -gets and -coldstart-runs must be at least 1")
 		os.Exit(2)
 	}
 
@@ -113,6 +121,9 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 	root, err := localstack.RepoRoot()
 	if err != nil {
 		return err
+	}
+	if cfg.ColdStartOnly {
+		return coldStartsOnly(ctx, cfg, root, out, progress)
 	}
 	rep := &report{cfg: cfg, machine: describeMachine(root, endpoint), started: time.Now()}
 	rep.load1Start, rep.loadStart = loadAvg()
@@ -188,7 +199,8 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 		rep.sizes, rep.sizesErr = binarySizes(ctx, root)
 	}
 	if cfg.ColdStart {
-		rep.cold, rep.coldNote = coldStarts(ctx, root, filepath.Join(root, coldStartScript))
+		e.progressf("cold starts: each function %d times under the runtime emulator", cfg.ColdStartRuns)
+		rep.cold, rep.coldNote = coldStarts(ctx, root, filepath.Join(root, coldStartScript), cfg.ColdStartRuns)
 	} else {
 		rep.coldNote = "skipped (-coldstart=false)"
 	}
@@ -196,6 +208,23 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 	rep.load1End, rep.loadEnd = loadAvg()
 	rep.print(out)
 	return nil
+}
+
+// coldStartsOnly prints the cold start of every function (-coldstart-only):
+// the median of cfg.ColdStartRuns starts under the runtime emulator.
+func coldStartsOnly(ctx context.Context, cfg config, root string, out, progress io.Writer) error {
+	fmt.Fprintf(progress, "bench: cold starts, each function %d times under the runtime emulator\n", cfg.ColdStartRuns)
+	rows, note := coldStarts(ctx, root, filepath.Join(root, coldStartScript), cfg.ColdStartRuns)
+	if len(rows) == 0 {
+		return fmt.Errorf("cold starts: %s", note)
+	}
+	m := describeMachine(root, "")
+	fmt.Fprintf(out, "cold starts under the runtime emulator, %d CPUs, %s, %s\n", m.CPUs, m.GoVersion, m.OS)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\n", r.Name, r.Value)
+	}
+	return tw.Flush()
 }
 
 // roundResult is every figure of one round.

@@ -105,7 +105,7 @@ func targetsBody(n int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `{"destination":{"type":"tel","target":"+1 555 %03d %04d"},"try_count_max":3,"name":"bench target %d","data":{"crm_id":%d}}`,
+		fmt.Fprintf(&b, `{"destination":{"type":"tel","target":"+1 555 %03d %04d"},"try_count_max":3,"name":"bench target %d","data":"{\"crm_id\":%d}"}`,
 			200+i/10000, i%10000, i, i)
 	}
 	b.WriteString(`]}`)

@@ -57,11 +57,12 @@ type coldStartRow struct {
 	Value string // e.g. "84 ms init"
 }
 
-// coldStartHook measures cold starts under the Lambda runtime emulator.
-// It is nil until another file of this command sets it (in an init
-// function); root is the repository root. While it is nil the bench runs
-// scripts/coldstart.sh if that exists, else prints "n/a (see make invoke)".
-var coldStartHook func(ctx context.Context, root string) ([]coldStartRow, error)
+// coldStartHook measures cold starts under the Lambda runtime emulator,
+// starting each function runs times. It is nil until another file of this
+// command sets it (in an init function); root is the repository root.
+// While it is nil the bench runs scripts/coldstart.sh if that exists, else
+// prints "n/a (see make invoke)".
+var coldStartHook func(ctx context.Context, root string, runs int) ([]coldStartRow, error)
 
 // coldStartScript is the script the bench runs for cold starts when no
 // hook is set. Contract: it takes no arguments, reads nothing on stdin,
@@ -71,10 +72,11 @@ var coldStartHook func(ctx context.Context, root string) ([]coldStartRow, error)
 const coldStartScript = "scripts/coldstart.sh"
 
 // coldStarts returns the cold start rows, or a note why there are none.
-// script is the path of coldStartScript under root.
-func coldStarts(ctx context.Context, root, script string) ([]coldStartRow, string) {
+// script is the path of coldStartScript under root; runs is how often the
+// hook starts each function (the script decides for itself).
+func coldStarts(ctx context.Context, root, script string, runs int) ([]coldStartRow, string) {
 	if coldStartHook != nil {
-		rows, err := coldStartHook(ctx, root)
+		rows, err := coldStartHook(ctx, root, runs)
 		if err != nil {
 			return nil, "error: " + err.Error()
 		}

@@ -1,7 +1,35 @@
-// Command add-targets is the add-targets Lambda function of Outdial; see
-// template.yaml for its route and permissions.
+// Command add-targets is the Lambda function behind POST
+// /v1.0/outdials/{id}/targets (JSON or CSV); the only function that
+// normalises destinations, and so links libphonenumber; template.yaml gives
+// its trigger, environment and permissions.
 package main
 
-import "github.com/outdial/outdial/internal/app"
+import (
+	"context"
+	"fmt"
+	"os"
 
-func main() { app.Start("add-targets") }
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/outdial/outdial/internal/api/targetimport"
+	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
+)
+
+const name = "add-targets"
+
+func main() {
+	ctx := context.Background()
+	log := app.NewLogger(os.Getenv)
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		app.Exit(log, name, fmt.Errorf("load AWS config: %w", err))
+	}
+	store, err := storeenv.New(cfg, os.Getenv)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	h := &targetimport.Handler{Store: store, Log: log}
+	lambda.Start(h.AddTargets)
+}

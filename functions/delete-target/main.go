@@ -1,7 +1,35 @@
-// Command delete-target is the delete-target Lambda function of Outdial; see
-// template.yaml for its route and permissions.
+// Command delete-target is the Lambda function behind DELETE
+// /v1.0/outdials/{id}/targets/{target_id}; template.yaml gives its trigger,
+// environment and permissions.
 package main
 
-import "github.com/outdial/outdial/internal/app"
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
 
-func main() { app.Start("delete-target") }
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/outdial/outdial/internal/api/routes"
+	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
+)
+
+const name = "delete-target"
+
+func main() {
+	ctx := context.Background()
+	log := app.NewLogger(os.Getenv)
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		app.Exit(log, name, fmt.Errorf("load AWS config: %w", err))
+	}
+	store, err := storeenv.New(cfg, os.Getenv)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	h := &routes.Handlers{Store: store, Log: log, Now: time.Now}
+	lambda.Start(h.DeleteTarget)
+}

@@ -1,7 +1,35 @@
-// Command expire-leases is the expire-leases Lambda function of Outdial; see
-// template.yaml for its schedule and permissions.
+// Command expire-leases is the Lambda function that EventBridge Scheduler
+// runs every minute: it records an expired attempt for each lease whose end
+// plus the grace has passed; template.yaml gives its trigger, environment
+// and permissions.
 package main
 
-import "github.com/outdial/outdial/internal/app"
+import (
+	"context"
+	"fmt"
+	"os"
 
-func main() { app.Start("expire-leases") }
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
+	"github.com/outdial/outdial/internal/leases"
+)
+
+const name = "expire-leases"
+
+func main() {
+	ctx := context.Background()
+	log := app.NewLogger(os.Getenv)
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		app.Exit(log, name, fmt.Errorf("load AWS config: %w", err))
+	}
+	store, err := storeenv.New(cfg, os.Getenv)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	h := &leases.Sweeper{Store: store, Log: log}
+	lambda.Start(h.Handle)
+}

@@ -1,7 +1,39 @@
-// Command list-outdials is the list-outdials Lambda function of Outdial; see
-// template.yaml for its route and permissions.
+// Command list-outdials is the Lambda function behind GET /v1.0/outdials;
+// template.yaml gives its trigger, environment and permissions.
 package main
 
-import "github.com/outdial/outdial/internal/app"
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
 
-func main() { app.Start("list-outdials") }
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/outdial/outdial/internal/api/routes"
+	"github.com/outdial/outdial/internal/apigw"
+	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
+)
+
+const name = "list-outdials"
+
+func main() {
+	ctx := context.Background()
+	log := app.NewLogger(os.Getenv)
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		app.Exit(log, name, fmt.Errorf("load AWS config: %w", err))
+	}
+	store, err := storeenv.New(cfg, os.Getenv)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	secret, err := app.TokenSecret(os.Getenv) // page tokens are sealed with it
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	h := &routes.Handlers{Store: store, Pages: apigw.NewPageTokens([]byte(secret)), Log: log, Now: time.Now}
+	lambda.Start(h.ListOutdials)
+}

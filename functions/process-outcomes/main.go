@@ -1,7 +1,34 @@
-// Command process-outcomes is the process-outcomes Lambda function of Outdial; see
-// template.yaml for its trigger and permissions.
+// Command process-outcomes is the Lambda function on the outcome queue: it
+// applies the outcome messages of dialers; template.yaml gives its trigger,
+// environment and permissions.
 package main
 
-import "github.com/outdial/outdial/internal/app"
+import (
+	"context"
+	"fmt"
+	"os"
 
-func main() { app.Start("process-outcomes") }
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
+	"github.com/outdial/outdial/internal/outcome"
+)
+
+const name = "process-outcomes"
+
+func main() {
+	ctx := context.Background()
+	log := app.NewLogger(os.Getenv)
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		app.Exit(log, name, fmt.Errorf("load AWS config: %w", err))
+	}
+	store, err := storeenv.New(cfg, os.Getenv)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	h := &outcome.Processor{Store: store, Log: log}
+	lambda.Start(h.Handle)
+}

@@ -1,7 +1,35 @@
-// Command update-outdial is the update-outdial Lambda function of Outdial; see
-// template.yaml for its route and permissions.
+// Command update-outdial is the Lambda function behind PUT
+// /v1.0/outdials/{id}; template.yaml gives its trigger, environment and
+// permissions.
 package main
 
-import "github.com/outdial/outdial/internal/app"
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
 
-func main() { app.Start("update-outdial") }
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/outdial/outdial/internal/api/routes"
+	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
+)
+
+const name = "update-outdial"
+
+func main() {
+	ctx := context.Background()
+	log := app.NewLogger(os.Getenv)
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		app.Exit(log, name, fmt.Errorf("load AWS config: %w", err))
+	}
+	store, err := storeenv.New(cfg, os.Getenv)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	h := &routes.Handlers{Store: store, Log: log, Now: time.Now}
+	lambda.Start(h.UpdateOutdial)
+}

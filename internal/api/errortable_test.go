@@ -26,33 +26,33 @@ import (
 	"github.com/outdial/outdial/internal/outdial"
 )
 
-// errorRow is one row of the README's error table (API reference,
-// Conventions).
+// errorRow is one row of the documented error table (docs/api.md, API
+// reference, Conventions).
 type errorRow struct {
 	code   string
 	status int
 	when   string
 }
 
-// notAnswered is how the README marks a code no route answers today.
+// notAnswered is how the table marks a code no route answers today.
 const notAnswered = "not answered by any route today"
 
 var errorRowRE = regexp.MustCompile("^\\s*\\|\\s*`([a-z_]+)`\\s*\\|\\s*(\\d{3})\\s*\\|\\s*(.*?)\\s*\\|\\s*$")
 
-// readmeErrorTable reads the error table of README.md.
+// readmeErrorTable reads the error table of docs/api.md.
 func readmeErrorTable(t *testing.T) []errorRow {
 	t.Helper()
 	root, err := localstack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(root, "README.md"))
+	data, err := os.ReadFile(filepath.Join(root, "docs", "api.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, section, ok := strings.Cut(string(data), "\n### Conventions\n")
 	if !ok {
-		t.Fatal(`README: no "### Conventions" section`)
+		t.Fatal(`docs/api.md: no "### Conventions" section`)
 	}
 	section, _, _ = strings.Cut(section, "\n### ")
 	var rows []errorRow
@@ -64,13 +64,13 @@ func readmeErrorTable(t *testing.T) []errorRow {
 		}
 		status, _ := strconv.Atoi(m[2])
 		if seen[m[1]] {
-			t.Errorf("README error table: %s has two rows", m[1])
+			t.Errorf("docs/api.md error table: %s has two rows", m[1])
 		}
 		seen[m[1]] = true
 		rows = append(rows, errorRow{code: m[1], status: status, when: m[3]})
 	}
 	if len(rows) < 10 {
-		t.Fatalf("README error table: found %d rows, want the whole table", len(rows))
+		t.Fatalf("docs/api.md error table: found %d rows, want the whole table", len(rows))
 	}
 	return rows
 }
@@ -116,7 +116,7 @@ func definedErrorCodes(t *testing.T) map[string]string {
 	return codes
 }
 
-// TestErrorTableListsExactlyTheCodes checks the README's error table
+// TestErrorTableListsExactlyTheCodes checks the error table of docs/api.md
 // against the code: every ECode constant has a row, every row is a
 // constant, and the row's status is the one apigw answers.
 func TestErrorTableListsExactlyTheCodes(t *testing.T) {
@@ -126,15 +126,15 @@ func TestErrorTableListsExactlyTheCodes(t *testing.T) {
 	for _, r := range rows {
 		inTable[r.code] = true
 		if _, ok := defined[r.code]; !ok {
-			t.Errorf("README error table: %s is not an ECode constant of internal/outdial", r.code)
+			t.Errorf("docs/api.md error table: %s is not an ECode constant of internal/outdial", r.code)
 		}
 		if got := apigw.HTTPStatus(r.code); got != r.status {
-			t.Errorf("README error table: %s is %d, apigw answers %d", r.code, r.status, got)
+			t.Errorf("docs/api.md error table: %s is %d, apigw answers %d", r.code, r.status, got)
 		}
 	}
 	for code, name := range defined {
 		if !inTable[code] {
-			t.Errorf("outdial.%s (%s) has no row in the README error table", name, code)
+			t.Errorf("outdial.%s (%s) has no row in the docs/api.md error table", name, code)
 		}
 	}
 }
@@ -145,7 +145,7 @@ type errorProducer struct {
 	do   func(t *testing.T) apigw.Response
 }
 
-// TestEveryDocumentedErrorIsAnswered walks the README's error table and,
+// TestEveryDocumentedErrorIsAnswered walks the error table of docs/api.md and,
 // for each code, sends requests through the real handlers (over DynamoDB
 // Local) that must get exactly the row's status and code. Codes the table
 // marks as answered by no route are checked through apigw.Error, the one
@@ -256,7 +256,7 @@ func TestEveryDocumentedErrorIsAnswered(t *testing.T) {
 				// No request can produce it: the table must say so, and the
 				// mapping from error to answer must still follow the row.
 				if !strings.Contains(row.when, notAnswered) {
-					t.Fatalf("README says %s is answered (%q), but this test has no request that produces it; add one", row.code, row.when)
+					t.Fatalf("docs/api.md says %s is answered (%q), but this test has no request that produces it; add one", row.code, row.when)
 				}
 				r := a.event("get-outdial", "", o.ID)
 				resp := apigw.Error(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), r, outdial.Errorf(row.code, "x"))
@@ -264,7 +264,7 @@ func TestEveryDocumentedErrorIsAnswered(t *testing.T) {
 				return
 			}
 			if strings.Contains(row.when, notAnswered) {
-				t.Errorf("README says %s is %s, but a request here produces it", row.code, notAnswered)
+				t.Errorf("docs/api.md says %s is %s, but a request here produces it", row.code, notAnswered)
 			}
 			for _, p := range ps {
 				t.Run(p.name, func(t *testing.T) {
@@ -276,7 +276,7 @@ func TestEveryDocumentedErrorIsAnswered(t *testing.T) {
 	}
 	for code := range producers {
 		if !tested[code] {
-			t.Errorf("a request here produces %s, which the README error table lacks", code)
+			t.Errorf("a request here produces %s, which the docs/api.md error table lacks", code)
 		}
 	}
 }

@@ -950,7 +950,7 @@ func faultRoutes() []faultRoute {
 		},
 		{fixture: "update-outdial", setup: setupTargets, answers: updateAnswers, after: updateAfter("update-outdial", func(o *outdial.Outdial) bool { return o.Name == "January Leads (revised)" })},
 		{fixture: "update-outdial-campaign", setup: setupTargets, answers: updateAnswers, after: updateAfter("update-outdial-campaign", func(o *outdial.Outdial) bool { return o.CampaignID != nil })},
-		{fixture: "update-outdial-data", setup: setupTargets, answers: updateAnswers, after: updateAfter("update-outdial-data", func(o *outdial.Outdial) bool { return string(o.Data) != "null" })},
+		{fixture: "update-outdial-data", setup: setupTargets, answers: updateAnswers, after: updateAfter("update-outdial-data", func(o *outdial.Outdial) bool { return o.Data == "source=crm-export;priority=2" })},
 		{
 			fixture: "delete-outdial",
 			setup:   setupTargets,

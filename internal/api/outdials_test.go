@@ -250,14 +250,15 @@ func TestOutdialRoutes(t *testing.T) {
 	created := a.createOutdial("", "")
 	if _, err := uuid.Parse(created.ID); err != nil || created.CustomerID != cust ||
 		created.Name != "January Leads" || created.Detail != "Sales leads for Q1 campaign" ||
-		created.CampaignID != nil || string(created.Data) != "null" || created.RetryPolicy != outdial.DefaultRetryPolicy() ||
+		created.CampaignID != nil || created.Data != "" || created.RetryPolicy != outdial.DefaultRetryPolicy() ||
 		created.TargetCount != 0 || created.TMCreate.IsZero() || !created.TMUpdate.Equal(created.TMCreate.Time) {
 		t.Errorf("created outdial = %+v", created)
 	}
 	if created.ID == samtemplate.EventOutdialID {
 		t.Errorf("the new outdial took the fixture's id")
 	}
-	// The wire form has every field, null where unset.
+	// The wire form has every field: campaign_id null where unset, data ""
+	// (data is text, as in VoIPBIN).
 	var raw map[string]json.RawMessage
 	a.ok("get-outdial", a.event("get-outdial", "", created.ID), &raw)
 	for _, k := range []string{"id", "customer_id", "campaign_id", "name", "detail", "data", "retry_policy", "target_count", "target_counts", "tm_create", "tm_update"} {
@@ -265,20 +266,21 @@ func TestOutdialRoutes(t *testing.T) {
 			t.Errorf("GET outdial lacks %q: %v", k, raw)
 		}
 	}
-	if string(raw["campaign_id"]) != "null" || string(raw["data"]) != "null" {
-		t.Errorf("campaign_id, data = %s, %s; want null, null", raw["campaign_id"], raw["data"])
+	if string(raw["campaign_id"]) != "null" || string(raw["data"]) != `""` {
+		t.Errorf("campaign_id, data = %s, %s; want null, \"\"", raw["campaign_id"], raw["data"])
 	}
 
 	// Create with everything a client may set; a base64 body as API Gateway
-	// sends some.
+	// sends some. data is text, kept byte for byte (structured data goes in
+	// encoded as a string, and is not compacted).
 	campaign := uuid.NewString()
 	req := a.event("create-outdial", "", "")
-	req.Body = base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"name":"  Full  ","detail":"d","campaign_id":%q,"data":{"k": [1, 2]}}`, strings.ToUpper(campaign))))
+	req.Body = base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf(`{"name":"  Full  ","detail":"d","campaign_id":%q,"data":"{\"k\": [1, 2]}"}`, strings.ToUpper(campaign))))
 	req.IsBase64Encoded = true
 	var full outdial.Outdial
 	a.ok("create-outdial", req, &full)
-	if full.Name != "Full" || full.CampaignID == nil || *full.CampaignID != campaign || string(full.Data) != `{"k":[1,2]}` {
-		t.Errorf("full outdial: name %q campaign %v data %s; want Full, %s, {\"k\":[1,2]}", full.Name, full.CampaignID, full.Data, campaign)
+	if full.Name != "Full" || full.CampaignID == nil || *full.CampaignID != campaign || full.Data != `{"k": [1, 2]}` {
+		t.Errorf("full outdial: name %q campaign %v data %q; want Full, %s, {\"k\": [1, 2]}", full.Name, full.CampaignID, full.Data, campaign)
 	}
 	time.Sleep(2 * time.Millisecond)
 	third := a.createOutdial("", `{"name":"third"}`)
@@ -291,8 +293,16 @@ func TestOutdialRoutes(t *testing.T) {
 	// List: the fixture's page size, then pages of 2.
 	var list apigw.List[*outdial.Outdial]
 	a.ok("list-outdials", a.event("list-outdials", "", ""), &list)
-	if got, want := outdialIDs(list.Result), []string{third.ID, full.ID, created.ID}; fmt.Sprint(got) != fmt.Sprint(want) || list.NextPageToken != "" {
-		t.Errorf("list = %v, token %q; want %v (newest first) and no token", got, list.NextPageToken, want)
+	if got, want := outdialIDs(list.Result), []string{third.ID, full.ID, created.ID}; fmt.Sprint(got) != fmt.Sprint(want) || list.NextPageToken == "" {
+		t.Errorf("list = %v, token %q; want %v (newest first) and a token (of the empty end page)", got, list.NextPageToken, want)
+	}
+	// That token answers the empty end page: a loop that pages until a
+	// page is empty ends too.
+	req = a.event("list-outdials", "", "")
+	req.QueryStringParameters["page_token"] = list.NextPageToken
+	a.ok("list-outdials", req, &list)
+	if len(list.Result) != 0 || list.Result == nil || list.NextPageToken != "" {
+		t.Errorf("end page = %v, token %q; want [] and no token", outdialIDs(list.Result), list.NextPageToken)
 	}
 	req = a.event("list-outdials", "", "")
 	req.QueryStringParameters["page_size"] = "2"
@@ -302,8 +312,8 @@ func TestOutdialRoutes(t *testing.T) {
 	}
 	req.QueryStringParameters["page_token"] = list.NextPageToken
 	a.ok("list-outdials", req, &list)
-	if got := outdialIDs(list.Result); len(got) != 1 || got[0] != created.ID || list.NextPageToken != "" {
-		t.Errorf("second page = %v, token %q; want [%s] and no token", got, list.NextPageToken, created.ID)
+	if got := outdialIDs(list.Result); len(got) != 1 || got[0] != created.ID || list.NextPageToken == "" {
+		t.Errorf("second page = %v, token %q; want [%s] and the end page's token", got, list.NextPageToken, created.ID)
 	}
 	// Another customer sees none of them.
 	a.ok("list-outdials", a.event("list-outdials", uuid.NewString(), ""), &list)
@@ -339,16 +349,24 @@ func TestOutdialRoutes(t *testing.T) {
 		t.Errorf("campaign after the second attach = %v, want %s", o.CampaignID, campaign)
 	}
 
-	// Data: set (the fixture), then clear with null.
+	// Data: set (the fixture), then clear with null, set again and clear
+	// with "".
 	a.ok("update-outdial-data", a.event("update-outdial-data", "", created.ID), &o)
-	if string(o.Data) != `{"source":"crm-export","priority":2}` {
-		t.Errorf("data after PUT = %s", o.Data)
+	if o.Data != "source=crm-export;priority=2" {
+		t.Errorf("data after PUT = %q", o.Data)
 	}
 	req = a.event("update-outdial-data", "", created.ID)
 	req.Body = `{"data": null}`
 	a.ok("update-outdial-data", req, &o)
-	if string(o.Data) != "null" {
-		t.Errorf("data after clearing = %s, want null", o.Data)
+	if o.Data != "" {
+		t.Errorf("data after clearing with null = %q, want \"\"", o.Data)
+	}
+	a.ok("update-outdial-data", a.event("update-outdial-data", "", created.ID), &o)
+	req = a.event("update-outdial-data", "", created.ID)
+	req.Body = `{"data": ""}`
+	a.ok("update-outdial-data", req, &o)
+	if o.Data != "" {
+		t.Errorf("data after clearing with \"\" = %q, want \"\"", o.Data)
 	}
 	if got := a.getOutdial("", created.ID); asJSON(got) != asJSON(&o) {
 		t.Errorf("GET after the updates =\n%s\nwant\n%s", asJSON(got), asJSON(&o))
@@ -370,23 +388,40 @@ func TestOutdialRoutes(t *testing.T) {
 }
 
 // TestDetachCampaign detaches an outdial from its campaign with
-// {"campaign_id": null}, as the route documents.
+// {"campaign_id": null}, as the route documents, and with "" or the
+// all-zero UUID, which mean none as in VoIPBIN.
 func TestDetachCampaign(t *testing.T) {
 	a := newAPIHarness(t)
 	o := a.createOutdial("", fmt.Sprintf(`{"name":"n","campaign_id":%q}`, uuid.NewString()))
 	if o.CampaignID == nil {
 		t.Fatalf("created without its campaign")
 	}
-	for _, b := range []string{`{"campaign_id": null}`, `{"campaign_id":null}`} {
+	for _, b := range []string{`{"campaign_id": null}`, `{"campaign_id":null}`, `{"campaign_id": ""}`, `{"campaign_id": "00000000-0000-0000-0000-000000000000"}`} {
+		// Attach one first, so that each body detaches.
+		campaign := uuid.NewString()
 		req := a.event("update-outdial-campaign", "", o.ID)
-		req.Body = b
+		req.Body = fmt.Sprintf(`{"campaign_id": %q}`, campaign)
 		var got outdial.Outdial
+		a.ok("update-outdial-campaign", req, &got)
+		if got.CampaignID == nil || *got.CampaignID != campaign {
+			t.Fatalf("campaign_id after attaching = %v, want %s", got.CampaignID, campaign)
+		}
+		req = a.event("update-outdial-campaign", "", o.ID)
+		req.Body = b
+		got = outdial.Outdial{}
 		a.ok("update-outdial-campaign", req, &got)
 		if got.CampaignID != nil {
 			t.Errorf("%s: campaign_id = %s, want null", b, *got.CampaignID)
 		}
 		if g := a.getOutdial("", o.ID); g.CampaignID != nil {
 			t.Errorf("%s: GET campaign_id = %s, want null", b, *g.CampaignID)
+		}
+	}
+	// On create, "" and the all-zero UUID are no campaign too.
+	for _, c := range []string{`""`, `"00000000-0000-0000-0000-000000000000"`, `null`} {
+		o := a.createOutdial("", `{"name":"n","campaign_id":`+c+`}`)
+		if o.CampaignID != nil {
+			t.Errorf("created with campaign_id %s: campaign_id = %s, want null", c, *o.CampaignID)
 		}
 	}
 }
@@ -408,7 +443,8 @@ func TestOutdialRouteErrors(t *testing.T) {
 	a := newAPIHarness(t)
 	o := a.createOutdial("", "")
 	long := strings.Repeat("é", outdial.MaxNameLen+1)
-	bigData := `{"data":"` + strings.Repeat("x", outdial.MaxOutdialData) + `"}`
+	// data is text of at most 16 KiB: one byte more is refused.
+	bigData := `{"data":"` + strings.Repeat("x", outdial.MaxOutdialData+1) + `"}`
 	huge := `{"name":"x","detail":"` + strings.Repeat("y", api.MaxOutdialBody) + `"}`
 
 	var cases []errorCase
@@ -418,7 +454,7 @@ func TestOutdialRouteErrors(t *testing.T) {
 		for _, f := range []string{"id", "customer_id", "tm_create", "tm_update", "status", "try_count_current", "target_count"} {
 			valid := map[string]string{
 				"create-outdial": `"name":"n"`, "update-outdial": `"name":"n"`,
-				"update-outdial-campaign": `"campaign_id":null`, "update-outdial-data": `"data":1`,
+				"update-outdial-campaign": `"campaign_id":null`, "update-outdial-data": `"data":"x"`,
 			}[fixture]
 			cases = append(cases, errorCase{"unknown " + f, fixture, body(fmt.Sprintf(`{%s,%q:"x"}`, valid, f)), 400, outdial.ECodeUnknownField, f})
 		}
@@ -445,6 +481,7 @@ func TestOutdialRouteErrors(t *testing.T) {
 		errorCase{"name in another case", "create-outdial", body(`{"NAME":"x"}`), 400, outdial.ECodeUnknownField, "NAME"},
 		errorCase{"detail too long", "create-outdial", body(`{"name":"n","detail":"` + strings.Repeat("d", outdial.MaxDetailLen+1) + `"}`), 400, outdial.ECodeInvalidField, "detail"},
 		errorCase{"data over 16 KiB", "create-outdial", body(`{"name":"n",` + bigData[1:]), 400, outdial.ECodeInvalidField, "data"},
+		errorCase{"data over 16 KiB in multi-byte runes", "create-outdial", body(`{"name":"n","data":"` + strings.Repeat("é", outdial.MaxOutdialData/2+1) + `"}`), 400, outdial.ECodeInvalidField, "data"},
 		errorCase{"campaign_id not a UUID", "create-outdial", body(`{"name":"n","campaign_id":"campaign-1"}`), 400, outdial.ECodeInvalidID, "campaign_id"},
 		errorCase{"campaign_id a number", "create-outdial", body(`{"name":"n","campaign_id":7}`), 400, outdial.ECodeInvalidField, "campaign_id"},
 		// Update.
@@ -452,7 +489,7 @@ func TestOutdialRouteErrors(t *testing.T) {
 		errorCase{"name blank", "update-outdial", body(`{"name":""}`), 400, outdial.ECodeMissingField, "name"},
 		errorCase{"name too long", "update-outdial", body(`{"name":"` + long + `"}`), 400, outdial.ECodeInvalidField, "name"},
 		errorCase{"campaign_id on the wrong route", "update-outdial", body(`{"name":"n","campaign_id":null}`), 400, outdial.ECodeUnknownField, "campaign_id"},
-		errorCase{"data on the wrong route", "update-outdial", body(`{"name":"n","data":1}`), 400, outdial.ECodeUnknownField, "data"},
+		errorCase{"data on the wrong route", "update-outdial", body(`{"name":"n","data":"x"}`), 400, outdial.ECodeUnknownField, "data"},
 		errorCase{"negative retry delay", "update-outdial", body(`{"retry_policy":{"busy_seconds":-1}}`), 400, outdial.ECodeInvalidField, "retry_policy.busy_seconds"},
 		errorCase{"retry delay too long", "update-outdial", body(`{"retry_policy":{"expired_seconds":604801}}`), 400, outdial.ECodeInvalidField, "retry_policy.expired_seconds"},
 		errorCase{"empty retry policy", "update-outdial", body(`{"retry_policy":{}}`), 400, outdial.ECodeMissingField, "retry_policy"},
@@ -473,6 +510,16 @@ func TestOutdialRouteErrors(t *testing.T) {
 		errorCase{"page_token garbage", "list-outdials", query("page_token", "abc"), 400, outdial.ECodeInvalidPageToken, "page_token"},
 		errorCase{"page_token forged", "list-outdials", query("page_token", base64.RawURLEncoding.EncodeToString([]byte(o.ID))+".AAAA"), 400, outdial.ECodeInvalidPageToken, "page_token"},
 	)
+	// data is text, as in VoIPBIN: any other JSON value is refused.
+	for _, fixture := range []string{"create-outdial", "update-outdial-data"} {
+		for _, v := range []string{`{"k":[1,2]}`, `["a"]`, `1`, `true`, `{}`} {
+			b := `{"data":` + v + `}`
+			if fixture == "create-outdial" {
+				b = `{"name":"n","data":` + v + `}`
+			}
+			cases = append(cases, errorCase{"data " + v, fixture, body(b), 400, outdial.ECodeInvalidField, "data"})
+		}
+	}
 	// Bad path ids on every route with one.
 	for _, fixture := range []string{"get-outdial", "update-outdial", "update-outdial-campaign", "update-outdial-data", "delete-outdial"} {
 		for _, id := range []string{"", "not-a-uuid", "018f6b2e8c1a7d3e9f00123456789abc", o.ID + "0", "{" + o.ID[1:35] + "}", "../" + o.ID[3:], "urn:uuid:" + o.ID} {

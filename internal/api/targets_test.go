@@ -121,9 +121,23 @@ func TestTargetRoutes(t *testing.T) {
 	req.PathParameters["target_id"] = want[0].TargetID
 	var wire map[string]json.RawMessage
 	a.ok("get-target", req, &wire)
-	for _, k := range []string{"id", "outdial_id", "name", "detail", "data", "destination", "destination_index", "try_count_max", "try_count_current", "status", "tm_last_result", "tm_next_attempt", "tm_create", "tm_update"} {
+	for _, k := range []string{"id", "outdial_id", "name", "detail", "data", "destination", "destination_index", "try_count_max", "try_count_current", "status", "tm_last_result", "tm_next_attempt", "tm_create", "tm_update",
+		"destination_0", "destination_1", "destination_2", "destination_3", "destination_4", "try_count_0", "try_count_1", "try_count_2", "try_count_3", "try_count_4"} {
 		if _, ok := wire[k]; !ok {
 			t.Errorf("target JSON lacks %q: %v", k, wire)
+		}
+	}
+	// data is text ("" when unset); VoIPBIN's slots hold the destination in
+	// destination_0, the others are {}.
+	if got := string(wire["data"]); got != `""` {
+		t.Errorf("data = %s, want \"\"", got)
+	}
+	if got, want := string(wire["destination_0"]), `{"type":"tel","target":"+15551234567"}`; got != want {
+		t.Errorf("destination_0 = %s, want %s", got, want)
+	}
+	for _, k := range []string{"destination_1", "destination_2", "destination_3", "destination_4"} {
+		if got := string(wire[k]); got != "{}" {
+			t.Errorf("%s = %s, want {}", k, got)
 		}
 	}
 	if _, ok := wire["destinations"]; ok {
@@ -139,8 +153,8 @@ func TestTargetRoutes(t *testing.T) {
 	// List with the fixture's query (status idle, page size 50), and all.
 	var list apigw.List[*outdial.Target]
 	a.ok("list-targets", a.event("list-targets", "", o.ID), &list)
-	if len(list.Result) != 2 || list.NextPageToken != "" {
-		t.Errorf("idle list = %d targets, token %q; want 2 and none", len(list.Result), list.NextPageToken)
+	if len(list.Result) != 2 || list.NextPageToken == "" {
+		t.Errorf("idle list = %d targets, token %q; want 2 and the end page's token", len(list.Result), list.NextPageToken)
 	}
 	if got := a.listTargets(o.ID, "", 1); len(got) != 2 {
 		t.Errorf("paged list = %d targets, want 2", len(got))
@@ -175,9 +189,9 @@ func TestTargetRoutes(t *testing.T) {
 func TestAddTargetsJSONBatchWithMixedRows(t *testing.T) {
 	a := newAPIHarness(t)
 	o := a.createOutdial("", "")
-	bigData := `{"x":"` + strings.Repeat("d", outdial.MaxTargetData) + `"}`
+	bigData := `"` + strings.Repeat("d", outdial.MaxTargetData+1) + `"` // one byte over 4 KiB of text
 	rows := []string{
-		0:  `{"destination":{"type":"tel","target":"+1 555 123 4567"},"try_count_max":3,"name":"Ada","data":{"crm":1}}`,
+		0:  `{"destination":{"type":"tel","target":"+1 555 123 4567"},"try_count_max":3,"name":"Ada","data":"crm=1"}`,
 		1:  `{"destination":{"type":"tel","target":"12ab"}}`,
 		2:  `{"destination":{"type":"email","target":"Bob@Example.COM"},"try_count_max":1}`,
 		3:  `{"name":"nobody"}`,
@@ -193,6 +207,7 @@ func TestAddTargetsJSONBatchWithMixedRows(t *testing.T) {
 		13: `{"destination":{"type":"tel","target":"+15550000013"},"try_count_current":2}`,
 		14: `{"destination":{"type":"tel","target":"+15550000014"},"id":"` + uuid.NewString() + `"}`,
 		15: `{"destinations":[{"type":"tel","target":"+15550000015"},{"type":"tel","target":"+1 555 000 0015"}]}`,
+		16: `{"destination":{"type":"tel","target":"+15550000016"},"data":{"crm":1}}`, // data is text
 	}
 	batch := `{"targets":[` + strings.Join(rows, ",") + `]}`
 	res := a.importTargets(o.ID, "application/json; charset=utf-8", batch)
@@ -219,6 +234,7 @@ func TestAddTargetsJSONBatchWithMixedRows(t *testing.T) {
 		{13, outdial.ECodeUnknownField, "try_count_current"},
 		{14, outdial.ECodeUnknownField, "id"},
 		{15, outdial.ECodeInvalidField, "destinations[1]"},
+		{16, outdial.ECodeInvalidField, "data"},
 	}
 	if res.Created != len(wantCreated) || res.Duplicates != len(wantDups) || res.Rejected != len(wantRejected) {
 		t.Errorf("counts = %d created, %d duplicates, %d rejected; want %d, %d, %d", res.Created, res.Duplicates, res.Rejected, len(wantCreated), len(wantDups), len(wantRejected))
@@ -241,7 +257,7 @@ func TestAddTargetsJSONBatchWithMixedRows(t *testing.T) {
 
 	// The valid rows are stored, normalised.
 	ada := a.getTarget(o.ID, wantCreated[0].TargetID)
-	if ada.Name != "Ada" || string(ada.Data) != `{"crm":1}` || ada.Destination.Target != "+15551234567" || ada.TryCountMax != 3 {
+	if ada.Name != "Ada" || ada.Data != "crm=1" || ada.Destination.Target != "+15551234567" || ada.TryCountMax != 3 {
 		t.Errorf("Ada = %s", asJSON(ada))
 	}
 	multi := a.getTarget(o.ID, wantCreated[3].TargetID)
@@ -315,9 +331,9 @@ func TestAddTargetsSingleForm(t *testing.T) {
 		return &tg
 	}
 
-	first := decode(post(`{"destination":{"type":"TEL","target":" +1 (555) 123-4567 "},"try_count_max":2,"name":"Ada","detail":"d","data":{"x":1}}`))
+	first := decode(post(`{"destination":{"type":"TEL","target":" +1 (555) 123-4567 "},"try_count_max":2,"name":"Ada","detail":"d","data":"x=1"}`))
 	if first.ID != a.telID(o.CustomerID, o.ID, "+15551234567") || first.OutdialID != o.ID || first.Status != outdial.StatusIdle ||
-		first.TryCountMax != 2 || first.Name != "Ada" || string(first.Data) != `{"x":1}` || first.Destination != (outdial.Address{Type: "tel", Target: "+15551234567"}) {
+		first.TryCountMax != 2 || first.Name != "Ada" || first.Data != "x=1" || first.Destination != (outdial.Address{Type: "tel", Target: "+15551234567"}) {
 		t.Errorf("single target = %s", asJSON(first))
 	}
 	if got := a.getTarget(o.ID, first.ID); asJSON(got) != asJSON(first) {
@@ -325,7 +341,7 @@ func TestAddTargetsSingleForm(t *testing.T) {
 	}
 	// Re-posting it, even with other fields, answers the existing target.
 	for _, b := range []string{
-		`{"destination":{"type":"tel","target":"+1 (555) 123-4567"},"try_count_max":2,"name":"Ada","detail":"d","data":{"x":1}}`,
+		`{"destination":{"type":"tel","target":"+1 (555) 123-4567"},"try_count_max":2,"name":"Ada","detail":"d","data":"x=1"}`,
 		`{"destination":{"type":"tel","target":"+15551234567"},"name":"Someone else","try_count_max":9}`,
 	} {
 		if got := decode(post(b)); asJSON(got) != asJSON(first) {
@@ -361,7 +377,10 @@ func TestAddTargetsSingleForm(t *testing.T) {
 		{`{"destination":{"type":"email","target":"Ada <ada@example.com>"}}`, outdial.ECodeInvalidField, "destination.target"},
 		{`{"destination":{"type":"sip","target":"sip:ada@example.com\r\nVia: x"}}`, outdial.ECodeInvalidField, "destination.target"},
 		{`{"destination":{"type":"tel","target":"+15551234567"},"destinations":[{"type":"tel","target":"+15551234568"}]}`, outdial.ECodeInvalidField, "destinations"},
+		{`{"destination":{"type":"tel","target":"+15551234567"},"destination_1":{"type":"tel","target":"+15551234568"}}`, outdial.ECodeInvalidField, "destination_1"},
 		{`{"destination":{"type":"tel","target":"+15551234567"},"try_count_max":21}`, outdial.ECodeInvalidField, "try_count_max"},
+		{`{"destination":{"type":"tel","target":"+15551234567"},"data":{"x":1}}`, outdial.ECodeInvalidField, "data"},
+		{`{"destination":{"type":"tel","target":"+15551234567"},"data":"` + strings.Repeat("d", outdial.MaxTargetData+1) + `"}`, outdial.ECodeInvalidField, "data"},
 		{`{"destination":{"type":"tel","target":"+15551234567"},"name":"` + strings.Repeat("n", outdial.MaxNameLen+1) + `"}`, outdial.ECodeInvalidField, "name"},
 		{`{}`, outdial.ECodeMissingField, "destination"},
 	} {
@@ -417,12 +436,12 @@ func TestAddTargetsCSV(t *testing.T) {
 		{ada, "Lovelace, Ada", "+15551234567", `{"Company":"Acme, Inc.","Note":"said \"call me\""}`, 2},
 		{bob, "Bob", "+15559876543", `{"Company":"Initech"}`, 3},
 		{carol, "Carol", "+15550000001", `{"Note":"two\nlines"}`, 3}, // encoding/csv drops \r before \n
-		{eve, "Eve", "eve@example.com", `null`, 3},
-		{sip, "Sip", "sip:eve@example.com", `null`, 3},
+		{eve, "Eve", "eve@example.com", "", 3},
+		{sip, "Sip", "sip:eve@example.com", "", 3},
 	} {
 		tg := a.getTarget(o.ID, c.id)
-		if tg.Name != c.name || tg.Destination.Target != c.target || string(tg.Data) != c.data || tg.TryCountMax != c.max {
-			t.Errorf("target %s = %s; want name %q, target %s, data %s, try_count_max %d", c.name, asJSON(tg), c.name, c.target, c.data, c.max)
+		if tg.Name != c.name || tg.Destination.Target != c.target || tg.Data != c.data || tg.TryCountMax != c.max {
+			t.Errorf("target %s = %s; want name %q, target %s, data %q, try_count_max %d", c.name, asJSON(tg), c.name, c.target, c.data, c.max)
 		}
 	}
 

@@ -319,6 +319,10 @@ func newValidator(t *testing.T, doc *openapi3.T, serverURL string) *validator {
 				if r.URL.Query().Get("token") != "" {
 					return nil
 				}
+			case "accessKeyQuery":
+				if r.URL.Query().Get("accesskey") != "" {
+					return nil
+				}
 			}
 			return in.NewError(errors.New("no credentials"))
 		},
@@ -349,11 +353,12 @@ func (v *validator) response(in *openapi3filter.RequestValidationInput, res *htt
 type authMode int
 
 const (
-	bearer  authMode = iota // Authorization: Bearer <valid token>
-	query                   // ?token=<valid token>
-	noToken                 // no credentials at all
-	forged                  // a token signed with another secret
-	expired                 // a token that expired an hour ago
+	bearer    authMode = iota // Authorization: Bearer <valid token>
+	query                     // ?token=<valid token>
+	accessKey                 // ?accesskey=<valid token> (what VoIPBIN's SDK sends)
+	noToken                   // no credentials at all
+	forged                    // a token signed with another secret
+	expired                   // a token that expired an hour ago
 )
 
 // step is one live call. Path, query and body may use $VAR for values saved
@@ -399,11 +404,12 @@ func (l *live) do(t *testing.T, s step) {
 	expand := func(v string) string { return os.Expand(v, func(k string) string { return l.vars[k] }) }
 	u := l.st.URL + expand(s.path)
 	q := expand(s.query)
-	if s.auth == query {
+	if s.auth == query || s.auth == accessKey {
 		if q != "" {
 			q += "&"
 		}
-		q += "token=" + url.QueryEscape(l.tokens[bearer])
+		name := map[authMode]string{query: "token", accessKey: "accesskey"}[s.auth]
+		q += name + "=" + url.QueryEscape(l.tokens[bearer])
 	}
 	if q != "" {
 		u += "?" + q
@@ -577,7 +583,9 @@ func TestLiveRoutes(t *testing.T) {
 		jsonCT = "application/json"
 		big    = 70 * 1024 // over the 64 KiB limit of outdial bodies
 	)
-	bigData := `{"name":"big","data":"` + strings.Repeat("x", big) + `"}`
+	// A body the schema accepts (data is at most 16 KiB of text, so the
+	// bulk is white space) that is too large in bytes.
+	bigBody := `{"name":"big","data":"` + strings.Repeat("x", 16*1024) + `"` + strings.Repeat(" ", big) + `}`
 
 	// Outdials.
 	l.run(t, []step{
@@ -585,8 +593,10 @@ func TestLiveRoutes(t *testing.T) {
 			body: `{"name": "January Leads", "detail": "Sales leads for Q1 campaign"}`, reqValid: true, wantStatus: 200,
 			save: saveField("O", "id"), check: wantField("target_counts.idle", "0")},
 		{name: "create with ?token=", method: "POST", path: "/v1.0/outdials", contentType: jsonCT, auth: query,
-			body: `{"name": "To delete", "campaign_id": "$CAMPAIGN", "data": {"tags": ["a", "b"]}}`, reqValid: true, wantStatus: 200,
-			save: saveField("O2", "id"), check: wantField("campaign_id", "$CAMPAIGN")},
+			body: `{"name": "To delete", "campaign_id": "$CAMPAIGN", "data": "tags=a,b"}`, reqValid: true, wantStatus: 200,
+			save: saveField("O2", "id"), check: all(wantField("campaign_id", "$CAMPAIGN"), wantField("data", "tags=a,b"))},
+		{name: "create with data not text", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
+			body: `{"name": "x", "data": {"tags": ["a", "b"]}}`, wantStatus: 400, wantCode: "invalid_field"},
 		{name: "create without name", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
 			body: `{"detail": "x"}`, wantStatus: 400, wantCode: "missing_field"},
 		{name: "create setting id", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
@@ -594,7 +604,7 @@ func TestLiveRoutes(t *testing.T) {
 		{name: "create with bad json", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
 			body: `{"name": `, wantStatus: 400, wantCode: "invalid_json"},
 		{name: "create too large", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
-			body: bigData, reqValid: true, wantStatus: 413, wantCode: "body_too_large"},
+			body: bigBody, reqValid: true, wantStatus: 413, wantCode: "body_too_large"},
 		{name: "create without token", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
 			body: `{"name": "x"}`, auth: noToken, wantStatus: 403},
 		{name: "create with forged token", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
@@ -604,7 +614,10 @@ func TestLiveRoutes(t *testing.T) {
 
 		{name: "list page 1", method: "GET", path: "/v1.0/outdials", query: "page_size=1", reqValid: true, wantStatus: 200,
 			save: saveField("PAGE", "next_page_token"), check: wantLen("result", 1)},
-		{name: "list page 2", method: "GET", path: "/v1.0/outdials", query: "page_size=1&page_token=$PAGE", reqValid: true, wantStatus: 200},
+		{name: "list page 2", method: "GET", path: "/v1.0/outdials", query: "page_size=1&page_token=$PAGE", reqValid: true, wantStatus: 200,
+			save: saveField("PAGE2", "next_page_token"), check: wantLen("result", 1)},
+		{name: "list end page", method: "GET", path: "/v1.0/outdials", query: "page_size=1&page_token=$PAGE2", reqValid: true, wantStatus: 200,
+			check: all(wantLen("result", 0), wantField("next_page_token", ""))},
 		{name: "list all", method: "GET", path: "/v1.0/outdials", reqValid: true, wantStatus: 200, check: wantField("result.1.name", "January Leads")},
 		{name: "list page_size 0", method: "GET", path: "/v1.0/outdials", query: "page_size=0", wantStatus: 400, wantCode: "invalid_query"},
 		{name: "list page_size 101", method: "GET", path: "/v1.0/outdials", query: "page_size=101", wantStatus: 400, wantCode: "invalid_query"},
@@ -613,6 +626,7 @@ func TestLiveRoutes(t *testing.T) {
 
 		{name: "get", method: "GET", path: "/v1.0/outdials/$O", reqValid: true, wantStatus: 200, check: wantField("retry_policy.busy_seconds", "60")},
 		{name: "get with ?token=", method: "GET", path: "/v1.0/outdials/$O", auth: query, reqValid: true, wantStatus: 200},
+		{name: "get with ?accesskey=", method: "GET", path: "/v1.0/outdials/$O", auth: accessKey, reqValid: true, wantStatus: 200, check: wantField("id", "$O")},
 		{name: "get missing", method: "GET", path: "/v1.0/outdials/$MISSING", reqValid: true, wantStatus: 404, wantCode: "not_found"},
 		{name: "get bad id", method: "GET", path: "/v1.0/outdials/not-a-uuid", wantStatus: 400, wantCode: "invalid_id"},
 		{name: "get without token", method: "GET", path: "/v1.0/outdials/$O", auth: noToken, wantStatus: 403},
@@ -632,6 +646,14 @@ func TestLiveRoutes(t *testing.T) {
 			body: `{"campaign_id": "$CAMPAIGN"}`, reqValid: true, wantStatus: 200, check: wantField("campaign_id", "$CAMPAIGN")},
 		{name: "detach campaign", method: "PUT", path: "/v1.0/outdials/$O/campaign_id", contentType: jsonCT,
 			body: `{"campaign_id": null}`, reqValid: true, wantStatus: 200, check: wantField("campaign_id", "")},
+		{name: "attach campaign again", method: "PUT", path: "/v1.0/outdials/$O/campaign_id", contentType: jsonCT,
+			body: `{"campaign_id": "$CAMPAIGN"}`, reqValid: true, wantStatus: 200, check: wantField("campaign_id", "$CAMPAIGN")},
+		{name: "detach campaign with \"\"", method: "PUT", path: "/v1.0/outdials/$O/campaign_id", contentType: jsonCT,
+			body: `{"campaign_id": ""}`, reqValid: true, wantStatus: 200, check: wantField("campaign_id", "")},
+		{name: "attach campaign once more", method: "PUT", path: "/v1.0/outdials/$O/campaign_id", contentType: jsonCT,
+			body: `{"campaign_id": "$CAMPAIGN"}`, reqValid: true, wantStatus: 200, check: wantField("campaign_id", "$CAMPAIGN")},
+		{name: "detach campaign with the nil UUID", method: "PUT", path: "/v1.0/outdials/$O/campaign_id", contentType: jsonCT,
+			body: `{"campaign_id": "00000000-0000-0000-0000-000000000000"}`, reqValid: true, wantStatus: 200, check: wantField("campaign_id", "")},
 		{name: "campaign not a uuid", method: "PUT", path: "/v1.0/outdials/$O/campaign_id", contentType: jsonCT,
 			body: `{"campaign_id": "abc"}`, wantStatus: 400, wantCode: "invalid_id"},
 		{name: "campaign missing outdial", method: "PUT", path: "/v1.0/outdials/$MISSING/campaign_id", contentType: jsonCT,
@@ -640,20 +662,22 @@ func TestLiveRoutes(t *testing.T) {
 			body: `{"campaign_id": "$CAMPAIGN"}`, auth: noToken, wantStatus: 403},
 
 		{name: "set data", method: "PUT", path: "/v1.0/outdials/$O/data", contentType: jsonCT,
-			body: `{"data": {"region": "west", "priority": 2}}`, reqValid: true, wantStatus: 200, check: wantField("data.region", "west")},
+			body: `{"data": "region=west;priority=2"}`, reqValid: true, wantStatus: 200, check: wantField("data", "region=west;priority=2")},
+		{name: "set data not text", method: "PUT", path: "/v1.0/outdials/$O/data", contentType: jsonCT,
+			body: `{"data": {"region": "west", "priority": 2}}`, wantStatus: 400, wantCode: "invalid_field"},
 		{name: "clear data", method: "PUT", path: "/v1.0/outdials/$O/data", contentType: jsonCT,
 			body: `{"data": null}`, reqValid: true, wantStatus: 200, check: wantField("data", "")},
 		{name: "data missing", method: "PUT", path: "/v1.0/outdials/$O/data", contentType: jsonCT, body: `{}`, wantStatus: 400, wantCode: "missing_field"},
 		{name: "data missing outdial", method: "PUT", path: "/v1.0/outdials/$MISSING/data", contentType: jsonCT,
 			body: `{"data": "x"}`, reqValid: true, wantStatus: 404, wantCode: "not_found"},
-		{name: "data without token", method: "PUT", path: "/v1.0/outdials/$O/data", contentType: jsonCT, body: `{"data": 1}`, auth: noToken, wantStatus: 403},
+		{name: "data without token", method: "PUT", path: "/v1.0/outdials/$O/data", contentType: jsonCT, body: `{"data": "x"}`, auth: noToken, wantStatus: 403},
 	})
 
 	// Targets.
 	l.run(t, []step{
 		{name: "add batch", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
 			body: `{"targets": [{"destination": {"type": "tel", "target": "+15551234567"}, "try_count_max": 3},
-				{"destination": {"type": "tel", "target": "+1 555 987 6543"}, "try_count_max": 3, "name": "Jane", "data": {"vip": true}},
+				{"destination": {"type": "tel", "target": "+1 555 987 6543"}, "try_count_max": 3, "name": "Jane", "data": "vip=true"},
 				{"destination": {"type": "tel", "target": "+1"}}]}`,
 			reqValid: true, wantStatus: 200, save: saveField("T", "created_targets.0.target_id"),
 			check: all(wantField("created", "2"), wantField("rejected", "1"), wantField("rejected_targets.0.index", "2"),
@@ -667,6 +691,12 @@ func TestLiveRoutes(t *testing.T) {
 		{name: "add several destinations", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
 			body:     `{"name": "Emergency", "destinations": [{"type": "tel", "target": "+15551111111", "try_count_max": 5}, {"type": "email", "target": "Ops@Example.com"}]}`,
 			reqValid: true, wantStatus: 200, check: wantField("destinations.1.target", "ops@example.com")},
+		{name: "add in VoIPBIN's shape", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
+			body: `{"name": "Slots", "destination_0": {}, "destination_1": {"type": "tel", "target": "+15552222222", "target_name": "Desk"},
+				"destination_2": {"type": ""}, "destination_3": {"type": "email", "target": "Slots@Example.com"}, "try_count_max": 2}`,
+			reqValid: true, wantStatus: 200,
+			check: all(wantField("destination_0.type", ""), wantField("destination_1.target", "+15552222222"), wantField("destination_2.type", ""),
+				wantField("destination_3.target", "slots@example.com"), wantField("try_count_3", "0"), wantField("try_count_max", "4"))},
 		{name: "add csv", method: "POST", path: "/v1.0/outdials/$O/targets", query: "default_region=US", contentType: "text/csv",
 			body:     "destination,name,try_count_max,account\n(555) 234-5678,Jane Doe,3,A-18\nnot a number,Bob,3,A-19\n",
 			reqValid: true, wantStatus: 200, check: all(wantField("created", "1"), wantField("created_targets.0.line", "2"), wantField("rejected_targets.0.line", "3"))},
@@ -685,7 +715,7 @@ func TestLiveRoutes(t *testing.T) {
 		{name: "add without token", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
 			body: `{"targets": []}`, auth: noToken, wantStatus: 403},
 
-		{name: "list targets", method: "GET", path: "/v1.0/outdials/$O/targets", reqValid: true, wantStatus: 200, check: wantLen("result", 5)},
+		{name: "list targets", method: "GET", path: "/v1.0/outdials/$O/targets", reqValid: true, wantStatus: 200, check: wantLen("result", 6)},
 		{name: "list idle page 1", method: "GET", path: "/v1.0/outdials/$O/targets", query: "status=idle&page_size=2", reqValid: true, wantStatus: 200,
 			save: saveField("TPAGE", "next_page_token")},
 		{name: "list idle page 2", method: "GET", path: "/v1.0/outdials/$O/targets", query: "status=idle&page_size=2&page_token=$TPAGE", reqValid: true, wantStatus: 200},

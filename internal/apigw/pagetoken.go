@@ -109,6 +109,23 @@ func additional(customerID, scope string) []byte {
 	return []byte(customerID + "\x00" + scope)
 }
 
+// endCursor is the cursor of the token after a list's last row: a client
+// that pages until a page comes back empty (rather than until the token is
+// empty) asks for it once more and gets an empty page with an empty token.
+const endCursor = "\x00end"
+
+// Next returns next_page_token for a page of n rows whose store cursor is
+// next: the sealed cursor, or, after the last row, the token of the empty
+// end page, so that every page with rows carries a token; "" only on an
+// empty page. A loop "while the token is not empty" and a loop "until a
+// page is empty" both end, each row seen once.
+func (p *PageTokens) Next(customerID, scope, next string, n int) string {
+	if next == "" && n > 0 {
+		next = endCursor
+	}
+	return p.Seal(customerID, scope, next)
+}
+
 // PageParams reads page_size and page_token from the query string and
 // opens the token for customerID and scope.
 func (p *PageTokens) PageParams(req Request, customerID, scope string) (outdial.Page, error) {
@@ -133,6 +150,9 @@ func (p *PageTokens) PageParams(req Request, customerID, scope string) (outdial.
 		return page, err
 	}
 	page.Cursor = cursor
+	if cursor == endCursor {
+		page.Cursor, page.End = "", true
+	}
 	return page, nil
 }
 

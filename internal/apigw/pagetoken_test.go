@@ -222,3 +222,36 @@ func TestPageParams(t *testing.T) {
 		})
 	}
 }
+
+// TestPageTokenEndPage checks the token after a list's last row: a page
+// with rows always carries a token; after the last row it is the token of
+// an empty end page, which PageParams marks End (no read), bound like any
+// other token; an empty page carries none.
+func TestPageTokenEndPage(t *testing.T) {
+	p := apigw.NewPageTokens(pageKey)
+	if tok := p.Next(custA, "outdials", "", 0); tok != "" {
+		t.Errorf("Next of an empty last page = %q, want \"\"", tok)
+	}
+	if tok, want := p.Next(custA, "outdials", "cursor-1", 3), "cursor-1"; tok == "" {
+		t.Error("Next of a middle page is empty")
+	} else if got, _ := p.Open(custA, "outdials", tok); got != want {
+		t.Errorf("Next of a middle page opens to %q, want %q", got, want)
+	}
+	end := p.Next(custA, "outdials", "", 3)
+	if end == "" {
+		t.Fatal("the last page with rows has no token: a loop until an empty page would start over")
+	}
+	req := func(tok string) apigw.Request {
+		return apigw.Request{QueryStringParameters: map[string]string{"page_token": tok}}
+	}
+	page, err := p.PageParams(req(end), custA, "outdials")
+	if err != nil || !page.End || page.Cursor != "" {
+		t.Errorf("PageParams(end token) = %+v, %v; want End and no cursor", page, err)
+	}
+	if page, err := p.PageParams(req(""), custA, "outdials"); err != nil || page.End {
+		t.Errorf("PageParams(no token) = %+v, %v; want the first page", page, err)
+	}
+	if _, err := p.PageParams(req(end), custB, "outdials"); err == nil {
+		t.Error("another customer opened the end token")
+	}
+}

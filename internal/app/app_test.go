@@ -22,9 +22,15 @@ import (
 
 	"github.com/outdial/outdial/internal/app"
 	"github.com/outdial/outdial/internal/auth"
+	"github.com/outdial/outdial/internal/localrun"
 	"github.com/outdial/outdial/internal/localstack"
 	"github.com/outdial/outdial/internal/samtemplate"
 )
+
+// The tests of this file build the functions' handlers through the local
+// runner's table (localrun.Handler), which uses the constructors of this
+// package and its subpackages as the mains do; mains_test.go runs the
+// mains themselves.
 
 const testSecret = "app-test-secret-0123456789abcdef-0123456789"
 
@@ -83,8 +89,8 @@ func templateEnv(t *testing.T, tpl *samtemplate.Template, f *samtemplate.Functio
 	return env
 }
 
-func deps(env map[string]string) *app.Deps {
-	d := app.NewDeps(func(k string) string { return env[k] })
+func deps(env map[string]string) *localrun.Deps {
+	d := localrun.NewDeps(func(k string) string { return env[k] })
 	d.Log = slog.New(slog.DiscardHandler)
 	d.AWSConfig = staticConfig()
 	return d
@@ -113,20 +119,20 @@ func kinds(t *testing.T, tpl *samtemplate.Template) map[string]string {
 	return k
 }
 
-// TestNamesMatchTemplateAndDirectories checks the registry, the template
-// and functions/ name the same functions.
+// TestNamesMatchTemplateAndDirectories checks the local runner's table, the
+// template and functions/ name the same functions.
 func TestNamesMatchTemplateAndDirectories(t *testing.T) {
 	tpl := template(t)
 	root, _ := localstack.RepoRoot()
 	names := map[string]bool{}
-	for _, n := range app.Names() {
+	for _, n := range localrun.Names() {
 		names[n] = true
 	}
 	inTemplate := map[string]bool{}
 	for _, f := range tpl.Functions {
 		inTemplate[f.Name] = true
 		if !names[f.Name] {
-			t.Errorf("template function %s (%s) is not in app.Names()", f.LogicalID, f.Name)
+			t.Errorf("template function %s (%s) is not in localrun.Names()", f.LogicalID, f.Name)
 		}
 	}
 	dirs, err := filepath.Glob(filepath.Join(root, "functions", "*", "main.go"))
@@ -139,19 +145,19 @@ func TestNamesMatchTemplateAndDirectories(t *testing.T) {
 	}
 	for n := range names {
 		if !inTemplate[n] {
-			t.Errorf("app.Names() has %s, which the template does not deploy", n)
+			t.Errorf("localrun.Names() has %s, which the template does not deploy", n)
 		}
 		if !inDirs[n] {
-			t.Errorf("app.Names() has %s, but functions/%s/main.go does not exist", n, n)
+			t.Errorf("localrun.Names() has %s, but functions/%s/main.go does not exist", n, n)
 		}
 	}
 	for d := range inDirs {
 		if !names[d] {
-			t.Errorf("functions/%s has no entry in app.Names()", d)
+			t.Errorf("functions/%s has no entry in localrun.Names()", d)
 		}
 	}
-	if !sortedStrings(app.Names()) {
-		t.Errorf("app.Names() = %v, want sorted", app.Names())
+	if !sortedStrings(localrun.Names()) {
+		t.Errorf("localrun.Names() = %v, want sorted", localrun.Names())
 	}
 }
 
@@ -177,13 +183,13 @@ func TestEveryFunctionBuildsAndAnswers(t *testing.T) {
 	for _, f := range tpl.Functions {
 		byName[f.Name] = f
 	}
-	for _, name := range app.Names() {
+	for _, name := range localrun.Names() {
 		t.Run(name, func(t *testing.T) {
 			f := byName[name]
 			if f == nil {
 				t.Skipf("%s is not in the template (TestNamesMatchTemplateAndDirectories reports it)", name)
 			}
-			h, err := app.Handler(context.Background(), deps(templateEnv(t, tpl, f, nil)), name)
+			h, err := localrun.Handler(context.Background(), deps(templateEnv(t, tpl, f, nil)), name)
 			if err != nil {
 				t.Fatalf("Handler(%s) with the template's environment: %v", name, err)
 			}
@@ -275,7 +281,7 @@ func TestTokenSecret(t *testing.T) {
 				} else {
 					env[app.EnvTokenSecret] = secret
 				}
-				_, err := app.Handler(context.Background(), deps(env), f.Name)
+				_, err := localrun.Handler(context.Background(), deps(env), f.Name)
 				if !needs {
 					if err != nil {
 						t.Errorf("Handler(%s) without the secret it is not given: %v", f.Name, err)
@@ -307,7 +313,7 @@ func TestTableNameRequired(t *testing.T) {
 			continue // the authorizer has no table access
 		}
 		env := templateEnv(t, tpl, f, map[string]string{app.EnvTableName: ""})
-		_, err := app.Handler(context.Background(), deps(env), f.Name)
+		_, err := localrun.Handler(context.Background(), deps(env), f.Name)
 		if err == nil || !strings.Contains(err.Error(), app.EnvTableName) {
 			t.Errorf("Handler(%s) without %s = %v, want an error naming it", f.Name, app.EnvTableName, err)
 		}
@@ -317,7 +323,7 @@ func TestTableNameRequired(t *testing.T) {
 func TestHandlerUnknownName(t *testing.T) {
 	env := map[string]string{app.EnvTableName: "t", app.EnvTokenSecret: testSecret}
 	for _, name := range []string{"", "nope", "Create-Outdial", "../authorizer"} {
-		if h, err := app.Handler(context.Background(), deps(env), name); err == nil {
+		if h, err := localrun.Handler(context.Background(), deps(env), name); err == nil {
 			t.Errorf("Handler(%q) = %T, nil; want an error", name, h)
 		}
 	}
@@ -459,7 +465,7 @@ func TestAuthorizerMaxTokenLifetime(t *testing.T) {
 	// minted for ttl.
 	authorize := func(t *testing.T, env map[string]string, ttl time.Duration) bool {
 		t.Helper()
-		h, err := app.Handler(context.Background(), deps(env), authz.Name)
+		h, err := localrun.Handler(context.Background(), deps(env), authz.Name)
 		if err != nil {
 			t.Fatalf("Handler(%s): %v", authz.Name, err)
 		}
@@ -505,7 +511,7 @@ func TestAuthorizerMaxTokenLifetime(t *testing.T) {
 
 	for _, bad := range []string{"abc", "-1", "0", "59", "31536001", "30d"} {
 		env := templateEnv(t, tpl, authz, map[string]string{app.EnvMaxTokenLifetime: bad})
-		_, err := app.Handler(context.Background(), deps(env), authz.Name)
+		_, err := localrun.Handler(context.Background(), deps(env), authz.Name)
 		if err == nil || !strings.Contains(err.Error(), app.EnvMaxTokenLifetime) {
 			t.Errorf("Handler(%s) with %s=%q: %v, want an init error naming it", authz.Name, app.EnvMaxTokenLifetime, bad, err)
 		}

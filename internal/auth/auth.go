@@ -148,7 +148,8 @@ func Mint(secret, customerID string, ttl time.Duration, now time.Time) (string, 
 }
 
 // TokenFrom returns the token of a request: "Authorization: Bearer <t>"
-// first, else the query parameter token (the seed's ?token=).
+// first, else the query parameter token (the seed's ?token=), else
+// accesskey (what VoIPBIN's SDK sends: ?accesskey=).
 func TokenFrom(headers, query map[string]string) string {
 	for k, v := range headers {
 		if strings.EqualFold(k, "authorization") {
@@ -158,7 +159,10 @@ func TokenFrom(headers, query map[string]string) string {
 			}
 		}
 	}
-	return query["token"]
+	if t := query["token"]; t != "" {
+		return t
+	}
+	return query["accesskey"]
 }
 
 // Authorizer is the HTTP API Lambda authorizer (payload 2.0, simple

@@ -218,6 +218,10 @@ func TestTokenFrom(t *testing.T) {
 		{"non-bearer header falls back to query", map[string]string{"authorization": "Basic dXNlcjpwYXNz"}, map[string]string{"token": "q"}, "q"},
 		{"bare token in header is not a bearer token", map[string]string{"authorization": "h"}, nil, ""},
 		{"query name is case-sensitive", nil, map[string]string{"TOKEN": "q"}, ""},
+		{"VoIPBIN's accesskey", nil, map[string]string{"accesskey": "k"}, "k"},
+		{"header wins over accesskey", map[string]string{"authorization": "Bearer h"}, map[string]string{"accesskey": "k"}, "h"},
+		{"token wins over accesskey", nil, map[string]string{"token": "q", "accesskey": "k"}, "q"},
+		{"empty token falls back to accesskey", nil, map[string]string{"token": "", "accesskey": "k"}, "k"},
 		{"nothing", nil, nil, ""},
 	}
 	for _, tt := range tests {

@@ -27,7 +27,8 @@
 //   - name, detail: the target's name and detail.
 //   - any other column goes into the target's data, a JSON object
 //     {"column": "value"} in column order, keyed by the header's own
-//     spelling; empty cells are left out, and a row with none has no data.
+//     spelling, encoded into the data string (data is text, as in
+//     VoIPBIN); empty cells are left out, and a row with none has no data.
 //
 // Problems of the whole file make Parse fail with an *outdial.Error on field
 // "body": it is not UTF-8, it has no header, a line is longer than
@@ -307,7 +308,10 @@ func parseRow(line int, cols []column, rec []string) Row {
 	// data.
 	if data.Len() > 0 {
 		data.WriteByte('}')
-		t.Data = json.RawMessage(data.Bytes())
+		// data is text (as in VoIPBIN): the object goes in encoded as a
+		// JSON string.
+		text, _ := json.Marshal(data.String())
+		t.Data = text
 	}
 	return Row{Line: line, Target: t}
 }

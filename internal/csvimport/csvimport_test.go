@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outdial/outdial/internal/destination"
 	"github.com/outdial/outdial/internal/outdial"
 )
 
@@ -114,7 +115,7 @@ func TestParse(t *testing.T) {
 			name: "other columns go to data",
 			in:   "destination,Appointment Time,clinic,notes\n+15551234567,2024-01-16 09:00,,\"<b>&\"\"q\"\"\"\n+15559876543,,,\n",
 			want: []Row{
-				{Line: 2, Target: outdial.TargetCreate{Destination: tel("+15551234567"), Data: json.RawMessage(`{"Appointment Time":"2024-01-16 09:00","notes":"<b>&\"q\""}`)}},
+				{Line: 2, Target: outdial.TargetCreate{Destination: tel("+15551234567"), Data: dataText(`{"Appointment Time":"2024-01-16 09:00","notes":"<b>&\"q\""}`)}},
 				{Line: 3, Target: outdial.TargetCreate{Destination: tel("+15559876543")}},
 			},
 		},
@@ -165,14 +166,14 @@ func TestParse(t *testing.T) {
 			name: "semicolon separated",
 			in:   "destination;name;city\n+15551234567;Smith, John;Köln\n",
 			want: []Row{
-				{Line: 2, Target: outdial.TargetCreate{Name: "Smith, John", Destination: tel("+15551234567"), Data: json.RawMessage(`{"city":"Köln"}`)}},
+				{Line: 2, Target: outdial.TargetCreate{Name: "Smith, John", Destination: tel("+15551234567"), Data: dataText(`{"city":"Köln"}`)}},
 			},
 		},
 		{
 			name: "comma wins when the header has both",
 			in:   "destination,name;x\n+15551234567,a;b\n",
 			want: []Row{
-				{Line: 2, Target: outdial.TargetCreate{Destination: tel("+15551234567"), Data: json.RawMessage(`{"name;x":"a;b"}`)}},
+				{Line: 2, Target: outdial.TargetCreate{Destination: tel("+15551234567"), Data: dataText(`{"name;x":"a;b"}`)}},
 			},
 		},
 		{
@@ -314,7 +315,7 @@ func TestParseThenValidate(t *testing.T) {
 		if r.Err != nil {
 			t.Fatalf("line %d: %v", r.Line, r.Err)
 		}
-		nt, err := r.Target.Validate("US")
+		nt, err := r.Target.Validate(destination.Normalizer{DefaultRegion: "US"})
 		if err != nil {
 			got = append(got, outdial.ErrorMessage(err))
 			continue
@@ -323,7 +324,7 @@ func TestParseThenValidate(t *testing.T) {
 		for _, d := range nt.Destinations {
 			ds = append(ds, d.Address().Key()+"*"+strings.Repeat("x", d.TryCountMax))
 		}
-		got = append(got, nt.Name+" "+strings.Join(ds, ",")+" "+string(nt.Data))
+		got = append(got, nt.Name+" "+strings.Join(ds, ",")+" "+nt.Data)
 	}
 	want := []string{
 		`Ann tel:+15551234567*xx,email:ann@example.com*xx {"plan":"gold"}`,
@@ -338,4 +339,11 @@ func TestParseThenValidate(t *testing.T) {
 func dump(rows []Row) string {
 	b, _ := json.MarshalIndent(rows, "", "  ")
 	return string(b)
+}
+
+// dataText is the data of a row whose extra columns make the JSON object
+// obj: the object encoded as a JSON string (data is text).
+func dataText(obj string) json.RawMessage {
+	b, _ := json.Marshal(obj)
+	return b
 }

@@ -50,11 +50,11 @@ func (s *Store) UpdateOutdial(ctx context.Context, customerID, id string, u *out
 		}
 	}
 	if u.Data != nil {
-		if string(u.Data) == "null" {
+		if *u.Data == "" {
 			names["#data"] = "data"
 			removes = append(removes, "#data")
 		} else {
-			set("data", avS(string(u.Data)))
+			set("data", avS(*u.Data))
 		}
 	}
 	if p := u.RetryPolicy; p != nil {
@@ -90,9 +90,6 @@ func (s *Store) UpdateOutdial(ctx context.Context, customerID, id string, u *out
 		}
 	}
 	updated := u.Apply(*o, now.UTC())
-	if string(updated.Data) == "null" {
-		updated.Data = nil // cleared: stored as absent, read back as nil
-	}
 	return &updated, nil
 }
 

@@ -34,12 +34,16 @@ func newTargetItem(outdialID string, idKey []byte, nt *outdial.NewTarget, now ti
 		PK: shardPK(outdialID, k), SK: prefixTarget + id,
 		GSI1PK: statusPK(outdialID, k, outdial.StatusIdle), GSI1SK: now.UnixMilli(),
 		Type: "target", ID: id, OutdialID: outdialID,
-		Name: nt.Name, Detail: nt.Detail, Data: string(nt.Data),
+		Name: nt.Name, Detail: nt.Detail, Data: nt.Data,
 		Status: string(outdial.StatusIdle), Due: now.UnixMilli(),
 		TMCreate: formatTime(now), TMUpdate: formatTime(now),
 	}
-	for _, d := range nt.Destinations {
-		it.Dests = append(it.Dests, destItem{Type: d.Type, Target: d.Target, Max: d.TryCountMax})
+	for i, d := range nt.Destinations {
+		di := destItem{Type: d.Type, Target: d.Target, Max: d.TryCountMax}
+		if i < len(nt.Slots) {
+			di.Slot = nt.Slots[i]
+		}
+		it.Dests = append(it.Dests, di)
 		it.TryMax += d.TryCountMax
 	}
 	return it

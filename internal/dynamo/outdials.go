@@ -30,7 +30,7 @@ type outdialItem struct {
 	CampaignID  *string `dynamodbav:"campaign_id"`
 	Name        string  `dynamodbav:"name"`
 	Detail      string  `dynamodbav:"detail"`
-	Data        string  `dynamodbav:"data,omitempty"` // compact JSON; absent means null
+	Data        string  `dynamodbav:"data,omitempty"` // text; absent means ""
 	RetryBusy   int     `dynamodbav:"retry_busy"`
 	RetryNoAns  int     `dynamodbav:"retry_no_answer"`
 	RetryFailed int     `dynamodbav:"retry_failed"`
@@ -61,9 +61,7 @@ func (it outdialItem) outdial() *outdial.Outdial {
 		Name: it.Name, Detail: it.Detail, RetryPolicy: it.policy(),
 		TMCreate: outdial.Time{Time: parseTime(it.TMCreate)},
 		TMUpdate: outdial.Time{Time: parseTime(it.TMUpdate)},
-	}
-	if it.Data != "" {
-		o.Data = []byte(it.Data)
+		Data:     it.Data,
 	}
 	return o
 }

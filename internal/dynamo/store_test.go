@@ -177,7 +177,7 @@ func TestCreateAndGetOutdial(t *testing.T) {
 	created := time.Date(2026, 1, 15, 9, 30, 0, 123456000, time.UTC)
 	in := &outdial.Outdial{
 		ID: id.String(), CustomerID: cust, CampaignID: &campaign,
-		Name: "January Leads", Detail: "Q1", Data: json.RawMessage(`{"source":"crm","n":[1,2]}`),
+		Name: "January Leads", Detail: "Q1", Data: `{"source":"crm","n":[1,2]}`,
 		RetryPolicy: outdial.RetryPolicy{BusySeconds: 1, NoAnswerSeconds: 2, FailedSeconds: 3, ExpiredSeconds: 4},
 		TMCreate:    outdial.Time{Time: created}, TMUpdate: outdial.Time{Time: created},
 	}
@@ -218,8 +218,8 @@ func TestCreateAndGetOutdial(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetOutdial: %v", err)
 	}
-	if got.CampaignID != nil || got.Data != nil {
-		t.Errorf("bare outdial: campaign_id = %v, data = %s; want nil, nil", got.CampaignID, got.Data)
+	if got.CampaignID != nil || got.Data != "" {
+		t.Errorf("bare outdial: campaign_id = %v, data = %s; want nil, empty", got.CampaignID, got.Data)
 	}
 }
 
@@ -360,20 +360,20 @@ func TestUpdateOutdial(t *testing.T) {
 		},
 		{
 			name: "set data",
-			u:    outdial.OutdialUpdate{Data: json.RawMessage(`{"a":[1,"x"],"b":null}`)},
+			u:    outdial.OutdialUpdate{Data: ptr(`{"a":[1,"x"],"b":null}`)},
 			check: func(t *testing.T, _, got *outdial.Outdial) {
-				if string(got.Data) != `{"a":[1,"x"],"b":null}` {
-					t.Errorf("data = %s, want the object set", got.Data)
+				if got.Data != `{"a":[1,"x"],"b":null}` {
+					t.Errorf("data = %q, want the text set, byte for byte", got.Data)
 				}
 			},
 		},
 		{
-			name:  "clear data with null",
-			setup: &outdial.OutdialUpdate{Data: json.RawMessage(`"something"`)},
-			u:     outdial.OutdialUpdate{Data: json.RawMessage(`null`)},
+			name:  "clear data",
+			setup: &outdial.OutdialUpdate{Data: ptr("something")},
+			u:     outdial.OutdialUpdate{Data: ptr("")},
 			check: func(t *testing.T, _, got *outdial.Outdial) {
-				if got.Data != nil {
-					t.Errorf("data = %s, want nil", got.Data)
+				if got.Data != "" {
+					t.Errorf("data = %q, want \"\" (cleared)", got.Data)
 				}
 			},
 		},
@@ -391,11 +391,11 @@ func TestUpdateOutdial(t *testing.T) {
 			name: "everything at once",
 			u: outdial.OutdialUpdate{
 				Name: ptr("all"), Detail: ptr("of it"), SetCampaign: true, CampaignID: &campaign,
-				Data: json.RawMessage(`[1]`), RetryPolicy: &outdial.RetryPolicyPatch{NoAnswerSeconds: ptr(11)},
+				Data: ptr(`[1]`), RetryPolicy: &outdial.RetryPolicyPatch{NoAnswerSeconds: ptr(11)},
 			},
 			check: func(t *testing.T, _, got *outdial.Outdial) {
 				if got.Name != "all" || got.Detail != "of it" || got.CampaignID == nil || *got.CampaignID != campaign ||
-					string(got.Data) != `[1]` || got.RetryPolicy.NoAnswerSeconds != 11 || got.RetryPolicy.BusySeconds != def.BusySeconds {
+					got.Data != `[1]` || got.RetryPolicy.NoAnswerSeconds != 11 || got.RetryPolicy.BusySeconds != def.BusySeconds {
 					b, _ := json.Marshal(got)
 					t.Errorf("after the update: %s", b)
 				}
@@ -577,7 +577,7 @@ func TestOtherCustomersOutdialIsNotFound(t *testing.T) {
 			return err
 		},
 		"UpdateOutdial(data)": func() error {
-			_, err := h.store.UpdateOutdial(h.ctx, intruder, o.ID, &outdial.OutdialUpdate{Data: json.RawMessage(`null`)})
+			_, err := h.store.UpdateOutdial(h.ctx, intruder, o.ID, &outdial.OutdialUpdate{Data: ptr("hijacked")})
 			return err
 		},
 		"DeleteOutdial": func() error { _, err := h.store.DeleteOutdial(h.ctx, intruder, o.ID, nil); return err },
@@ -612,8 +612,8 @@ func TestOtherCustomersOutdialIsNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetOutdial by the owner: %v", err)
 	}
-	if got.Name != "mine" || got.Data != nil || got.Counts != (outdial.Counts{Idle: 3}) {
-		t.Errorf("owner's outdial after the intruder: name %q data %s counts %+v; want mine, nil, 3 idle", got.Name, got.Data, got.Counts)
+	if got.Name != "mine" || got.Data != "" || got.Counts != (outdial.Counts{Idle: 3}) {
+		t.Errorf("owner's outdial after the intruder: name %q data %q counts %+v; want mine, \"\", 3 idle", got.Name, got.Data, got.Counts)
 	}
 	if all := h.listAll(owner, o.ID, "", 100); len(all) != 3 {
 		t.Errorf("owner lists %d targets, want 3", len(all))

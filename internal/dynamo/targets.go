@@ -24,6 +24,10 @@ type destItem struct {
 	Max       int    `dynamodbav:"max"`
 	Cur       int    `dynamodbav:"cur"`
 	Exhausted bool   `dynamodbav:"exh,omitempty"`
+	// Slot is the VoIPBIN slot (destination_N) when it is not the
+	// destination's position; 0 is never stored for a later position,
+	// since slots only grow.
+	Slot int `dynamodbav:"slot,omitempty"`
 }
 
 // targetItem is the stored form of a target.
@@ -62,13 +66,17 @@ func (it *targetItem) target() *outdial.Target {
 		TMCreate:     outdial.Time{Time: parseTime(it.TMCreate)},
 		TMUpdate:     outdial.Time{Time: parseTime(it.TMUpdate)},
 	}
-	if it.Data != "" {
-		t.Data = json.RawMessage(it.Data)
-	}
+	t.Data = it.Data
 	if it.Status == string(outdial.StatusIdle) {
 		t.TMNextAttempt = outdial.Time{Time: time.UnixMilli(it.Due).UTC()}
 	}
 	t.Destinations = it.destinations()
+	for i, d := range it.Dests {
+		if d.Slot > i {
+			t.Slots = it.slots()
+			break
+		}
+	}
 	if it.DestIdx >= 0 && it.DestIdx < len(it.Dests) {
 		t.Destination = t.Destinations[it.DestIdx].Address()
 	}
@@ -76,6 +84,15 @@ func (it *targetItem) target() *outdial.Target {
 		t.Destinations = nil // the one-destination form: destination + try counts say it all
 	}
 	return t
+}
+
+// slots returns the VoIPBIN slot of each destination.
+func (it *targetItem) slots() []int {
+	out := make([]int, len(it.Dests))
+	for i, d := range it.Dests {
+		out[i] = max(d.Slot, i)
+	}
+	return out
 }
 
 // destinations returns the target's destinations in domain form.

@@ -51,7 +51,7 @@ func TestAddTargetsCreatesIdleTargets(t *testing.T) {
 	now := h.now()
 
 	targets := tels(0, 250)
-	targets[7].Name, targets[7].Detail, targets[7].Data = "Ada", "VIP", json.RawMessage(`{"crm":42}`)
+	targets[7].Name, targets[7].Detail, targets[7].Data = "Ada", "VIP", `{"crm":42}`
 	targets[9].Destinations[0].TryCountMax = 20
 	res := h.add(cust, o.ID, "req-1", targets)
 
@@ -93,7 +93,7 @@ func TestAddTargetsCreatesIdleTargets(t *testing.T) {
 		}
 	}
 	ada := h.get(cust, o.ID, h.targetIDOf(cust, o.ID, 7))
-	if ada.Name != "Ada" || ada.Detail != "VIP" || string(ada.Data) != `{"crm":42}` {
+	if ada.Name != "Ada" || ada.Detail != "VIP" || ada.Data != `{"crm":42}` {
 		t.Errorf("target 7 name %q detail %q data %s, want Ada, VIP, {\"crm\":42}", ada.Name, ada.Detail, ada.Data)
 	}
 	if c := h.counts(cust, o.ID); c != (outdial.Counts{Idle: 250}) {

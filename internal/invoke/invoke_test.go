@@ -221,9 +221,9 @@ func TestInvokeEveryFunction(t *testing.T) {
 			}
 		}},
 		{name: "update-outdial-data", check: func(t *testing.T, p []byte) {
-			data, _ := httpAnswer(t, p, 200, "")["data"].(map[string]any)
-			if got := field(data, "source"); got != "crm-export" {
-				t.Errorf("data.source %q after the update", got)
+			// data is text, as in VoIPBIN.
+			if got, _ := httpAnswer(t, p, 200, "")["data"].(string); got != "source=crm-export;priority=2" {
+				t.Errorf("data %q after the update, want the fixture's text", got)
 			}
 		}},
 		{name: "add-targets", check: func(t *testing.T, p []byte) {

@@ -72,8 +72,8 @@ func TestEndToEnd(t *testing.T) {
 	// The seed's "Get Outdial Targets" request (?token=, no parameters).
 	var seedList list[targetJSON]
 	st.ok(t, request{method: "GET", path: base + "/targets", token: tok, inQuery: true}, &seedList)
-	if len(seedList.Result) != 5 || seedList.NextPageToken != "" {
-		t.Fatalf("GET targets = %d targets, next_page_token %q; want all 5 on one page", len(seedList.Result), seedList.NextPageToken)
+	if len(seedList.Result) != 5 || seedList.NextPageToken == "" {
+		t.Fatalf("GET targets = %d targets, next_page_token %q; want all 5 on one page, and the token of the empty end page", len(seedList.Result), seedList.NextPageToken)
 	}
 
 	// Claim everything.

@@ -174,7 +174,7 @@ type outdialJSON struct {
 	TargetCounts map[string]int64 `json:"target_counts"`
 	TMCreate     string           `json:"tm_create"`
 	TMUpdate     string           `json:"tm_update"`
-	Data         json.RawMessage  `json:"data"`
+	Data         string           `json:"data"`
 }
 
 // targetJSON is the part of a target the tests read.

@@ -34,9 +34,27 @@ var routeBodies = map[string]string{
 	"POST /v1.0/outdials":                    `{"name":"sweep"}`,
 	"PUT /v1.0/outdials/{id}":                `{"name":"hijacked"}`,
 	"PUT /v1.0/outdials/{id}/campaign_id":    `{"campaign_id":"0190a3a4-7b1c-7d2e-8f30-4a5b6c7d8e9f"}`,
-	"PUT /v1.0/outdials/{id}/data":           `{"data":{"hijacked":true}}`,
+	"PUT /v1.0/outdials/{id}/data":           `{"data":"hijacked"}`,
 	"POST /v1.0/outdials/{id}/targets":       `{"destination":{"type":"tel","target":"+15550009999"},"try_count_max":2}`,
 	"POST /v1.0/outdials/{id}/targets/claim": `{"limit":100,"lease_seconds":60}`,
+}
+
+// credPlaces are where a request may carry its token: the Authorization
+// header, ?token= (the seed's form) and ?accesskey= (what VoIPBIN's SDK
+// sends).
+var credPlaces = []string{"header", "query", "accesskey"}
+
+// withCred returns req carrying token in the place where.
+func withCred(req request, token, where string) request {
+	switch where {
+	case "header":
+		req.token = token
+	case "query":
+		req.token, req.inQuery = token, true
+	case "accesskey":
+		req.query = "accesskey=" + token
+	}
+	return req
 }
 
 // readOnlyFields are fields of the answers that clients must never set.
@@ -193,7 +211,7 @@ func TestSecuritySweep(t *testing.T) {
 
 	// Customer A's outdial with two targets, which the sweep aims at.
 	var odA outdialJSON
-	st.ok(t, request{method: "POST", path: "/v1.0/outdials", token: tokA, body: `{"name":"A's list","data":{"owner":"A"}}`}, &odA)
+	st.ok(t, request{method: "POST", path: "/v1.0/outdials", token: tokA, body: `{"name":"A's list","data":"owner=A"}`}, &odA)
 	var imp importJSON
 	st.ok(t, request{method: "POST", path: "/v1.0/outdials/" + odA.ID + "/targets", token: tokA,
 		body: `{"targets":[{"destination":{"type":"tel","target":"+15550001111"}},{"destination":{"type":"email","target":"a.person@example.com"}}]}`}, &imp)
@@ -243,13 +261,13 @@ func TestSecuritySweep(t *testing.T) {
 			path := fill(t, r.Path, idsA)
 			body := routeBodies[r.Method+" "+r.Path]
 			for _, c := range creds {
-				for _, inQuery := range []bool{false, true} {
+				for _, where := range credPlaces {
 					for _, base := range []string{"", counted} {
-						name := fmt.Sprintf("%s %s, %s in the %s", r.Method, r.Path, c.name, map[bool]string{false: "header", true: "query"}[inQuery])
-						if c.token == "" && inQuery {
+						name := fmt.Sprintf("%s %s, %s in the %s", r.Method, r.Path, c.name, where)
+						if c.token == "" && where != "header" {
 							continue // same as the header case
 						}
-						got := st.do(t, request{method: r.Method, path: path, token: c.token, inQuery: inQuery, body: body, base: base})
+						got := st.do(t, withCred(request{method: r.Method, path: path, body: body, base: base}, c.token, where))
 						sent++
 						if got.status != http.StatusForbidden && got.status != http.StatusUnauthorized {
 							t.Errorf("%s: %d %s, want 403", name, got.status, got.body)
@@ -286,15 +304,15 @@ func TestSecuritySweep(t *testing.T) {
 		// every handler (ids nobody has, so nothing changes).
 		missing := map[string]string{"id": uuid.NewString(), "target_id": uuid.NewString()}
 		for _, r := range routes {
-			for _, inQuery := range []bool{false, true} {
+			for _, where := range credPlaces {
 				n := counts.get(r.Function.Name)
 				body := ""
 				if r.Method == "POST" || r.Method == "PUT" {
 					body = "{}" // rejected by the handler, so nothing is created
 				}
-				got := st.do(t, request{method: r.Method, path: fill(t, r.Path, missing), token: valid, inQuery: inQuery, body: body, base: counted})
+				got := st.do(t, withCred(request{method: r.Method, path: fill(t, r.Path, missing), body: body, base: counted}, valid, where))
 				if got.status == http.StatusForbidden || got.status == http.StatusUnauthorized {
-					t.Errorf("%s %s with a valid token (query %v): %d %s", r.Method, r.Path, inQuery, got.status, got.body)
+					t.Errorf("%s %s with a valid token in the %s: %d %s", r.Method, r.Path, where, got.status, got.body)
 				}
 				if counts.get(r.Function.Name) != n+1 {
 					t.Errorf("%s %s with a valid token: function %s did not run", r.Method, r.Path, r.Function.Name)
@@ -339,7 +357,7 @@ func TestSecuritySweep(t *testing.T) {
 		// A still sees everything as it was.
 		var od outdialJSON
 		st.ok(t, request{method: "GET", path: "/v1.0/outdials/" + odA.ID, token: tokA}, &od)
-		if od.Name != "A's list" || string(od.Data) != `{"owner":"A"}` || od.TargetCount != 2 || od.TargetCounts["idle"] != 2 {
+		if od.Name != "A's list" || od.Data != "owner=A" || od.TargetCount != 2 || od.TargetCounts["idle"] != 2 {
 			t.Errorf("A's outdial after B's requests = %+v", od)
 		}
 	})

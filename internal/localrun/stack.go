@@ -2,10 +2,10 @@
 // DynamoDB Local (and the SQS stand-in) as child processes, the table as
 // template.yaml defines it, and an HTTP server that turns each request into
 // the API Gateway payload 2.0 event the deployed functions receive, runs the
-// template's authorizer, and invokes the same handler code (app.Handler)
-// through the Lambda runtime's JSON path. SQS pollers stand in for the
-// event source mappings, and a timer per ScheduleV2 event for EventBridge
-// Scheduler.
+// template's authorizer, and invokes the handlers the functions' mains
+// build (Handler, functions.go) through the Lambda runtime's JSON path. SQS
+// pollers stand in for the event source mappings, and a timer per
+// ScheduleV2 event for EventBridge Scheduler.
 package localrun
 
 import (
@@ -24,7 +24,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go/logging"
 
-	"github.com/outdial/outdial/internal/app"
 	"github.com/outdial/outdial/internal/auth"
 	"github.com/outdial/outdial/internal/localstack"
 	"github.com/outdial/outdial/internal/samtemplate"
@@ -140,10 +139,10 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		if len(unresolved) > 0 {
 			opt.Log.Warn("unresolved environment values", "function", f.Name, "names", unresolved)
 		}
-		d := app.NewDeps(func(k string) string { return env[k] })
+		d := NewDeps(func(k string) string { return env[k] })
 		d.AWSConfig = &awsCfg
 		d.DynamoDBHTTPClient = opt.DynamoDBHTTPClient
-		h, err := app.Handler(ctx, d, f.Name)
+		h, err := Handler(ctx, d, f.Name)
 		if err != nil {
 			return nil, fmt.Errorf("function %s (%s): %w", f.LogicalID, f.Name, err)
 		}

@@ -1,21 +1,28 @@
-package outdial
+package outdial_test
+
+// These fuzz tests are of package destination; they live here, as an
+// external test package, because the Makefile's FUZZ_TARGETS name them
+// under ./internal/outdial.
 
 import (
 	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/outdial/outdial/internal/destination"
+	"github.com/outdial/outdial/internal/outdial"
 )
 
-// checkNormalized fails t if NormalizeAddress(a, region) breaks one of its
-// promises: errors are *Error on the right field; an accepted address has
-// the lower-case type, a target of at most maxLen bytes of printable ASCII
-// and normalises to itself.
-func checkNormalized(t *testing.T, a Address, region string, maxLen int) Address {
+// checkNormalized fails t if destination.NormalizeAddress(a, region)
+// breaks one of its promises: errors are *outdial.Error on the right field;
+// an accepted address has the lower-case type, a target of at most maxLen
+// bytes of printable ASCII and normalises to itself.
+func checkNormalized(t *testing.T, a outdial.Address, region string, maxLen int) outdial.Address {
 	t.Helper()
-	got, err := NormalizeAddress("destination", a, region)
+	got, err := destination.NormalizeAddress("destination", a, region)
 	if err != nil {
-		var e *Error
+		var e *outdial.Error
 		if !errors.As(err, &e) {
 			t.Fatalf("NormalizeAddress(%q, %q): error %v is not an *Error", a.Target, region, err)
 		}
@@ -25,7 +32,7 @@ func checkNormalized(t *testing.T, a Address, region string, maxLen int) Address
 		if !strings.HasPrefix(e.Message, e.Field+": ") || !utf8.ValidString(e.Message) {
 			t.Fatalf("NormalizeAddress(%q, %q): message %q", a.Target, region, e.Message)
 		}
-		return Address{}
+		return outdial.Address{}
 	}
 	if got.Type != strings.ToLower(a.Type) {
 		t.Fatalf("NormalizeAddress(%q): got type %q", a.Target, got.Type)
@@ -38,7 +45,7 @@ func checkNormalized(t *testing.T, a Address, region string, maxLen int) Address
 			t.Fatalf("NormalizeAddress(%q): got %q with byte %#x", a.Target, got.Target, c)
 		}
 	}
-	again, err := NormalizeAddress("destination", got, region)
+	again, err := destination.NormalizeAddress("destination", got, region)
 	if err != nil || again != got {
 		t.Fatalf("NormalizeAddress(%q) = %q, which normalises to %q, %v", a.Target, got.Target, again.Target, err)
 	}
@@ -73,7 +80,7 @@ func FuzzNormalizeTel(f *testing.F) {
 		f.Add(s.target, s.region)
 	}
 	f.Fuzz(func(t *testing.T, target, region string) {
-		got := checkNormalized(t, Address{Type: "tel", Target: target}, region, 1+3+17)
+		got := checkNormalized(t, outdial.Address{Type: "tel", Target: target}, region, 1+3+17)
 		if got.Target != "" {
 			if got.Target[0] != '+' || strings.Trim(got.Target[1:], "0123456789") != "" {
 				t.Fatalf("NormalizeAddress(%q): got %q, want E.164", target, got.Target)
@@ -104,7 +111,7 @@ func FuzzNormalizeSIP(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, target string) {
-		checkNormalized(t, Address{Type: "sip", Target: target}, "", MaxSIPLen)
+		checkNormalized(t, outdial.Address{Type: "sip", Target: target}, "", destination.MaxSIPLen)
 	})
 }
 
@@ -125,7 +132,7 @@ func FuzzNormalizeEmail(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, target string) {
-		got := checkNormalized(t, Address{Type: "email", Target: target}, "", MaxEmailLen)
+		got := checkNormalized(t, outdial.Address{Type: "email", Target: target}, "", destination.MaxEmailLen)
 		if got.Target != strings.ToLower(got.Target) || strings.Count(got.Target, "@") > 1 {
 			t.Fatalf("NormalizeAddress(%q): got %q, want lower case with one @", target, got.Target)
 		}

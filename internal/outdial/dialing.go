@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Claim bounds (README "Claiming").
+// Claim bounds (docs/api.md "Claiming").
 const (
 	DefaultClaimLimit = 1
 	MaxClaimLimit     = 100

@@ -8,26 +8,26 @@ import (
 	"github.com/google/uuid"
 )
 
-// Limits on outdial fields. They are part of the API contract (README).
+// Limits on outdial fields. They are part of the API contract (docs/api.md).
 const (
 	MaxNameLen     = 255       // runes
 	MaxDetailLen   = 2048      // runes
-	MaxOutdialData = 16 * 1024 // bytes of compact JSON
+	MaxOutdialData = 16 * 1024 // bytes of text (UTF-8)
 )
 
 // Outdial is a named list of targets owned by one customer.
 type Outdial struct {
-	ID          string          `json:"id"`
-	CustomerID  string          `json:"customer_id"`
-	CampaignID  *string         `json:"campaign_id"`
-	Name        string          `json:"name"`
-	Detail      string          `json:"detail"`
-	Data        json.RawMessage `json:"data"`
-	RetryPolicy RetryPolicy     `json:"retry_policy"`
-	TargetCount int64           `json:"target_count"`
-	Counts      Counts          `json:"target_counts"`
-	TMCreate    Time            `json:"tm_create"`
-	TMUpdate    Time            `json:"tm_update"`
+	ID          string      `json:"id"`
+	CustomerID  string      `json:"customer_id"`
+	CampaignID  *string     `json:"campaign_id"`
+	Name        string      `json:"name"`
+	Detail      string      `json:"detail"`
+	Data        string      `json:"data"` // text, as in VoIPBIN; "" when unset
+	RetryPolicy RetryPolicy `json:"retry_policy"`
+	TargetCount int64       `json:"target_count"`
+	Counts      Counts      `json:"target_counts"`
+	TMCreate    Time        `json:"tm_create"`
+	TMUpdate    Time        `json:"tm_update"`
 }
 
 // Counts holds the number of targets in each status. Retry is the subset of
@@ -51,13 +51,19 @@ func (c Counts) Add(d Counts) Counts {
 	}
 }
 
-// OutdialCreate is what a client may set when creating an outdial.
+// OutdialCreate is what a client may set when creating an outdial. Data
+// stays raw so that a value other than a string or null is refused.
 type OutdialCreate struct {
 	Name       string          `json:"name"`
 	Detail     string          `json:"detail"`
 	CampaignID *string         `json:"campaign_id"`
 	Data       json.RawMessage `json:"data"`
+
+	data string // Data, validated
 }
+
+// DataText is the validated data of c (after Validate): its text, "" for none.
+func (c *OutdialCreate) DataText() string { return c.data }
 
 // Validate checks and normalises the fields of c in place.
 func (c *OutdialCreate) Validate() error {
@@ -68,17 +74,30 @@ func (c *OutdialCreate) Validate() error {
 	if err := validateDetail("detail", c.Detail); err != nil {
 		return err
 	}
-	if c.CampaignID != nil {
-		id, err := ParseID("campaign_id", *c.CampaignID)
-		if err != nil {
-			return err
-		}
-		c.CampaignID = &id
+	if c.CampaignID, err = ParseCampaignID("campaign_id", c.CampaignID); err != nil {
+		return err
 	}
-	if c.Data, err = ValidateData("data", c.Data, MaxOutdialData); err != nil {
+	if c.data, err = ValidateData("data", c.Data, MaxOutdialData); err != nil {
 		return err
 	}
 	return nil
+}
+
+// ParseCampaignID checks a campaign id: nil, "" and the all-zero UUID mean
+// none (VoIPBIN's SDK sends "" for no campaign, and its services use the
+// nil UUID), anything else must be a UUID.
+func ParseCampaignID(field string, s *string) (*string, error) {
+	if s == nil || *s == "" {
+		return nil, nil
+	}
+	id, err := ParseID(field, *s)
+	if err != nil {
+		return nil, err
+	}
+	if id == uuid.Nil.String() {
+		return nil, nil
+	}
+	return &id, nil
 }
 
 // OutdialUpdate is a partial update: nil fields keep their stored value.
@@ -87,7 +106,7 @@ type OutdialUpdate struct {
 	Detail      *string
 	SetCampaign bool    // when true, CampaignID replaces the stored one (nil detaches)
 	CampaignID  *string //
-	Data        json.RawMessage
+	Data        *string // "" clears it
 	RetryPolicy *RetryPolicyPatch
 }
 
@@ -105,22 +124,17 @@ func (u *OutdialUpdate) Validate() error {
 			return err
 		}
 	}
-	if u.SetCampaign && u.CampaignID != nil {
-		id, err := ParseID("campaign_id", *u.CampaignID)
+	if u.SetCampaign {
+		id, err := ParseCampaignID("campaign_id", u.CampaignID)
 		if err != nil {
 			return err
 		}
-		u.CampaignID = &id
+		u.CampaignID = id
 	}
 	if u.Data != nil {
-		d, err := ValidateData("data", u.Data, MaxOutdialData)
-		if err != nil {
+		if err := checkDataLen("data", *u.Data, MaxOutdialData); err != nil {
 			return err
 		}
-		if d == nil {
-			d = json.RawMessage("null")
-		}
-		u.Data = d
 	}
 	if u.RetryPolicy != nil {
 		if err := u.RetryPolicy.Validate(); err != nil {
@@ -147,7 +161,7 @@ func (u *OutdialUpdate) Apply(o Outdial, now time.Time) Outdial {
 		o.CampaignID = u.CampaignID
 	}
 	if u.Data != nil {
-		o.Data = u.Data
+		o.Data = *u.Data
 	}
 	if u.RetryPolicy != nil {
 		o.RetryPolicy = u.RetryPolicy.Apply(o.RetryPolicy)
@@ -168,23 +182,28 @@ func ParseID(field, s string) (string, error) {
 	return id.String(), nil
 }
 
-// ValidateData checks that raw is a JSON value of at most max bytes once
-// compacted, and returns the compact form (nil for absent or null).
-func ValidateData(field string, raw json.RawMessage, max int) (json.RawMessage, error) {
-	if len(raw) == 0 {
-		return nil, nil
+// ValidateData reads data as a client sent it: text, as in VoIPBIN (a JSON
+// string of at most max bytes), or null or absent for none (""). Any other
+// JSON value is refused: to keep structured data, send it encoded as a
+// string.
+func ValidateData(field string, raw json.RawMessage, max int) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, raw); err != nil {
-		return nil, FieldErrorf(ECodeInvalidField, field, "must be a JSON value")
+	var text string
+	if raw[0] != '"' || json.Unmarshal(raw, &text) != nil {
+		return "", FieldErrorf(ECodeInvalidField, field, "must be a string (text, as in VoIPBIN) or null; send structured data encoded as a string")
 	}
-	if buf.Len() > max {
-		return nil, FieldErrorf(ECodeInvalidField, field, "must be at most %d bytes of JSON, got %d", max, buf.Len())
+	return text, checkDataLen(field, text, max)
+}
+
+// checkDataLen bounds data to max bytes.
+func checkDataLen(field, text string, max int) error {
+	if len(text) > max {
+		return FieldErrorf(ECodeInvalidField, field, "must be at most %d bytes, got %d", max, len(text))
 	}
-	if buf.String() == "null" {
-		return nil, nil
-	}
-	return json.RawMessage(buf.Bytes()), nil
+	return nil
 }
 
 // Time is a UTC timestamp that encodes as RFC 3339 with microseconds, the

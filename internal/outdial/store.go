@@ -8,6 +8,9 @@ import "context"
 type Page struct {
 	Size   int
 	Cursor string
+	// End: the token came after the list's last row; the answer is an
+	// empty page, read from nowhere.
+	End bool
 }
 
 // Store is the persistence port. The DynamoDB adapter implements it; every

@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 )
 
-// Limits on targets (README "Limits").
+// Limits on targets (docs/api.md "Targets").
 const (
-	MaxTargetData        = 4 * 1024 // bytes of compact JSON
+	MaxTargetData        = 4 * 1024 // bytes of text (UTF-8)
 	MaxDestinations      = 5        // per target (VoIPBIN's destination_0..4)
 	MinTryCount          = 1
 	MaxTryCount          = 20
@@ -81,7 +81,7 @@ type Target struct {
 	OutdialID       string              `json:"outdial_id"`
 	Name            string              `json:"name"`
 	Detail          string              `json:"detail"`
-	Data            json.RawMessage     `json:"data"`
+	Data            string              `json:"data"` // text, as in VoIPBIN; "" when unset
 	Destination     Address             `json:"destination"`
 	Destinations    []TargetDestination `json:"destinations,omitempty"`
 	DestinationIdx  int                 `json:"destination_index"`
@@ -93,10 +93,15 @@ type Target struct {
 	TMNextAttempt   Time                `json:"tm_next_attempt"`
 	TMCreate        Time                `json:"tm_create"`
 	TMUpdate        Time                `json:"tm_update"`
+	// Slots are the VoIPBIN slots (destination_N) of the destinations, in
+	// order, when they are not 0, 1, ...; the JSON form shows them
+	// (MarshalJSON, voipbin.go).
+	Slots []int `json:"-"`
 }
 
-// TargetCreate is one target as a client sends it: either destination (+
-// try_count_max) or destinations, each with its own try_count_max.
+// TargetCreate is one target as a client sends it: destination (+
+// try_count_max), destinations, each with its own try_count_max, or
+// VoIPBIN's destination_0..destination_4 (+ try_count_max).
 type TargetCreate struct {
 	Name         string              `json:"name"`
 	Detail       string              `json:"detail"`
@@ -104,6 +109,11 @@ type TargetCreate struct {
 	Destination  *Address            `json:"destination"`
 	TryCountMax  *int                `json:"try_count_max"`
 	Destinations []DestinationCreate `json:"destinations"`
+	Destination0 *SlotAddress        `json:"destination_0"`
+	Destination1 *SlotAddress        `json:"destination_1"`
+	Destination2 *SlotAddress        `json:"destination_2"`
+	Destination3 *SlotAddress        `json:"destination_3"`
+	Destination4 *SlotAddress        `json:"destination_4"`
 }
 
 // DestinationCreate is one entry of TargetCreate.Destinations.
@@ -117,16 +127,26 @@ type DestinationCreate struct {
 type NewTarget struct {
 	Name         string
 	Detail       string
-	Data         json.RawMessage
+	Data         string
 	Destinations []TargetDestination
+	Slots        []int // VoIPBIN slots of the destinations; nil for 0, 1, ...
 }
 
 // Key is the dedupe key of the target: its first destination.
 func (t *NewTarget) Key() string { return t.Destinations[0].Address().Key() }
 
-// Validate checks and normalises c. defaultRegion (ISO 3166 alpha-2, may be
-// empty) is used for phone numbers written without a country code.
-func (c *TargetCreate) Validate(defaultRegion string) (*NewTarget, error) {
+// AddressNormalizer validates a destination address and returns its
+// normalised form (the form stored and compared for dedupe), or an *Error
+// on field+".type", field+".target" or "default_region". Package
+// destination implements it: the rules for phone numbers need
+// libphonenumber, which only the functions that take targets in link.
+type AddressNormalizer interface {
+	NormalizeAddress(field string, a Address) (Address, error)
+}
+
+// Validate checks c and normalises its destinations with addresses (in
+// the service, destination.Normalizer with the request's default region).
+func (c *TargetCreate) Validate(addresses AddressNormalizer) (*NewTarget, error) {
 	name, err := validateName("name", c.Name, false)
 	if err != nil {
 		return nil, err
@@ -147,11 +167,18 @@ func (c *TargetCreate) Validate(defaultRegion string) (*NewTarget, error) {
 		}
 		def = *c.TryCountMax
 	}
+	slots := c.slots()
 	switch {
+	case len(slots) > 0 && (c.Destination != nil || len(c.Destinations) > 0):
+		return nil, FieldErrorf(ECodeInvalidField, slotField(slots[0].n), "send destination_0..destination_4 (VoIPBIN's form) or destination/destinations, not both")
+	case len(slots) > 0:
+		if err := nt.fromSlots(slots, def, addresses); err != nil {
+			return nil, err
+		}
 	case c.Destination != nil && len(c.Destinations) > 0:
 		return nil, FieldErrorf(ECodeInvalidField, "destinations", "send either destination or destinations, not both")
 	case c.Destination != nil:
-		a, err := NormalizeAddress("destination", *c.Destination, defaultRegion)
+		a, err := addresses.NormalizeAddress("destination", *c.Destination)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +190,7 @@ func (c *TargetCreate) Validate(defaultRegion string) (*NewTarget, error) {
 		seen := map[string]bool{}
 		for i, d := range c.Destinations {
 			field := "destinations[" + itoa(i) + "]"
-			a, err := NormalizeAddress(field, Address{Type: d.Type, Target: d.Target}, defaultRegion)
+			a, err := addresses.NormalizeAddress(field, Address{Type: d.Type, Target: d.Target})
 			if err != nil {
 				return nil, err
 			}
@@ -181,7 +208,7 @@ func (c *TargetCreate) Validate(defaultRegion string) (*NewTarget, error) {
 			nt.Destinations = append(nt.Destinations, TargetDestination{Type: a.Type, Target: a.Target, TryCountMax: max})
 		}
 	default:
-		return nil, FieldErrorf(ECodeMissingField, "destination", "is required (or destinations)")
+		return nil, FieldErrorf(ECodeMissingField, "destination", "is required (or destinations, or destination_0..destination_4)")
 	}
 	return nt, nil
 }

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// The rules for the free text of outdials and targets (README "Outdials"
+// The rules for the free text of outdials and targets (docs/api.md "Outdials"
 // and "Other target fields"). A name is one line shown to people, so it
 // refuses every control character (C0 with tab and line feed, DEL, C1),
 // the line and paragraph separators, Unicode's Bidi_Control characters

@@ -2,6 +2,7 @@ package outdial
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -23,7 +24,7 @@ var nameValidators = map[string]func(name string) (string, error){
 	},
 	"target": func(name string) (string, error) {
 		c := TargetCreate{Name: name, Destination: &Address{Type: "tel", Target: "+15551234567"}}
-		nt, err := c.Validate("")
+		nt, err := c.Validate(asSent{})
 		if err != nil {
 			return "", err
 		}
@@ -43,7 +44,7 @@ var detailValidators = map[string]func(detail string) error{
 	},
 	"target": func(detail string) error {
 		c := TargetCreate{Detail: detail, Destination: &Address{Type: "tel", Target: "+15551234567"}}
-		_, err := c.Validate("")
+		_, err := c.Validate(asSent{})
 		return err
 	},
 }
@@ -224,4 +225,27 @@ func TestLoneSurrogateIsCaughtEvenAfterDecoding(t *testing.T) {
 func jsonQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// asSent is an AddressNormalizer that keeps addresses as sent: the text
+// rules do not depend on them (package destination tests the addresses).
+type asSent struct{}
+
+func (asSent) NormalizeAddress(_ string, a Address) (Address, error) { return a, nil }
+
+// checkFieldError fails t unless err is an *Error with code and field whose
+// message starts with the field and contains message.
+func checkFieldError(t *testing.T, name string, err error, code, field, message string) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Errorf("%s: got error %v, want *Error %s on %s", name, err, code, field)
+		return
+	}
+	if e.Code != code || e.Field != field {
+		t.Errorf("%s: got code %q field %q, want %q %q (message %q)", name, e.Code, e.Field, code, field, e.Message)
+	}
+	if !strings.HasPrefix(e.Message, field+": ") || !strings.Contains(e.Message, message) {
+		t.Errorf("%s: got message %q, want it to start with %q and contain %q", name, e.Message, field+": ", message)
+	}
 }

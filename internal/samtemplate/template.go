@@ -65,8 +65,8 @@ type Function struct {
 	// template, e.g. functions/create-outdial: the resource's Metadata.Dir,
 	// else its CodeUri.
 	Dir string
-	// Name is the base name of Dir, e.g. create-outdial: the name the
-	// binary passes to app.Start.
+	// Name is the base name of Dir, e.g. create-outdial: the function's
+	// name in its main.go and in the local runner (localrun.Names).
 	Name string
 	// Timeout is in seconds and MemorySize in MB, SAM's defaults (3, 128)
 	// when unset; a Ref to a parameter reads the parameter's default.

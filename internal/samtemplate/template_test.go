@@ -2,6 +2,9 @@ package samtemplate_test
 
 import (
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/outdial/outdial/internal/app"
 	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/localrun"
 	"github.com/outdial/outdial/internal/samtemplate"
 )
 
@@ -44,10 +48,8 @@ func pascal(name string) string {
 	return b.String()
 }
 
-var appStart = regexp.MustCompile(`app\.Start\("([^"]*)"\)`)
-
 // TestFunctionDirs checks that each template function names a directory
-// whose main.go starts the function of that name, that its logical id
+// whose main.go is that function's (see checkMain), that its logical id
 // follows from the name, and that every directory under functions/ is in
 // the template.
 func TestFunctionDirs(t *testing.T) {
@@ -65,19 +67,7 @@ func TestFunctionDirs(t *testing.T) {
 		}
 		byDir[f.Dir] = id
 
-		src, err := os.ReadFile(filepath.Join(repoRoot, f.Dir, "main.go"))
-		if err != nil {
-			t.Errorf("function %s: %v", id, err)
-			continue
-		}
-		calls := appStart.FindAllSubmatch(src, -1)
-		if len(calls) != 1 {
-			t.Errorf("%s/main.go: got %d app.Start calls, want 1", f.Dir, len(calls))
-			continue
-		}
-		if got := string(calls[0][1]); got != f.Name {
-			t.Errorf("%s/main.go: app.Start(%q), want app.Start(%q)", f.Dir, got, f.Name)
-		}
+		checkMain(t, f)
 	}
 
 	entries, err := os.ReadDir(filepath.Join(repoRoot, "functions"))
@@ -93,22 +83,90 @@ func TestFunctionDirs(t *testing.T) {
 	}
 }
 
-// TestFunctionsMatchApp checks that the template and internal/app list the
-// same function names, each once.
-func TestFunctionsMatchApp(t *testing.T) {
+// mainOnlyImports are the packages a Lambda main must not import: the
+// local runner's table of every function and the package of every HTTP
+// route, either of which would link every handler into one function.
+var mainOnlyImports = []string{
+	"github.com/outdial/outdial/internal/localrun",
+	"github.com/outdial/outdial/internal/api",
+}
+
+// checkMain checks functions/<name>/main.go of f: package main, a constant
+// name equal to the function's name (what its init errors are logged
+// with), exactly one lambda.Start call (on the handler it builds), and
+// none of mainOnlyImports. Which packages each function links is checked
+// by internal/app's TestFunctionDeps.
+func checkMain(t *testing.T, f *samtemplate.Function) {
+	t.Helper()
+	path := filepath.Join(repoRoot, f.Dir, "main.go")
+	file, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+	if err != nil {
+		t.Errorf("function %s: %v", f.LogicalID, err)
+		return
+	}
+	if file.Name.Name != "main" {
+		t.Errorf("%s/main.go: package %s, want main", f.Dir, file.Name.Name)
+	}
+	lambdaName := ""
+	for _, imp := range file.Imports {
+		p := strings.Trim(imp.Path.Value, `"`)
+		if p == "github.com/aws/aws-lambda-go/lambda" {
+			lambdaName = "lambda"
+			if imp.Name != nil {
+				lambdaName = imp.Name.Name
+			}
+		}
+		for _, bad := range mainOnlyImports {
+			if p == bad {
+				t.Errorf("%s/main.go imports %s", f.Dir, p)
+			}
+		}
+	}
+	starts, name := 0, ""
+	ast.Inspect(file, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.CallExpr:
+			if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Start" {
+				if x, ok := sel.X.(*ast.Ident); ok && x.Name == lambdaName {
+					starts++
+				}
+			}
+		case *ast.ValueSpec:
+			for i, id := range n.Names {
+				if id.Name == "name" && i < len(n.Values) {
+					if lit, ok := n.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						name = strings.Trim(lit.Value, `"`)
+					}
+				}
+			}
+		}
+		return true
+	})
+	if starts != 1 {
+		t.Errorf("%s/main.go: got %d lambda.Start calls, want 1", f.Dir, starts)
+	}
+	if name != f.Name {
+		t.Errorf("%s/main.go: const name = %q, want %q", f.Dir, name, f.Name)
+	}
+}
+
+// TestFunctionsMatchLocalRunner checks that the template and the local
+// runner's table (localrun.Names, what make run serves) list the same
+// function names, each once.
+func TestFunctionsMatchLocalRunner(t *testing.T) {
 	tpl := loadRepo(t)
 	count := map[string]int{}
 	for _, f := range tpl.Functions {
 		count[f.Name]++
 	}
-	for _, name := range app.Names() {
+	for _, name := range localrun.Names() {
 		if count[name] != 1 {
-			t.Errorf("app function %q: %d template functions, want 1", name, count[name])
+			t.Errorf("local runner function %q: %d template functions, want 1", name, count[name])
 		}
 		delete(count, name)
 	}
 	for name := range count {
-		t.Errorf("template function %q is not in app.Names()", name)
+		t.Errorf("template function %q is not in localrun.Names()", name)
 	}
 }
 

@@ -1,18 +1,33 @@
-package api
+// Package targetimport handles POST /v1.0/outdials/{id}/targets, the
+// add-targets function: targets in JSON (a batch or one target) or CSV
+// (package csvimport), each validated with its destinations normalised by
+// package destination. It is apart from the other routes (package routes)
+// because destination normalisation links libphonenumber, which only this
+// function needs.
+package targetimport
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
 
+	"github.com/outdial/outdial/internal/api/routes"
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/csvimport"
+	"github.com/outdial/outdial/internal/destination"
 	"github.com/outdial/outdial/internal/outdial"
 	"github.com/outdial/outdial/internal/strictjson"
 )
+
+// Handler is the add-targets function's handler; build it once at init.
+type Handler struct {
+	Store outdial.Store
+	Log   *slog.Logger
+}
 
 // MaxImportBody bounds the body of POST .../targets: 10 000 targets in JSON
 // or CSV fit, and the event stays under Lambda's 6 MB invocation limit.
@@ -38,14 +53,14 @@ type CreatedRef struct {
 // AddTargets handles POST /v1.0/outdials/{id}/targets. The body is
 // {"targets":[...]} (a batch), one target object (VoIPBIN's form, answered
 // with the target), or CSV (Content-Type: text/csv).
-func (h *Handlers) AddTargets(ctx context.Context, req apigw.Request) (apigw.Response, error) {
-	return h.respond(ctx, req, func(customerID string) (int, any, error) {
+func (h *Handler) AddTargets(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return routes.Respond(ctx, h.Log, req, func(customerID string) (int, any, error) {
 		// Parse the outdial id and the query.
 		outdialID, err := apigw.PathID(req, "id")
 		if err != nil {
 			return 0, nil, err
 		}
-		region, err := outdial.NormalizeRegion("default_region", strings.TrimSpace(req.QueryStringParameters["default_region"]))
+		region, err := destination.NormalizeRegion("default_region", strings.TrimSpace(req.QueryStringParameters["default_region"]))
 		if err != nil {
 			return 0, nil, err
 		}
@@ -75,6 +90,7 @@ func (h *Handlers) AddTargets(ctx context.Context, req apigw.Request) (apigw.Res
 		}
 
 		// Validate every row; valid ones go to the store.
+		addresses := destination.Normalizer{DefaultRegion: region}
 		var (
 			valid    []*outdial.NewTarget
 			validIdx []int
@@ -83,7 +99,7 @@ func (h *Handlers) AddTargets(ctx context.Context, req apigw.Request) (apigw.Res
 		for i := range rows {
 			r := &rows[i]
 			if r.err == nil {
-				nt, err := r.target.Validate(region)
+				nt, err := r.target.Validate(addresses)
 				if err == nil {
 					valid = append(valid, nt)
 					validIdx = append(validIdx, i)
@@ -143,7 +159,7 @@ func (h *Handlers) AddTargets(ctx context.Context, req apigw.Request) (apigw.Res
 
 // outdialMustExist answers 404 for an import whose rows were all rejected
 // into an outdial that is not the customer's.
-func (h *Handlers) outdialMustExist(ctx context.Context, customerID, outdialID string) error {
+func (h *Handler) outdialMustExist(ctx context.Context, customerID, outdialID string) error {
 	_, err := h.Store.GetOutdial(ctx, customerID, outdialID)
 	return err
 }
@@ -221,69 +237,4 @@ func asError(err error) *outdial.Error {
 		return e
 	}
 	return &outdial.Error{Code: outdial.ECodeInvalidField, Message: err.Error()}
-}
-
-// ListTargets handles GET /v1.0/outdials/{id}/targets?page_size=&page_token=&status=.
-func (h *Handlers) ListTargets(ctx context.Context, req apigw.Request) (apigw.Response, error) {
-	return h.respond(ctx, req, func(customerID string) (int, any, error) {
-		outdialID, err := apigw.PathID(req, "id")
-		if err != nil {
-			return 0, nil, err
-		}
-		var status outdial.Status
-		if v := req.QueryStringParameters["status"]; v != "" {
-			if status, err = outdial.ParseStatus("status", v); err != nil {
-				return 0, nil, err
-			}
-		}
-		scope := "targets/" + outdialID + "/" + string(status)
-		page, err := h.Pages.PageParams(req, customerID, scope)
-		if err != nil {
-			return 0, nil, err
-		}
-		list, next, err := h.Store.ListTargets(ctx, customerID, outdialID, status, page)
-		if err != nil {
-			return 0, nil, err
-		}
-		if list == nil {
-			list = []*outdial.Target{}
-		}
-		return http.StatusOK, apigw.List[*outdial.Target]{Result: list, NextPageToken: h.Pages.Seal(customerID, scope, next)}, nil
-	})
-}
-
-// GetTarget handles GET /v1.0/outdials/{id}/targets/{target_id}.
-func (h *Handlers) GetTarget(ctx context.Context, req apigw.Request) (apigw.Response, error) {
-	return h.respond(ctx, req, func(customerID string) (int, any, error) {
-		outdialID, targetID, err := targetPath(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		t, err := h.Store.GetTarget(ctx, customerID, outdialID, targetID)
-		return http.StatusOK, t, err
-	})
-}
-
-// DeleteTarget handles DELETE /v1.0/outdials/{id}/targets/{target_id}.
-func (h *Handlers) DeleteTarget(ctx context.Context, req apigw.Request) (apigw.Response, error) {
-	return h.respond(ctx, req, func(customerID string) (int, any, error) {
-		outdialID, targetID, err := targetPath(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		t, err := h.Store.DeleteTarget(ctx, customerID, outdialID, targetID)
-		return http.StatusOK, t, err
-	})
-}
-
-func targetPath(req apigw.Request) (string, string, error) {
-	outdialID, err := apigw.PathID(req, "id")
-	if err != nil {
-		return "", "", err
-	}
-	targetID, err := apigw.PathID(req, "target_id")
-	if err != nil {
-		return "", "", err
-	}
-	return outdialID, targetID, nil
 }

@@ -1,9 +1,11 @@
-package outdial
+package destination
 
 import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/outdial/outdial/internal/outdial"
 )
 
 func TestNormalizeAddressTel(t *testing.T) {
@@ -45,12 +47,12 @@ func TestNormalizeAddressTel(t *testing.T) {
 		{"+442079460958", "", "+442079460958"},
 	}
 	for _, tt := range tests {
-		got, err := NormalizeAddress("destination", Address{Type: "tel", Target: tt.in}, tt.region)
+		got, err := NormalizeAddress("destination", outdial.Address{Type: "tel", Target: tt.in}, tt.region)
 		if err != nil {
 			t.Errorf("NormalizeAddress(tel %q, %q): got error %v, want %q", tt.in, tt.region, err, tt.want)
 			continue
 		}
-		if want := (Address{Type: "tel", Target: tt.want}); got != want {
+		if want := (outdial.Address{Type: "tel", Target: tt.want}); got != want {
 			t.Errorf("NormalizeAddress(tel %q, %q): got %+v, want %+v", tt.in, tt.region, got, want)
 		}
 	}
@@ -96,15 +98,15 @@ func TestNormalizeAddressTelRejected(t *testing.T) {
 		{"555 1234", "US", "", "area code"},
 	}
 	for _, tt := range tests {
-		_, err := NormalizeAddress("destination", Address{Type: "tel", Target: tt.in}, tt.region)
+		_, err := NormalizeAddress("destination", outdial.Address{Type: "tel", Target: tt.in}, tt.region)
 		field := tt.field
 		if field == "" {
 			field = "destination.target"
 		}
 		// default_region is a query parameter (README error table).
-		code := ECodeInvalidField
+		code := outdial.ECodeInvalidField
 		if field == "default_region" {
-			code = ECodeInvalidQuery
+			code = outdial.ECodeInvalidQuery
 		}
 		checkFieldError(t, "tel "+tt.in, err, code, field, tt.message)
 	}
@@ -137,12 +139,12 @@ func TestNormalizeAddressSIP(t *testing.T) {
 		{"sip:alice@" + strings.Repeat("a", 63) + ".com", "sip:alice@" + strings.Repeat("a", 63) + ".com"},
 	}
 	for _, tt := range tests {
-		got, err := NormalizeAddress("destination", Address{Type: "SIP", Target: tt.in}, "")
+		got, err := NormalizeAddress("destination", outdial.Address{Type: "SIP", Target: tt.in}, "")
 		if err != nil {
 			t.Errorf("NormalizeAddress(sip %q): got error %v, want %q", tt.in, err, tt.want)
 			continue
 		}
-		if want := (Address{Type: "sip", Target: tt.want}); got != want {
+		if want := (outdial.Address{Type: "sip", Target: tt.want}); got != want {
 			t.Errorf("NormalizeAddress(sip %q): got %+v, want %+v", tt.in, got, want)
 		}
 	}
@@ -201,8 +203,8 @@ func TestNormalizeAddressSIPRejected(t *testing.T) {
 		{"sip:" + strings.Repeat("a", 250) + "@example.com", "at most 256"},
 	}
 	for _, tt := range tests {
-		_, err := NormalizeAddress("destinations[1]", Address{Type: "sip", Target: tt.in}, "")
-		checkFieldError(t, "sip "+tt.in, err, ECodeInvalidField, "destinations[1].target", tt.message)
+		_, err := NormalizeAddress("destinations[1]", outdial.Address{Type: "sip", Target: tt.in}, "")
+		checkFieldError(t, "sip "+tt.in, err, outdial.ECodeInvalidField, "destinations[1].target", tt.message)
 	}
 }
 
@@ -222,12 +224,12 @@ func TestNormalizeAddressEmail(t *testing.T) {
 		{strings.Repeat("a", 64) + "@example.com", strings.Repeat("a", 64) + "@example.com"},
 	}
 	for _, tt := range tests {
-		got, err := NormalizeAddress("destination", Address{Type: " Email ", Target: tt.in}, "")
+		got, err := NormalizeAddress("destination", outdial.Address{Type: " Email ", Target: tt.in}, "")
 		if err != nil {
 			t.Errorf("NormalizeAddress(email %q): got error %v, want %q", tt.in, err, tt.want)
 			continue
 		}
-		if want := (Address{Type: "email", Target: tt.want}); got != want {
+		if want := (outdial.Address{Type: "email", Target: tt.want}); got != want {
 			t.Errorf("NormalizeAddress(email %q): got %+v, want %+v", tt.in, got, want)
 		}
 	}
@@ -270,25 +272,25 @@ func TestNormalizeAddressEmailRejected(t *testing.T) {
 		{"a@" + strings.Repeat(long+".", 5) + "com", "at most 254"},
 	}
 	for _, tt := range tests {
-		_, err := NormalizeAddress("destination", Address{Type: "email", Target: tt.in}, "")
-		checkFieldError(t, "email "+tt.in, err, ECodeInvalidField, "destination.target", tt.message)
+		_, err := NormalizeAddress("destination", outdial.Address{Type: "email", Target: tt.in}, "")
+		checkFieldError(t, "email "+tt.in, err, outdial.ECodeInvalidField, "destination.target", tt.message)
 	}
 }
 
 func TestNormalizeAddressType(t *testing.T) {
 	tests := []struct {
-		a       Address
+		a       outdial.Address
 		code    string
 		field   string
 		message string
 	}{
-		{Address{Type: "", Target: "+15551234567"}, ECodeMissingField, "destination.type", "tel, sip, email"},
-		{Address{Type: "  ", Target: "+15551234567"}, ECodeMissingField, "destination.type", "tel, sip, email"},
-		{Address{Type: "phone", Target: "+15551234567"}, ECodeInvalidField, "destination.type", "tel, sip, email"},
-		{Address{Type: "sms", Target: "+15551234567"}, ECodeInvalidField, "destination.type", "tel, sip, email"},
-		{Address{Type: "tel", Target: ""}, ECodeMissingField, "destination.target", "required"},
-		{Address{Type: "sip", Target: " \t "}, ECodeMissingField, "destination.target", "required"},
-		{Address{Type: "email", Target: "\n"}, ECodeMissingField, "destination.target", "required"},
+		{outdial.Address{Type: "", Target: "+15551234567"}, outdial.ECodeMissingField, "destination.type", "tel, sip, email"},
+		{outdial.Address{Type: "  ", Target: "+15551234567"}, outdial.ECodeMissingField, "destination.type", "tel, sip, email"},
+		{outdial.Address{Type: "phone", Target: "+15551234567"}, outdial.ECodeInvalidField, "destination.type", "tel, sip, email"},
+		{outdial.Address{Type: "sms", Target: "+15551234567"}, outdial.ECodeInvalidField, "destination.type", "tel, sip, email"},
+		{outdial.Address{Type: "tel", Target: ""}, outdial.ECodeMissingField, "destination.target", "required"},
+		{outdial.Address{Type: "sip", Target: " \t "}, outdial.ECodeMissingField, "destination.target", "required"},
+		{outdial.Address{Type: "email", Target: "\n"}, outdial.ECodeMissingField, "destination.target", "required"},
 	}
 	for _, tt := range tests {
 		_, err := NormalizeAddress("destination", tt.a, "")
@@ -319,13 +321,13 @@ func TestNormalizeRegion(t *testing.T) {
 			}
 			continue
 		}
-		checkFieldError(t, "region "+tt.in, err, ECodeInvalidQuery, "default_region", "ISO 3166-1")
+		checkFieldError(t, "region "+tt.in, err, outdial.ECodeInvalidQuery, "default_region", "ISO 3166-1")
 	}
 }
 
 // TestNormalizeAddressIdempotent re-normalises every accepted example.
 func TestNormalizeAddressIdempotent(t *testing.T) {
-	inputs := []Address{
+	inputs := []outdial.Address{
 		{Type: "tel", Target: "+1 (555) 123-4567"},
 		{Type: "tel", Target: "+44 (0) 20 7946 0958"},
 		{Type: "tel", Target: "+39 06 1234 5678"},
@@ -349,15 +351,15 @@ func TestNormalizeAddressIdempotent(t *testing.T) {
 // TestTargetCreateValidateNormalizes checks that Validate stores the
 // normalised form.
 func TestTargetCreateValidateNormalizes(t *testing.T) {
-	c := TargetCreate{Destinations: []DestinationCreate{
+	c := outdial.TargetCreate{Destinations: []outdial.DestinationCreate{
 		{Type: "TEL", Target: "(555) 123-4567"},
 		{Type: "tel", Target: "+1 555 123 4567"},
 	}}
-	_, err := c.Validate("US")
-	checkFieldError(t, "repeated destination", err, ECodeInvalidField, "destinations[1]", "repeats")
+	_, err := c.Validate(Normalizer{DefaultRegion: "US"})
+	checkFieldError(t, "repeated destination", err, outdial.ECodeInvalidField, "destinations[1]", "repeats")
 
-	c = TargetCreate{Destination: &Address{Type: "Email", Target: "Alice@Example.com"}}
-	nt, err := c.Validate("")
+	c = outdial.TargetCreate{Destination: &outdial.Address{Type: "Email", Target: "Alice@Example.com"}}
+	nt, err := c.Validate(Normalizer{})
 	if err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
@@ -366,13 +368,13 @@ func TestTargetCreateValidateNormalizes(t *testing.T) {
 	}
 }
 
-// checkFieldError fails t unless err is an *Error with code and field whose
-// message starts with the field and contains message.
+// checkFieldError fails t unless err is an *outdial.Error with code and
+// field whose message starts with the field and contains message.
 func checkFieldError(t *testing.T, name string, err error, code, field, message string) {
 	t.Helper()
-	var e *Error
+	var e *outdial.Error
 	if !errors.As(err, &e) {
-		t.Errorf("%s: got error %v, want *Error %s on %s", name, err, code, field)
+		t.Errorf("%s: got error %v, want *outdial.Error %s on %s", name, err, code, field)
 		return
 	}
 	if e.Code != code || e.Field != field {

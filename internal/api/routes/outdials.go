@@ -1,7 +1,10 @@
-// Package api holds the HTTP handlers of the service, one method per Lambda
-// function behind API Gateway. Each handler always returns a nil error and
-// an HTTP response: a returned error would become a 502 at API Gateway.
-package api
+// Package routes holds the HTTP handlers of the service, one method of
+// Handlers per Lambda function behind API Gateway, but for POST
+// /v1.0/outdials/{id}/targets: that one is package targetimport's, the only
+// route that normalises destinations (and so links libphonenumber). Each
+// handler always returns a nil error and an HTTP response: a returned
+// error would become a 502 at API Gateway.
+package routes
 
 import (
 	"context"
@@ -36,13 +39,21 @@ type Purger interface {
 
 // respond runs fn and answers its result, or its error in the envelope.
 func (h *Handlers) respond(ctx context.Context, req apigw.Request, fn func(customerID string) (int, any, error)) (apigw.Response, error) {
+	return Respond(ctx, h.Log, req, fn)
+}
+
+// Respond is the frame of every handler: it takes the customer id from the
+// authorizer's context, runs fn with it and answers fn's status and value
+// as JSON, or its error in the error envelope (logged with log when it is
+// internal). It always returns a nil error.
+func Respond(ctx context.Context, log *slog.Logger, req apigw.Request, fn func(customerID string) (int, any, error)) (apigw.Response, error) {
 	customerID, err := apigw.CustomerID(req)
 	if err != nil {
-		return apigw.Error(ctx, h.Log, req, err), nil
+		return apigw.Error(ctx, log, req, err), nil
 	}
 	status, v, err := fn(customerID)
 	if err != nil {
-		return apigw.Error(ctx, h.Log, req, err), nil
+		return apigw.Error(ctx, log, req, err), nil
 	}
 	return apigw.JSON(status, v), nil
 }
@@ -72,7 +83,7 @@ func (h *Handlers) CreateOutdial(ctx context.Context, req apigw.Request) (apigw.
 		now := outdial.Time{Time: h.Now().UTC()}
 		o := &outdial.Outdial{
 			ID: id.String(), CustomerID: customerID, CampaignID: in.CampaignID,
-			Name: in.Name, Detail: in.Detail, Data: in.Data,
+			Name: in.Name, Detail: in.Detail, Data: in.DataText(),
 			RetryPolicy: outdial.DefaultRetryPolicy(),
 			TMCreate:    now, TMUpdate: now,
 		}
@@ -90,14 +101,16 @@ func (h *Handlers) ListOutdials(ctx context.Context, req apigw.Request) (apigw.R
 		if err != nil {
 			return 0, nil, err
 		}
-		list, next, err := h.Store.ListOutdials(ctx, customerID, page)
-		if err != nil {
-			return 0, nil, err
+		list, next := []*outdial.Outdial{}, ""
+		if !page.End {
+			if list, next, err = h.Store.ListOutdials(ctx, customerID, page); err != nil {
+				return 0, nil, err
+			}
 		}
 		if list == nil {
 			list = []*outdial.Outdial{}
 		}
-		return http.StatusOK, apigw.List[*outdial.Outdial]{Result: list, NextPageToken: h.Pages.Seal(customerID, "outdials", next)}, nil
+		return http.StatusOK, apigw.List[*outdial.Outdial]{Result: list, NextPageToken: h.Pages.Next(customerID, "outdials", next, len(list))}, nil
 	})
 }
 
@@ -165,8 +178,8 @@ func (h *Handlers) UpdateOutdialCampaign(ctx context.Context, req apigw.Request)
 	})
 }
 
-// UpdateOutdialData handles PUT /v1.0/outdials/{id}/data; data is any JSON
-// value (null clears it).
+// UpdateOutdialData handles PUT /v1.0/outdials/{id}/data; data is text, as
+// in VoIPBIN (null or "" clears it).
 func (h *Handlers) UpdateOutdialData(ctx context.Context, req apigw.Request) (apigw.Response, error) {
 	return h.update(ctx, req, func(body []byte) (*outdial.OutdialUpdate, error) {
 		var in struct {
@@ -176,9 +189,13 @@ func (h *Handlers) UpdateOutdialData(ctx context.Context, req apigw.Request) (ap
 			return nil, err
 		}
 		if in.Data == nil {
-			return nil, outdial.FieldErrorf(outdial.ECodeMissingField, "data", "is required (any JSON value, or null to clear)")
+			return nil, outdial.FieldErrorf(outdial.ECodeMissingField, "data", "is required (a string, or null to clear)")
 		}
-		return &outdial.OutdialUpdate{Data: in.Data}, nil
+		text, err := outdial.ValidateData("data", in.Data, outdial.MaxOutdialData)
+		if err != nil {
+			return nil, err
+		}
+		return &outdial.OutdialUpdate{Data: &text}, nil
 	})
 }
 
