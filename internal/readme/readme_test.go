@@ -1,4 +1,5 @@
-// Package readme_test checks that every command README.md shows works:
+// Package readme_test checks that every command README.md and docs/*.md
+// show works:
 // the Quickstart's curl commands run for real (bash, curl) against a local
 // stack, the outcome message of `aws sqs send-message` is sent to its
 // queue and applied, and the commands that cannot run inside a test
@@ -36,12 +37,18 @@ import (
 // OUTDIAL_DYNAMODB_ENDPOINT).
 func TestMain(m *testing.M) { dynamotest.Main(m) }
 
-// readme is README.md cut into what the tests check.
+// commandSection is the README section whose table lists the commands.
+const commandSection = "Commands"
+
+// docMarker starts each docs/*.md file where loadREADME joins them.
+const docMarker = "\x00doc "
+
+// readme is README.md and docs/*.md cut into what the tests check.
 type readme struct {
 	root    string
 	fences  []fence  // fenced code blocks, in order
 	spans   []string // inline code spans outside fences
-	table   []string // the command column of the "Running, testing, benchmarking" table
+	table   []string // the command column of the "Commands" table
 	section map[string][]fence
 }
 
@@ -116,11 +123,27 @@ func loadREADME(t *testing.T) *readme {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// README.md first, then the docs in name order: their commands are
+	// checked the same way (a section name of docs/x.md is "x.md: <h>").
 	data, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(docs)
+	for _, d := range docs {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, "\n"+docMarker+filepath.Base(d)+"\n"...)
+		data = append(data, b...)
+	}
 	r := &readme{root: root, section: map[string][]fence{}}
+	file := ""
 	var (
 		prose   strings.Builder
 		section string
@@ -144,13 +167,17 @@ func loadREADME(t *testing.T) *readme {
 			in = &fence{lang: strings.TrimSpace(rest), section: section}
 			continue
 		}
+		if f, ok := strings.CutPrefix(line, docMarker); ok {
+			file, section, inTable = f+": ", "", false
+			continue
+		}
 		prose.WriteString(line + "\n")
 		if h, ok := strings.CutPrefix(line, "## "); ok {
-			section = strings.TrimSpace(h)
+			section = file + strings.TrimSpace(h)
 			inTable = false
 			continue
 		}
-		if section == "Running, testing, benchmarking" && strings.HasPrefix(line, "|") {
+		if section == commandSection && strings.HasPrefix(line, "|") {
 			cells := strings.Split(line, "|")
 			if len(cells) < 3 {
 				continue
@@ -189,7 +216,7 @@ func loadREADME(t *testing.T) *readme {
 		r.spans = append(r.spans, strings.TrimSpace(m[1]))
 	}
 	if len(r.table) == 0 {
-		t.Fatal(`README: no command table under "## Running, testing, benchmarking"`)
+		t.Fatal(`README: no command table under "## Commands"`)
 	}
 	return r
 }
