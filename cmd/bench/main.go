@@ -3,7 +3,7 @@
 // handler vs a plain BatchWriteItem loop, GET of an outdial with its
 // counts, claims, outcomes through the SQS handler vs a plain UpdateItem
 // loop, DynamoDB requests and capacity per operation, the Lambda
-// bootstrap sizes and (when available) cold starts.
+// bootstrap sizes and the cold starts under the runtime emulator.
 //
 // Usage (make bench runs it with BENCH_ARGS):
 //
@@ -28,7 +28,6 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -76,7 +75,7 @@ func main() {
 	flag.IntVar(&cfg.Gets, "gets", 200, "measured GET /v1.0/outdials/{id} calls")
 	flag.IntVar(&cfg.Warmup, "warmup", 500, "targets of the untimed warm-up round (JIT of DynamoDB Local)")
 	flag.BoolVar(&cfg.Sizes, "sizes", true, "build the Lambda bootstraps (linux/arm64) and print their sizes")
-	flag.BoolVar(&cfg.ColdStart, "coldstart", true, "measure cold starts if a hook or scripts/coldstart.sh exists")
+	flag.BoolVar(&cfg.ColdStart, "coldstart", true, "measure cold starts under the runtime emulator")
 	flag.IntVar(&cfg.ColdStartRuns, "coldstart-runs", 5, "cold starts of each function under the runtime emulator; the median is reported")
 	flag.BoolVar(&cfg.ColdStartOnly, "coldstart-only", false, "print only the cold starts (no DynamoDB Local of the bench's own, no other phase)")
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the bench process (handler and client side) to this file")
@@ -200,7 +199,7 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 	}
 	if cfg.ColdStart {
 		e.progressf("cold starts: each function %d times under the runtime emulator", cfg.ColdStartRuns)
-		rep.cold, rep.coldNote = coldStarts(ctx, root, filepath.Join(root, coldStartScript), cfg.ColdStartRuns)
+		rep.cold, rep.coldNote = coldStarts(ctx, root, cfg.ColdStartRuns)
 	} else {
 		rep.coldNote = "skipped (-coldstart=false)"
 	}
@@ -214,7 +213,7 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 // the median of cfg.ColdStartRuns starts under the runtime emulator.
 func coldStartsOnly(ctx context.Context, cfg config, root string, out, progress io.Writer) error {
 	fmt.Fprintf(progress, "bench: cold starts, each function %d times under the runtime emulator\n", cfg.ColdStartRuns)
-	rows, note := coldStarts(ctx, root, filepath.Join(root, coldStartScript), cfg.ColdStartRuns)
+	rows, note := coldStarts(ctx, root, cfg.ColdStartRuns)
 	if len(rows) == 0 {
 		return fmt.Errorf("cold starts: %s", note)
 	}

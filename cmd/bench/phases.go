@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/outdial/outdial/internal/api"
 	"github.com/outdial/outdial/internal/apigw"
@@ -262,29 +262,22 @@ func rekeyByPK(items []map[string]types.AttributeValue, oldID, newID string) [][
 // each group's requests in order and conc groups at once, retrying
 // unprocessed items. It returns how many items were written.
 func (e *env) batchWrite(ctx context.Context, groups [][]map[string]types.AttributeValue, conc int) (int, error) {
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		written  int
-		firstErr error
-		sem      = make(chan struct{}, conc)
-	)
-	for _, g := range groups {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(g []map[string]types.AttributeValue) {
-			defer func() { <-sem; wg.Done() }()
-			n, err := e.batchWriteGroup(ctx, g)
-			mu.Lock()
-			defer mu.Unlock()
-			written += n
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-		}(g)
+	var eg errgroup.Group
+	eg.SetLimit(conc)
+	written := make([]int, len(groups))
+	for i, g := range groups {
+		eg.Go(func() error {
+			var err error
+			written[i], err = e.batchWriteGroup(ctx, g)
+			return err
+		})
 	}
-	wg.Wait()
-	return written, firstErr
+	err := eg.Wait()
+	total := 0
+	for _, n := range written {
+		total += n
+	}
+	return total, err
 }
 
 func (e *env) batchWriteGroup(ctx context.Context, items []map[string]types.AttributeValue) (int, error) {
@@ -484,56 +477,33 @@ func (e *env) benchOutcomes(ctx context.Context, id string, atts []attempt, dial
 	// Through the handler: r.Lambda invocations at once, each applying
 	// perBatch messages at once.
 	proc := &outcome.Processor{Store: e.store, Log: e.log, Concurrency: perBatch}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		next = make(chan events.SQSEvent)
-	)
+	var handlers errgroup.Group
+	handlers.SetLimit(r.Lambda)
+	failures := make([]int, len(batches))
 	before, mark := e.db.Snapshot(), markCPU(e.ddbPID)
-	for w := 0; w < r.Lambda; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ev := range next {
-				resp, _ := proc.Handle(ctx, ev)
-				mu.Lock()
-				r.Failures += len(resp.BatchItemFailures)
-				mu.Unlock()
-			}
-		}()
+	for i, ev := range batches {
+		handlers.Go(func() error {
+			resp, _ := proc.Handle(ctx, ev)
+			failures[i] = len(resp.BatchItemFailures)
+			return nil
+		})
 	}
-	for _, ev := range batches {
-		next <- ev
-	}
-	close(next)
-	wg.Wait()
+	_ = handlers.Wait()
 	r.Handler, r.HandlerC = mark.since(e.ddbPID), e.db.Snapshot().Sub(before)
+	for _, n := range failures {
+		r.Failures += n
+	}
 
 	// The plain loop: the same number of updates in flight.
-	jobs := make(chan int)
-	var rawErr error
+	var raw errgroup.Group
+	raw.SetLimit(r.PerBatch * r.Lambda)
 	before, mark = e.db.Snapshot(), markCPU(e.ddbPID)
-	for w := 0; w < r.PerBatch*r.Lambda; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				err := e.rawOutcome(ctx, copies[atts[i].TargetID], atts[i].AttemptID, outcomeResults[i%sqsBatch])
-				if err != nil {
-					mu.Lock()
-					if rawErr == nil {
-						rawErr = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
 	for i := range atts {
-		jobs <- i
+		raw.Go(func() error {
+			return e.rawOutcome(ctx, copies[atts[i].TargetID], atts[i].AttemptID, outcomeResults[i%sqsBatch])
+		})
 	}
-	close(jobs)
-	wg.Wait()
+	rawErr := raw.Wait()
 	r.Raw, r.RawC = mark.since(e.ddbPID), e.db.Snapshot().Sub(before)
 	if rawErr != nil {
 		return r, rawErr

@@ -39,6 +39,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"golang.org/x/term"
 
 	"github.com/outdial/outdial/internal/auth"
 )
@@ -67,7 +68,10 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	cfg.Out = stdout
 	if f, ok := stdout.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			cfg.TTY, cfg.Width = true, termWidth(f)
+			cfg.TTY = true
+			if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+				cfg.Width = w
+			}
 		}
 	}
 

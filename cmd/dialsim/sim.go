@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/outdial/outdial/internal/outcome"
 	"github.com/outdial/outdial/internal/outdial"
@@ -236,11 +237,6 @@ type sim struct {
 	mu      sync.Mutex
 	targets map[string]*track
 	rep     *Report
-
-	// fail records the first error that stops the run and stops it.
-	fail      func(error)
-	fatalOnce sync.Once
-	fatal     error
 }
 
 // Run runs one simulation: it creates or takes the outdial, dials it with
@@ -334,31 +330,31 @@ func (s *sim) run(ctx context.Context) (*Report, error) {
 		cfg.Dialers, cfg.Claim, cfg.Lease, cfg.CallDuration, cfg.Probs, 100*cfg.Duplicate, cfg.Seed)
 	fmt.Fprintf(cfg.Out, "dialsim: outcomes to %s\n", s.queueURL)
 
-	// Dialers until the outdial settles; the monitor decides when.
-	dialCtx, stopDialers := context.WithCancel(runCtx)
+	// Dialers until the outdial settles; the monitor decides when. The
+	// first error of a dialer or the monitor stops them all.
+	stopCtx, stopDialers := context.WithCancel(runCtx)
 	defer stopDialers()
-	var dialers, dups sync.WaitGroup
-	s.fail = func(err error) {
-		s.fatalOnce.Do(func() { s.fatal = err; stopDialers() })
-	}
+	dialers, dialCtx := errgroup.WithContext(stopCtx)
+	var dups sync.WaitGroup
 	for i := range cfg.Dialers {
-		dialers.Add(1)
-		go func() {
-			defer dialers.Done()
+		dialers.Go(func() error {
 			drng := rand.New(rand.NewPCG(cfg.Seed, uint64(i+1)))
-			if err := s.dialer(dialCtx, runCtx, i, drng, &dups); err != nil {
-				s.fail(err)
-			}
-		}()
+			return s.dialer(dialCtx, runCtx, i, drng, &dups)
+		})
 	}
 	dialStart := time.Now()
-	ending := s.monitor(dialCtx, dialStart)
-	stopDialers()
-	dialers.Wait()
+	var ending string
+	dialers.Go(func() error {
+		defer stopDialers()
+		var err error
+		ending, err = s.monitor(dialCtx, dialStart)
+		return err
+	})
+	err = dialers.Wait()
 	dups.Wait()
-	if s.fatal != nil {
+	if err != nil {
 		s.endProgress()
-		return s.rep, s.fatal
+		return s.rep, err
 	}
 	switch {
 	case ending == "settled":
@@ -577,8 +573,9 @@ func settled(o *outdial.Outdial) bool {
 // monitor polls the outdial every cfg.Interval, shows progress, and
 // returns "settled" once nothing is idle or dialing (the counts are read
 // with a consistent read, and finished and failed are final, so one such
-// answer is enough), or "" when ctx is done first.
-func (s *sim) monitor(ctx context.Context, start time.Time) string {
+// answer is enough), or "" when ctx is done first or the outdial cannot be
+// read (then with the error).
+func (s *sim) monitor(ctx context.Context, start time.Time) (string, error) {
 	for {
 		next := time.Now().Add(s.cfg.Interval)
 		o, err := s.api.getOutdial(ctx, s.outdialID)
@@ -589,15 +586,14 @@ func (s *sim) monitor(ctx context.Context, start time.Time) string {
 			s.progress(o, time.Since(start))
 			if settled(o) {
 				s.endProgress()
-				return "settled"
+				return "settled", nil
 			}
 		} else if ctx.Err() == nil && !retryable(err) {
 			// The outdial is gone or the token expired: stop.
-			s.fail(fmt.Errorf("monitor: %w", err))
-			return ""
+			return "", fmt.Errorf("monitor: %w", err)
 		}
 		if sleepCtx(ctx, time.Until(next)) != nil {
-			return ""
+			return "", nil
 		}
 	}
 }

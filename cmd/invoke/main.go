@@ -1,7 +1,7 @@
 // Command invoke is `make invoke FN=<LogicalId> EVENT=events/<file>.json`:
 // `sam local invoke` without Docker. It builds the function's bootstrap for
 // this machine, runs it under the AWS Lambda Runtime Interface Emulator
-// (installed into .local/bin at a pinned version) on 127.0.0.1 with the
+// (the tool go.mod pins, built into .local/bin) on 127.0.0.1 with the
 // environment the template gives the function, pointed at the local stack,
 // posts the event, prints the function's response on standard output and
 // the cold-start figures on standard error, and stops the emulator.
@@ -66,7 +66,7 @@ func run(ctx context.Context, fnID, eventPath, table, ddb, sqsEndpoint string, l
 	if fnID == "" {
 		return errors.New("usage: make invoke FN=<LogicalId> [EVENT=events/<function>.json]")
 	}
-	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	tpl, err := samtemplate.LoadRoot(root)
 	if err != nil {
 		return err
 	}

@@ -327,7 +327,6 @@ type faultEnv struct {
 	db     *faultDB
 	purges *recordingPurger
 	logs   *faultLogs
-	bugs   map[string]string // the route's known bugs (faultRoute.bugs)
 	faulty *apiHarness
 	clean  *apiHarness
 
@@ -682,10 +681,6 @@ type faultRoute struct {
 	// deliberately answers something else than 503, and why. Such a case
 	// runs on a state of its own, and after checks what it did.
 	answers map[string]faultAnswer
-	// bugs names known bugs by op+"/"+kind: such a case is skipped when
-	// its answer (or, where after says so, its state) shows the bug, once
-	// every other check has run; it runs in full otherwise.
-	bugs map[string]string
 	// statusLists: the route moves targets, so the status lists (GSI1)
 	// are checked too at the end of its write-fault cases.
 	statusLists bool
@@ -707,16 +702,6 @@ func (r faultRoute) wants(op string, k faultKind, status int) bool {
 		return slices.Contains(a.statuses, status)
 	}
 	return status == http.StatusServiceUnavailable
-}
-
-// bug skips the case with the known bug named for op and k when shows
-// (the case answered or left what the bug does). Without a known bug
-// there it does nothing: the check that shows it fails the case.
-func (e *faultEnv) bug(op string, k faultKind, shows bool, detail string) {
-	e.t.Helper()
-	if b := e.bugs[op+"/"+string(k)]; b != "" && shows {
-		e.t.Skipf("BUG: %s (%s)", b, detail)
-	}
 }
 
 // setupTargets is the setup of most routes: an outdial with faultTels.
@@ -1320,7 +1305,6 @@ func TestFaultRoutes(t *testing.T) {
 					tab = newFaultTable(t)
 				}
 				e := tab.env(t)
-				e.bugs = j.r.bugs
 				j.r.setup(e)
 				var before snapshot
 				if e.outdialID != "" {
@@ -1334,10 +1318,8 @@ func TestFaultRoutes(t *testing.T) {
 				if injected == 0 {
 					t.Fatalf("no %s call was made", j.op)
 				}
-				wanted := j.r.wants(j.op, k, resp.StatusCode)
-				bug := j.r.bugs[j.op+"/"+string(k)]
 				switch {
-				case !wanted && bug == "":
+				case !j.r.wants(j.op, k, resp.StatusCode):
 					t.Fatalf("%s under %s on %s: status %d, want %s; body %s", j.r.fixture, k, j.op, resp.StatusCode, j.r.wantText(j.op, k), resp.Body)
 				case resp.StatusCode == http.StatusServiceUnavailable:
 					wantUnavailable(t, j.r.fixture, resp)
@@ -1346,7 +1328,6 @@ func TestFaultRoutes(t *testing.T) {
 				if j.r.statusLists && faultWriteOps[j.op] {
 					e.check(e.outdialID, true)
 				}
-				e.bug(j.op, k, !wanted, fmt.Sprintf("answered %d %s", resp.StatusCode, resp.Body))
 			})
 		}()
 	}
@@ -1362,10 +1343,9 @@ func (r faultRoute) wantText(op string, k faultKind) string {
 }
 
 // faultLightGroup runs the route once per kind, at once on one state, each
-// with op failing in its way on every call: each must answer 503 (a kind
-// with a known bug is skipped while it shows). None of these faults lets
-// a write through, so the state stays as setup left it, and a retry
-// without faults then succeeds.
+// with op failing in its way on every call: each must answer 503. None of
+// these faults lets a write through, so the state stays as setup left it,
+// and a retry without faults then succeeds.
 func faultLightGroup(t *testing.T, tab *faultTable, r faultRoute, op string, kinds []faultKind) {
 	e := tab.env(t)
 	r.setup(e)
@@ -1384,9 +1364,6 @@ func faultLightGroup(t *testing.T, tab *faultTable, r faultRoute, op string, kin
 			resp := invoke(t, e.ctx, h, faultCallTimeout, r.fixture, e.req(r.fixture, r.body))
 			if _, injected := db.stats(); injected == 0 {
 				t.Fatalf("no %s call was made", op)
-			}
-			if bug := r.bugs[op+"/"+string(k)]; bug != "" && resp.StatusCode != http.StatusServiceUnavailable {
-				t.Skipf("BUG: %s (answered %d %s)", bug, resp.StatusCode, resp.Body)
 			}
 			wantUnavailable(t, r.fixture, resp)
 		})

@@ -131,7 +131,7 @@ func TestErrorCodesDocumented(t *testing.T) {
 func TestEveryRouteDocumented(t *testing.T) {
 	root := repoRoot(t)
 	doc := loadDoc(t, root)
-	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	tpl, err := samtemplate.LoadRoot(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestOutcomeMessageSchema(t *testing.T) {
 // route.
 func TestEventsMatchDocument(t *testing.T) {
 	root := repoRoot(t)
-	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	tpl, err := samtemplate.LoadRoot(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -767,7 +767,7 @@ func TestLiveRoutes(t *testing.T) {
 	})
 
 	// Every route answered a success and the documented errors.
-	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	tpl, err := samtemplate.LoadRoot(root)
 	if err != nil {
 		t.Fatal(err)
 	}

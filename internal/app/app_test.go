@@ -40,11 +40,7 @@ const unreachable = "http://127.0.0.1:1"
 
 func template(t *testing.T) *samtemplate.Template {
 	t.Helper()
-	root, err := localstack.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	tpl, err := samtemplate.LoadRepo()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,26 +18,6 @@ import (
 	"github.com/outdial/outdial/internal/outdial"
 )
 
-// dialClock is a clock the tests move by hand.
-type dialClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// Now returns the clock's time.
-func (c *dialClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *dialClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // dialTB is the part of testing.TB (and of *rapid.T) the helpers use.
 type dialTB interface {
 	Helper()
@@ -52,7 +32,7 @@ type dialEnv struct {
 	client   *dynamodb.Client // the engine without the store's wrapper
 	table    string
 	store    *dynamo.Store
-	clock    *dialClock
+	clock    *testClock
 	customer string
 	outdial  string
 }
@@ -73,7 +53,7 @@ func newDialEnv(t testing.TB, opt dialOptions) *dialEnv {
 		db = opt.wrap(client)
 	}
 	store := dynamo.New(db, table)
-	clock := &dialClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clock := &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	if !opt.realClock {
 		store = store.WithClock(clock.Now)
 	}
@@ -90,7 +70,7 @@ func newDialEnv(t testing.TB, opt dialOptions) *dialEnv {
 func (e *dialEnv) raw() (*dynamodb.Client, string) { return e.client, e.table }
 
 // newOutdialEnv creates an empty outdial with policy through store.
-func newOutdialEnv(t dialTB, store *dynamo.Store, clock *dialClock, policy outdial.RetryPolicy) *dialEnv {
+func newOutdialEnv(t dialTB, store *dynamo.Store, clock *testClock, policy outdial.RetryPolicy) *dialEnv {
 	t.Helper()
 	e := &dialEnv{t: t, store: store, clock: clock, customer: uuid.NewString()}
 	id, err := uuid.NewV7()

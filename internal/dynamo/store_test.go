@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,9 +28,7 @@ type storeHarness struct {
 	store  *dynamo.Store
 	client *dynamodb.Client
 	table  string
-
-	mu    sync.Mutex
-	clock time.Time
+	clock  *testClock
 }
 
 func newStoreHarness(t *testing.T) *storeHarness {
@@ -39,23 +36,10 @@ func newStoreHarness(t *testing.T) *storeHarness {
 	client, table := dynamotest.Table(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	h := &storeHarness{t: t, ctx: ctx, client: client, table: table, clock: time.Now().UTC().Truncate(time.Millisecond)}
-	h.store = dynamo.New(client, table).WithClock(h.now)
+	clock := &testClock{now: time.Now().UTC().Truncate(time.Millisecond)}
+	h := &storeHarness{t: t, ctx: ctx, client: client, table: table, clock: clock}
+	h.store = dynamo.New(client, table).WithClock(clock.Now)
 	return h
-}
-
-// now is the store's clock.
-func (h *storeHarness) now() time.Time {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.clock
-}
-
-// advance moves the store's clock forward by d.
-func (h *storeHarness) advance(d time.Duration) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.clock = h.clock.Add(d)
 }
 
 // customer returns a fresh customer id.

@@ -14,9 +14,12 @@
 //
 // DynamoDB Local starts on the first call that needs it, not in Main, so a
 // binary whose selected tests (or fuzz workers) never touch the database
-// starts no JVM. When OUTDIAL_DYNAMODB_ENDPOINT is set (`make test` sets it
-// to one instance for the whole run), that endpoint is used and nothing is
-// started.
+// starts no JVM. When OUTDIAL_DYNAMODB_ENDPOINT is set (`make test` sets it,
+// through cmd/teststack, to one instance for the whole run), that endpoint
+// is used and nothing is started.
+//
+// With -short (`make unit`) nothing is started at all: Client and Table
+// skip the test that calls them, so the pure tests of a package still run.
 //
 // Tests of package dynamo itself must be in package dynamo_test: this
 // package imports dynamo for the table schema.
@@ -86,9 +89,9 @@ func Main(m *testing.M) {
 }
 
 // Endpoint returns the URL of the test binary's DynamoDB Local, starting it
-// on first use. It panics when DynamoDB Local cannot be started or Main is
-// not in use; tests should prefer Client or Table, which fail the test
-// instead.
+// on first use. It panics when DynamoDB Local cannot be started, Main is
+// not in use or the tests run with -short; tests should prefer Client or
+// Table, which fail (or, with -short, skip) the test instead.
 func Endpoint() string {
 	endpoint, err := ensure()
 	if err != nil {
@@ -98,9 +101,10 @@ func Endpoint() string {
 }
 
 // Client returns a client of the test binary's DynamoDB Local, starting it
-// on first use.
+// on first use. With -short it skips the test instead.
 func Client(t testing.TB) *dynamodb.Client {
 	t.Helper()
+	SkipShort(t, "DynamoDB Local")
 	endpoint, err := ensure()
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +124,8 @@ func Client(t testing.TB) *dynamodb.Client {
 
 // Table creates a table with the production schema
 // (dynamo.CreateTableInput) under a name no other test uses, and deletes it
-// when the test ends. It returns a client and the table name.
+// when the test ends. It returns a client and the table name. With -short
+// it skips the test instead.
 func Table(t testing.TB) (*dynamodb.Client, string) {
 	t.Helper()
 	client := Client(t)
@@ -144,8 +149,23 @@ func Table(t testing.TB) (*dynamodb.Client, string) {
 	return client, name
 }
 
+// SkipShort skips t when the tests run with -short, the fast tier of
+// `make unit` that starts no stand-in process (no JVM, no Node) and uses no
+// network; needs names what the test would start, such as "DynamoDB Local"
+// or "the local stack".
+func SkipShort(t testing.TB, needs string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: needs " + needs)
+	}
+}
+
 // ensure returns the endpoint, starting DynamoDB Local on the first call.
+// With -short it starts nothing and returns an error.
 func ensure() (string, error) {
+	if shared.mainRan && testing.Short() {
+		return "", errors.New("dynamotest: -short: DynamoDB Local is not started (skip the test with dynamotest.SkipShort)")
+	}
 	shared.once.Do(func() {
 		if endpoint := os.Getenv(EnvEndpoint); endpoint != "" {
 			shared.endpoint = endpoint

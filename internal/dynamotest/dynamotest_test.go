@@ -21,6 +21,7 @@ import (
 func TestMain(m *testing.M) { Main(m) }
 
 func TestTable(t *testing.T) {
+	SkipShort(t, "DynamoDB Local")
 	var client *dynamodb.Client
 	var name string
 	t.Run("put and get", func(t *testing.T) {
@@ -63,6 +64,7 @@ func TestTableName(t *testing.T) {
 }
 
 func TestEndpoint(t *testing.T) {
+	SkipShort(t, "DynamoDB Local")
 	if got := Endpoint(); !strings.HasPrefix(got, "http://") {
 		t.Errorf("Endpoint = %q, want an http URL", got)
 	}
@@ -72,9 +74,7 @@ func TestEndpoint(t *testing.T) {
 // Local and checks that the JVM is gone once that binary has exited: after
 // a normal exit through Main, and after the binary is killed outright.
 func TestMainStopsDynamoDB(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts DynamoDB Local twice")
-	}
+	SkipShort(t, "DynamoDB Local, started twice")
 	for _, mode := range []string{"exit", "killed"} {
 		t.Run(mode, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.count=1", "-test.v")

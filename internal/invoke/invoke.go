@@ -1,10 +1,11 @@
 // Package invoke runs a Lambda function of the template the way `sam local
 // invoke` does, without Docker: it builds the function's bootstrap for this
 // machine (CGO_ENABLED=0, -tags lambda.norpc), starts it under the AWS
-// Lambda Runtime Interface Emulator (aws-lambda-rie, installed with `go
-// install` at RIEVersion) bound to 127.0.0.1, with the environment the
-// template gives the function resolved for the local stack, posts an event
-// to the emulator's invoke endpoint and stops the emulator again.
+// Lambda Runtime Interface Emulator (aws-lambda-rie, a tool of go.mod that
+// InstallRIE builds into .local/bin) bound to 127.0.0.1, with the
+// environment the template gives the function resolved for the local
+// stack, posts an event to the emulator's invoke endpoint and stops the
+// emulator again.
 //
 // `make invoke` (cmd/invoke) and the tests of this package use it; the
 // emulator crashes on overlapping invokes, so one emulator only ever gets
@@ -25,6 +26,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,16 +34,19 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/mod/modfile"
+
 	"github.com/outdial/outdial/internal/samtemplate"
 )
 
-// The Runtime Interface Emulator, pinned: the module publishes no tagged
-// releases, so this is the pseudo-version of a commit the Go module proxy
-// serves.
+// The Runtime Interface Emulator is a tool of the module: go.mod's tool
+// directive names RIEPackage and its require line pins RIEModule (the
+// module publishes no tagged releases, so at the pseudo-version of a
+// commit the Go module proxy serves); go.sum holds its hashes. `go tool
+// aws-lambda-rie` runs it; InstallRIE builds it into RIEPath.
 const (
 	RIEModule  = "github.com/aws/aws-lambda-runtime-interface-emulator"
 	RIEPackage = RIEModule + "/cmd/aws-lambda-rie"
-	RIEVersion = "v0.0.0-20261030222936-bef5c4ba774d"
 )
 
 // RIEPath is where InstallRIE puts the emulator, relative to the repository
@@ -56,30 +61,62 @@ const RIEPath = ".local/bin/aws-lambda-rie"
 // CGO_ENABLED=0 test builds.
 const BuildTags = "lambda.norpc"
 
-// InstallRIE returns the path of the emulator under root, installing it
-// with `go install` (GOBIN=<root>/.local/bin) when it is missing or of
-// another version. out receives go's output; nil discards it.
+// RIEVersion returns the version of RIEModule that the go.mod under root
+// requires, after checking that go.mod also lists RIEPackage as a tool.
+func RIEVersion(root string) (string, error) {
+	path := filepath.Join(root, "go.mod")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("emulator version: %w", err)
+	}
+	f, err := modfile.Parse(path, data, nil)
+	if err != nil {
+		return "", fmt.Errorf("emulator version: %w", err)
+	}
+	if !slices.ContainsFunc(f.Tool, func(t *modfile.Tool) bool { return t.Path == RIEPackage }) {
+		return "", fmt.Errorf("emulator version: %s has no tool directive for %s", path, RIEPackage)
+	}
+	for _, r := range f.Require {
+		if r.Mod.Path == RIEModule {
+			return r.Mod.Version, nil
+		}
+	}
+	return "", fmt.Errorf("emulator version: %s does not require %s", path, RIEModule)
+}
+
+// InstallRIE returns the path of the emulator under root, building it
+// with `go build -o` from the version go.mod pins when it is missing or of
+// another version. Once the module cache holds that version it needs no
+// network. out receives go's output; nil discards it.
 func InstallRIE(ctx context.Context, root string, out io.Writer) (string, error) {
+	version, err := RIEVersion(root)
+	if err != nil {
+		return "", err
+	}
+	// go build rewrites its output even when it is up to date, which would
+	// pull the binary from under an emulator another test binary runs; so
+	// build only when the version differs.
 	path := filepath.Join(root, RIEPath)
-	if rieVersion(path) == RIEVersion {
+	if rieVersion(path) == version {
 		return path, nil
 	}
-	cmd := exec.CommandContext(ctx, "go", "install", RIEPackage+"@"+RIEVersion)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", path, RIEPackage)
 	cmd.Dir = root
-	cmd.Env = append(hostGoEnv(), "GOBIN="+filepath.Dir(path))
+	cmd.Env = hostGoEnv()
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = teeTo(&buf, out), teeTo(&buf, out)
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go install %s@%s: %w\n%s", RIEPackage, RIEVersion, err, buf.String())
+		return "", fmt.Errorf("go build -o %s %s: %w\n%s", path, RIEPackage, err, buf.String())
 	}
-	if got := rieVersion(path); got != RIEVersion {
-		return "", fmt.Errorf("go install put %s at version %q, want %s", path, got, RIEVersion)
+	if got := rieVersion(path); got != version {
+		return "", fmt.Errorf("go build put %s at version %q, want %s", path, got, version)
 	}
 	return path, nil
 }
 
 // rieVersion returns the module version the binary at path was built from
-// ("" if there is none or it is not the emulator).
+// ("" if there is none or it is not the emulator). A tool built in this
+// module records the tool's module as its main module.
 func rieVersion(path string) string {
 	info, err := buildinfo.ReadFile(path)
 	if err != nil || info.Main.Path != RIEModule {

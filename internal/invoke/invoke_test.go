@@ -119,13 +119,14 @@ type figures struct {
 // Local and the SQS stand-in; then once more warm. The sample events'
 // outdial is created first, so the HTTP functions answer from real data.
 func TestInvokeEveryFunction(t *testing.T) {
+	dynamotest.SkipShort(t, "the Runtime Interface Emulator, bootstrap builds, DynamoDB Local and fauxqs")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	root, err := localstack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	tpl, err := samtemplate.LoadRoot(root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +137,11 @@ func TestInvokeEveryFunction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("emulator %s at %s ready in %s", rie, invoke.RIEVersion, time.Since(started).Round(time.Millisecond))
+	rieVersion, err := invoke.RIEVersion(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("emulator %s at %s ready in %s", rie, rieVersion, time.Since(started).Round(time.Millisecond))
 	var fns []*samtemplate.Function
 	for _, id := range slices.Sorted(maps.Keys(tpl.Functions)) {
 		fns = append(fns, tpl.Functions[id])
@@ -377,7 +382,7 @@ func TestInvokeEveryFunction(t *testing.T) {
 	// The figures.
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
 	var b strings.Builder
-	fmt.Fprintf(&b, "cold start under aws-lambda-rie %s (ms; process start -> first response = ready + cold invoke):\n", invoke.RIEVersion)
+	fmt.Fprintf(&b, "cold start under aws-lambda-rie %s (ms; process start -> first response = ready + cold invoke):\n", rieVersion)
 	fmt.Fprintf(&b, "%-26s %10s %8s %8s %10s %8s %8s\n", "function", "bytes", "ready", "invoke", "cold total", "rie dur", "warm")
 	for _, f := range figs {
 		fmt.Fprintf(&b, "%-26s %10d %8s %8s %10s %8s %8s\n", f.name, f.size, ms(f.ready), ms(f.cold), ms(f.coldTotal), ms(f.rieDuration), ms(f.warm))
@@ -398,15 +403,56 @@ func readEvent(t *testing.T, root, name string) events.APIGatewayV2HTTPRequest {
 	return ev
 }
 
-// TestEnv checks the environment a function gets: the template's
-// variables resolved for the stack, the local endpoints, dummy
-// credentials and Lambda's own variables, and nothing unresolved.
-func TestEnv(t *testing.T) {
+// TestRIEVersion checks that go.mod pins the emulator as a tool, and that
+// a go.mod without the tool directive or the requirement is refused.
+func TestRIEVersion(t *testing.T) {
 	root, err := localstack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	got, err := invoke.RIEVersion(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got, "v0.0.0-") {
+		t.Errorf("RIEVersion = %q, want the pseudo-version of a commit", got)
+	}
+
+	const require = "require " + invoke.RIEModule + " v0.0.0-20261030222936-bef5c4ba774d\n"
+	const tool = "tool " + invoke.RIEPackage + "\n"
+	tests := []struct {
+		name, gomod string
+		want        string // "" for an error
+	}{
+		{"tool and require", "module example.com/m\n" + require + tool, "v0.0.0-20261030222936-bef5c4ba774d"},
+		{"no tool directive", "module example.com/m\n" + require, ""},
+		{"no requirement", "module example.com/m\n" + tool, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(tt.gomod), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := invoke.RIEVersion(dir)
+			if tt.want == "" {
+				if err == nil {
+					t.Errorf("RIEVersion = %q, want an error", got)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("RIEVersion = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestEnv checks the environment a function gets: the template's
+// variables resolved for the stack, the local endpoints, dummy
+// credentials and Lambda's own variables, and nothing unresolved.
+func TestEnv(t *testing.T) {
+	tpl, err := samtemplate.LoadRepo()
 	if err != nil {
 		t.Fatal(err)
 	}

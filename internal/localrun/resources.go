@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strconv"
 
@@ -100,7 +99,7 @@ func Provision(ctx context.Context, opt ProvisionOptions) (_ *Resources, err err
 
 	// Read the template first: a broken template should fail fast.
 	if r.Template == nil {
-		if r.Template, err = samtemplate.Load(filepath.Join(opt.Root, "template.yaml")); err != nil {
+		if r.Template, err = samtemplate.LoadRoot(opt.Root); err != nil {
 			return nil, err
 		}
 	}

@@ -9,7 +9,8 @@
 // Stack.Logs, and Options.Tee for reading it as it is written.
 //
 // The test binary must use dynamotest.Main in its TestMain, and tests that
-// call Start must not run in parallel (standard output is swapped).
+// call Start must not run in parallel (standard output is swapped). With
+// -short (`make unit`) Start skips the test.
 package localruntest
 
 import (
@@ -81,9 +82,11 @@ func doubleClient(d *ddbdouble.Double) aws.HTTPClient {
 // startTimeout bounds starting the stack (npm ci of the stand-ins included).
 const startTimeout = 3 * time.Minute
 
-// Start starts the stack; a failure fails the test.
+// Start starts the stack; a failure fails the test. With -short it skips
+// the test instead.
 func Start(t *testing.T, opt Options) *Stack {
 	t.Helper()
+	dynamotest.SkipShort(t, "the local stack (DynamoDB Local, fauxqs)")
 	root, err := localstack.RepoRoot()
 	if err != nil {
 		t.Fatal(err)

@@ -10,20 +10,19 @@
 package localstack
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"golang.org/x/mod/modfile"
 )
 
 // ModulePath is the module whose go.mod marks the repository root.
@@ -71,24 +70,11 @@ func RepoRoot() (string, error) {
 // modulePath returns the module path declared in the go.mod at path, or ""
 // when the file is missing or declares none.
 func modulePath(path string) string {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		rest, ok := strings.CutPrefix(line, "module")
-		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '\t') {
-			continue
-		}
-		if i := strings.Index(rest, "//"); i >= 0 {
-			rest = rest[:i]
-		}
-		return strings.Trim(strings.TrimSpace(rest), `"`+"`")
-	}
-	return ""
+	return modfile.ModulePath(data)
 }
 
 // EnsureNodeModules installs the pinned stand-ins with `npm ci` when

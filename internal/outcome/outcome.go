@@ -11,10 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/outdial/outdial/internal/outdial"
 	"github.com/outdial/outdial/internal/strictjson"
@@ -131,33 +131,31 @@ func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	if conc <= 0 {
 		conc = 10
 	}
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		failures []events.SQSBatchItemFailure
-		sem      = make(chan struct{}, conc)
-	)
-	for _, msg := range ev.Records {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(msg events.SQSMessage) {
-			defer func() { <-sem; wg.Done() }()
-			err := p.guard(ctx, msg.MessageId, func() error {
+	// Each message on its own, conc at once; a failure is that message's
+	// alone, so the goroutines never return an error to the group.
+	var g errgroup.Group
+	g.SetLimit(conc)
+	failed := make([]bool, len(ev.Records))
+	for i, msg := range ev.Records {
+		g.Go(func() error {
+			failed[i] = p.guard(ctx, msg.MessageId, func() error {
 				o, err := p.parse(ctx, msg)
 				if err != nil {
 					return err
 				}
 				effect, err := p.Store.ApplyOutcome(ctx, o)
 				return p.logResult(ctx, msg.MessageId, o, effect, err)
-			})
-			if err != nil {
-				mu.Lock()
-				failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
-				mu.Unlock()
-			}
-		}(msg)
+			}) != nil
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
+	var failures []events.SQSBatchItemFailure
+	for i, msg := range ev.Records {
+		if failed[i] {
+			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
+		}
+	}
 	return events.SQSEventResponse{BatchItemFailures: failures}, nil
 }
 

@@ -499,7 +499,7 @@ func TestREADMECommandsAreChecked(t *testing.T) {
 func TestMakeTargets(t *testing.T) {
 	r := loadREADME(t)
 	rules := makeDatabase(t, r.root)
-	tpl, err := samtemplate.Load(filepath.Join(r.root, "template.yaml"))
+	tpl, err := samtemplate.LoadRoot(r.root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +608,7 @@ func TestSAMBuildAndDeploy(t *testing.T) {
 	if !sawBuild || !sawDeploy {
 		t.Fatalf("README shows sam build: %v, sam deploy: %v; this test checks both", sawBuild, sawDeploy)
 	}
-	tpl, err := samtemplate.Load(filepath.Join(r.root, "template.yaml"))
+	tpl, err := samtemplate.LoadRoot(r.root)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,12 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/outdial/outdial/internal/localstack"
 )
 
 // Resource types the package understands.
@@ -122,6 +125,25 @@ func Load(path string) (*Template, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
+}
+
+// File is the template's path relative to the repository root.
+const File = "template.yaml"
+
+// LoadRoot reads and parses the template of the repository at root.
+func LoadRoot(root string) (*Template, error) {
+	return Load(filepath.Join(root, File))
+}
+
+// LoadRepo reads and parses the template of the repository the working
+// directory is in (the root localstack.RepoRoot finds): the one template
+// loader of the tests.
+func LoadRepo() (*Template, error) {
+	root, err := localstack.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	return LoadRoot(root)
 }
 
 // Parse parses a template from its YAML (or JSON) text.

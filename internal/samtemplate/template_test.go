@@ -29,9 +29,9 @@ const repoRoot = "../.."
 // loadRepo loads the project's template.yaml.
 func loadRepo(t *testing.T) *samtemplate.Template {
 	t.Helper()
-	tpl, err := samtemplate.Load(filepath.Join(repoRoot, "template.yaml"))
+	tpl, err := samtemplate.LoadRepo()
 	if err != nil {
-		t.Fatalf("Load: %v", err)
+		t.Fatalf("LoadRepo: %v", err)
 	}
 	return tpl
 }
@@ -442,7 +442,7 @@ func TestCfnLint(t *testing.T) {
 		t.Skip("cfn-lint is not on PATH; install it (pip install cfn-lint) to lint template.yaml")
 	}
 	var out bytes.Buffer
-	cmd := exec.Command(bin, filepath.Join(repoRoot, "template.yaml"))
+	cmd := exec.Command(bin, filepath.Join(repoRoot, samtemplate.File))
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
 	if err != nil || out.Len() > 0 {
