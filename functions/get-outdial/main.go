@@ -4,12 +4,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/outdial/outdial/internal/api/routes"
 	"github.com/outdial/outdial/internal/app"
@@ -19,13 +17,8 @@ import (
 const name = "get-outdial"
 
 func main() {
-	ctx := context.Background()
 	log := app.NewLogger(os.Getenv)
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		app.Exit(log, name, fmt.Errorf("load AWS config: %w", err))
-	}
-	store, err := storeenv.New(cfg, os.Getenv)
+	store, _, err := storeenv.Load(context.Background(), os.Getenv)
 	if err != nil {
 		app.Exit(log, name, err)
 	}
