@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-)
 
-// maxJSONDepth bounds the nesting of a token's JSON; ours has depth 1.
-const maxJSONDepth = 16
+	"github.com/outdial/outdial/internal/jsonkeys"
+)
 
 // numericClaims are the registered claims that must be JSON numbers
 // (RFC 7519 NumericDate), never strings that look like one.
@@ -50,8 +49,8 @@ func checkStrict(token string) error {
 		return fmt.Errorf("token: claims: %w", err)
 	}
 	for _, name := range numericClaims {
-		if first, ok := fields[name]; ok {
-			if _, isNumber := first.(json.Number); !isNumber {
+		if raw, ok := fields[name]; ok {
+			if !isNumber(raw) {
 				return fmt.Errorf("token: %s is not a JSON number", name)
 			}
 		}
@@ -60,79 +59,32 @@ func checkStrict(token string) error {
 }
 
 // topLevel checks that data is one JSON object with no key twice in it or
-// in any object nested in it, and returns the first token of the value of
-// each of its keys (json.Number for a number, json.Delim for an object or
-// array).
-func topLevel(data []byte) (map[string]json.Token, error) {
+// in any object nested in it, and returns its members.
+func topLevel(data []byte) (map[string]json.RawMessage, error) {
+	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	if err := dec.Decode(&fields); err != nil || fields == nil {
 		return nil, errors.New("not a JSON object")
-	}
-	fields := map[string]json.Token{}
-	if err := walkObject(dec, fields, 1); err != nil {
-		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("data after the JSON object")
 	}
+	if _, dup := jsonkeys.Duplicate(data); dup {
+		// The key itself is not quoted: it is the sender's text.
+		return nil, errors.New("a key appears twice")
+	}
 	return fields, nil
 }
 
-// walkObject reads the members of an object whose '{' has been read, up
-// to and including its '}', and records the first token of each value in
-// fields when fields is not nil.
-func walkObject(dec *json.Decoder, fields map[string]json.Token, depth int) error {
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return errors.New("not valid JSON")
-		}
-		key, _ := tok.(string)
-		if seen[key] {
-			// The key itself is not quoted: it is the sender's text.
-			return errors.New("a key appears twice")
-		}
-		seen[key] = true
-		first, err := walkValue(dec, depth)
-		if err != nil {
-			return err
-		}
-		if fields != nil {
-			fields[key] = first
-		}
+// isNumber reports whether raw is a JSON number (not a string, null or
+// anything else that looks like one).
+func isNumber(raw json.RawMessage) bool {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) != nil {
+		return false
 	}
-	if _, err := dec.Token(); err != nil {
-		return errors.New("not valid JSON")
-	}
-	return nil
-}
-
-// walkValue reads one value and returns its first token.
-func walkValue(dec *json.Decoder, depth int) (json.Token, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, errors.New("not valid JSON")
-	}
-	switch tok {
-	case json.Delim('{'), json.Delim('['):
-		if depth >= maxJSONDepth {
-			return nil, errors.New("JSON nested too deep")
-		}
-	}
-	switch tok {
-	case json.Delim('{'):
-		return tok, walkObject(dec, nil, depth+1)
-	case json.Delim('['):
-		for dec.More() {
-			if _, err := walkValue(dec, depth+1); err != nil {
-				return nil, err
-			}
-		}
-		if _, err := dec.Token(); err != nil {
-			return nil, errors.New("not valid JSON")
-		}
-	}
-	return tok, nil
+	_, ok := v.(json.Number)
+	return ok
 }

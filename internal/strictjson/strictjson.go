@@ -16,6 +16,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/outdial/outdial/internal/jsonkeys"
 	"github.com/outdial/outdial/internal/outdial"
 )
 
@@ -78,60 +79,14 @@ func Decode(body []byte, dst any) error {
 	return nil
 }
 
-// checkDuplicateKeys walks the tokens of body (already known to be valid
-// JSON) and rejects an object that names a key twice: encoding/json would
-// silently keep the last one.
+// checkDuplicateKeys rejects an object of body (already known to be valid
+// JSON) that names a key twice: encoding/json would silently keep the last
+// one.
 func checkDuplicateKeys(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	type frame struct {
-		object bool
-		keys   map[string]bool
-		expect bool // next string token is a key
+	if key, dup := jsonkeys.Duplicate(body); dup {
+		return outdial.FieldErrorf(outdial.ECodeInvalidJSON, key, "appears twice in one object")
 	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil // io.EOF; syntax was checked before
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			switch v {
-			case '{':
-				if top != nil && top.object {
-					top.expect = true
-				}
-				stack = append(stack, &frame{object: true, keys: map[string]bool{}, expect: true})
-				continue
-			case '[':
-				if top != nil && top.object {
-					top.expect = true
-				}
-				stack = append(stack, &frame{})
-				continue
-			default:
-				stack = stack[:len(stack)-1]
-				continue
-			}
-		case string:
-			if top != nil && top.object && top.expect {
-				if top.keys[v] {
-					return outdial.FieldErrorf(outdial.ECodeInvalidJSON, v, "appears twice in one object")
-				}
-				top.keys[v] = true
-				top.expect = false
-				continue
-			}
-		}
-		if top != nil && top.object {
-			top.expect = true // a value was read; a key comes next
-		}
-	}
+	return nil
 }
 
 func syntaxError(err error) error {
