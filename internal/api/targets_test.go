@@ -636,3 +636,34 @@ func tamperAt(tok string, i int) string {
 	}
 	return string(b)
 }
+
+// TestVoIPBINSlotsKeepTheirNumberAndTheTryCountMax checks VoIPBIN's shape
+// with the target's try_count_max: each filled slot gets it, the slots
+// keep their numbers through the store (a fresh read, not the import's
+// answer), and the empty slots stay {}.
+func TestVoIPBINSlotsKeepTheirNumberAndTheTryCountMax(t *testing.T) {
+	a := newAPIHarness(t)
+	o := a.createOutdial("", "")
+	req := a.event("add-targets", "", o.ID)
+	req.Body = `{"name":"slots","try_count_max":5,"destination_0":{},"destination_1":{"type":"tel","target":"+15551234567","target_name":"x"},` +
+		`"destination_2":{"type":"","target":"+15559999999"},"destination_3":{"type":"email","target":"Ada@Example.com"},"destination_4":{}}`
+	var created outdial.Target
+	a.ok("add-targets", req, &created)
+
+	get := a.event("get-target", "", o.ID)
+	get.PathParameters["target_id"] = created.ID
+	var wire map[string]json.RawMessage
+	a.ok("get-target", get, &wire)
+	want := map[string]string{
+		"destination_0": `{}`, "destination_1": `{"type":"tel","target":"+15551234567"}`, "destination_2": `{}`,
+		"destination_3": `{"type":"email","target":"ada@example.com"}`, "destination_4": `{}`,
+		"try_count_max": "10",
+		"destinations": `[{"type":"tel","target":"+15551234567","try_count_max":5,"try_count_current":0,"exhausted":false},` +
+			`{"type":"email","target":"ada@example.com","try_count_max":5,"try_count_current":0,"exhausted":false}]`,
+	}
+	for k, v := range want {
+		if got := string(wire[k]); got != v {
+			t.Errorf("%s = %s, want %s", k, got, v)
+		}
+	}
+}
