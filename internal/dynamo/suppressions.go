@@ -1,0 +1,323 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/outdial/outdial/internal/outdial"
+)
+
+var _ outdial.SuppressionStore = (*Store)(nil)
+
+// A customer's suppression (do-not-call) list is one item per address,
+// spread over SuppressionBuckets partitions of the customer so that no
+// partition key is hot, whatever the size of the list:
+//
+//	suppression  PK=SUPP#<customer_id>#<00..15>  SK=A#<address key>
+//
+// with the attributes type ("suppression"), address (the key) and
+// tm_create. The bucket of an address is fnv32a(key) % SuppressionBuckets
+// (SuppressionBucket); the key is outdial.Address.Key() of the normalised
+// address. A check of n addresses is one round of strongly consistent
+// BatchGetItem calls of at most 100 keys each, sent in parallel.
+const (
+	prefixSuppression = "SUPP#"
+	prefixSuppAddress = "A#"
+	typeSuppression   = "suppression"
+
+	// SuppressionBuckets is how many partitions a customer's suppression
+	// list is spread over.
+	SuppressionBuckets = 16
+
+	// batchGetMax and batchWriteMax are DynamoDB's limits of keys per
+	// BatchGetItem and requests per BatchWriteItem.
+	batchGetMax   = 100
+	batchWriteMax = 25
+	// suppressionReadConcurrency lets the BatchGetItem calls of the
+	// largest request (outdial.MaxSuppressionsPerRequest keys) go out in
+	// one round.
+	suppressionReadConcurrency = outdial.MaxSuppressionsPerRequest / batchGetMax
+	// suppressionWriteConcurrency is how many BatchWriteItem calls of
+	// one request are in flight at once.
+	suppressionWriteConcurrency = 16
+	// maxSuppressionKey bounds a key: DynamoDB's sort keys are at most
+	// 1024 bytes, and normalised addresses are far shorter.
+	maxSuppressionKey = 1000
+)
+
+// SuppressionBucket returns the bucket (0..SuppressionBuckets-1) of the
+// address key.
+func SuppressionBucket(key string) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % SuppressionBuckets)
+}
+
+func suppressionPK(customerID string, bucket int) string {
+	return fmt.Sprintf("%s%s#%02d", prefixSuppression, customerID, bucket)
+}
+
+func suppressionKey(customerID, addrKey string) map[string]types.AttributeValue {
+	return key(suppressionPK(customerID, SuppressionBucket(addrKey)), prefixSuppAddress+addrKey)
+}
+
+// suppressionItem is the stored form of one suppression.
+type suppressionItem struct {
+	PK       string `dynamodbav:"PK"`
+	SK       string `dynamodbav:"SK"`
+	Type     string `dynamodbav:"type"`
+	Address  string `dynamodbav:"address"`
+	TMCreate string `dynamodbav:"tm_create"`
+}
+
+// uniqueKeys returns keys without repeats, in order of first appearance.
+// An empty or over-long key is an invalid_field error (the handlers never
+// send one); the message does not repeat the key.
+func uniqueKeys(keys []string) ([]string, error) {
+	seen := make(map[string]bool, len(keys))
+	out := make([]string, 0, len(keys))
+	for i, k := range keys {
+		if k == "" || len(k) > maxSuppressionKey {
+			return nil, outdial.FieldErrorf(outdial.ECodeInvalidField, fmt.Sprintf("addresses[%d]", i), "is empty or too long")
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// listed returns which of keys (unique) are on the customer's list: one
+// round of strongly consistent BatchGetItem calls of at most batchGetMax
+// keys, in parallel, each reading its unprocessed keys again.
+func (s *Store) listed(ctx context.Context, customerID string, keys []string) (map[string]bool, error) {
+	found := make(map[string]bool)
+	if len(keys) == 0 {
+		return found, nil
+	}
+	chunks := make([][]map[string]types.AttributeValue, 0, (len(keys)+batchGetMax-1)/batchGetMax)
+	for start := 0; start < len(keys); start += batchGetMax {
+		chunk := keys[start:min(start+batchGetMax, len(keys))]
+		ks := make([]map[string]types.AttributeValue, len(chunk))
+		for i, k := range chunk {
+			ks[i] = suppressionKey(customerID, k)
+		}
+		chunks = append(chunks, ks)
+	}
+	results := make([][]map[string]types.AttributeValue, len(chunks))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(suppressionReadConcurrency)
+	for i, ks := range chunks {
+		g.Go(func() error {
+			items, err := s.batchGet(gctx, ks)
+			if err != nil {
+				return classify("read suppressions", err)
+			}
+			results[i] = items
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, items := range results {
+		for _, it := range items {
+			if sk, ok := it[attrSK].(*types.AttributeValueMemberS); ok {
+				if k, ok := strings.CutPrefix(sk.Value, prefixSuppAddress); ok {
+					found[k] = true
+				}
+			}
+		}
+	}
+	return found, nil
+}
+
+// writeAll sends reqs in BatchWriteItem calls of at most batchWriteMax,
+// suppressionWriteConcurrency of them in flight, each retrying its
+// unprocessed items (batchWrite).
+func (s *Store) writeAll(ctx context.Context, reqs []types.WriteRequest) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(suppressionWriteConcurrency)
+	for start := 0; start < len(reqs); start += batchWriteMax {
+		chunk := reqs[start:min(start+batchWriteMax, len(reqs))]
+		g.Go(func() error { return s.batchWrite(gctx, chunk) })
+	}
+	return g.Wait()
+}
+
+// AddSuppressions implements outdial.SuppressionStore. It reads which keys
+// are listed already (one round of BatchGetItem) and writes the others
+// (BatchWriteItem). Two adds of one new key racing each other may both
+// count it as added; the entry is then written twice, the later tm_create
+// winning.
+func (s *Store) AddSuppressions(ctx context.Context, customerID string, keys []string) (int, int, error) {
+	uniq, err := uniqueKeys(keys)
+	if err != nil {
+		return 0, 0, err
+	}
+	found, err := s.listed(ctx, customerID, uniq)
+	if err != nil {
+		return 0, 0, err
+	}
+	now := formatTime(s.now())
+	var reqs []types.WriteRequest
+	for _, k := range uniq {
+		if found[k] {
+			continue
+		}
+		item, err := attributevalue.MarshalMap(suppressionItem{
+			PK: suppressionPK(customerID, SuppressionBucket(k)), SK: prefixSuppAddress + k,
+			Type: typeSuppression, Address: k, TMCreate: now,
+		})
+		if err != nil {
+			return 0, 0, fmt.Errorf("marshal suppression: %w", err)
+		}
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	}
+	if err := s.writeAll(ctx, reqs); err != nil {
+		return 0, 0, err
+	}
+	return len(reqs), len(uniq) - len(reqs), nil
+}
+
+// DeleteSuppressions implements outdial.SuppressionStore: it reads which
+// keys are listed (one round of BatchGetItem) and deletes those
+// (BatchWriteItem), returning how many they were.
+func (s *Store) DeleteSuppressions(ctx context.Context, customerID string, keys []string) (int, error) {
+	uniq, err := uniqueKeys(keys)
+	if err != nil {
+		return 0, err
+	}
+	found, err := s.listed(ctx, customerID, uniq)
+	if err != nil {
+		return 0, err
+	}
+	var reqs []types.WriteRequest
+	for _, k := range uniq {
+		if found[k] {
+			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: suppressionKey(customerID, k)}})
+		}
+	}
+	if err := s.writeAll(ctx, reqs); err != nil {
+		return 0, err
+	}
+	return len(reqs), nil
+}
+
+// Suppressed implements outdial.SuppressionStore: one round of strongly
+// consistent BatchGetItem calls (one call for up to 100 distinct keys).
+func (s *Store) Suppressed(ctx context.Context, customerID string, keys []string) (map[string]bool, error) {
+	uniq, err := uniqueKeys(keys)
+	if err != nil {
+		return nil, err
+	}
+	return s.listed(ctx, customerID, uniq)
+}
+
+// suppressionCursor is the cursor of ListSuppressions: the bucket and the
+// key of the last entry of the page before.
+type suppressionCursor struct {
+	Bucket  int    `json:"b"`
+	Address string `json:"a"`
+}
+
+func parseSuppressionCursor(s string) (suppressionCursor, error) {
+	var c suppressionCursor
+	if s == "" {
+		return c, nil
+	}
+	bad := outdial.FieldErrorf(outdial.ECodeInvalidPageToken, "page_token", "is not a token this list returned; start again without it")
+	if !json.Valid([]byte(s)) {
+		return c, bad
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, bad
+	}
+	if c.Bucket < 0 || c.Bucket >= SuppressionBuckets || c.Address == "" || len(c.Address) > maxSuppressionKey ||
+		SuppressionBucket(c.Address) != c.Bucket {
+		return c, bad
+	}
+	return c, nil
+}
+
+// ListSuppressions implements outdial.SuppressionStore. The list is read
+// bucket by bucket (00, then 01, ... 15) and, within a bucket, in the
+// order of the keys (their UTF-8 bytes): so the order is by bucket, then
+// by address, stable but unrelated to when entries were added. The cursor
+// (JSON {"b":<bucket>,"a":"<key of the page's last entry>"}) resumes after
+// that entry; one that is not such JSON is ECodeInvalidPageToken. Each
+// page reads one entry more than it returns, to know whether another page
+// exists: the cursor is "" after the last entry.
+func (s *Store) ListSuppressions(ctx context.Context, customerID string, p outdial.Page) ([]outdial.Suppression, string, error) {
+	if p.End {
+		return []outdial.Suppression{}, "", nil
+	}
+	size := p.Size
+	if size <= 0 {
+		size = 100
+	}
+	cur, err := parseSuppressionCursor(p.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	var raw []map[string]types.AttributeValue
+	for b := cur.Bucket; b < SuppressionBuckets && len(raw) <= size; b++ {
+		in := &dynamodb.QueryInput{
+			TableName:              &s.table,
+			KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :sk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": avS(suppressionPK(customerID, b)), ":sk": avS(prefixSuppAddress),
+			},
+			ConsistentRead: aws.Bool(true),
+		}
+		if b == cur.Bucket && cur.Address != "" {
+			in.ExclusiveStartKey = key(suppressionPK(customerID, b), prefixSuppAddress+cur.Address)
+		}
+		// Read until the page and its look-ahead entry are in or the
+		// bucket ends (a response may stop short at 1 MB).
+		for {
+			in.Limit = aws.Int32(int32(size + 1 - len(raw)))
+			res, err := s.db.Query(ctx, in)
+			if err != nil {
+				return nil, "", classify("list suppressions", err)
+			}
+			raw = append(raw, res.Items...)
+			if len(raw) > size || res.LastEvaluatedKey == nil {
+				break
+			}
+			in.ExclusiveStartKey = res.LastEvaluatedKey
+		}
+	}
+	more := len(raw) > size
+	if more {
+		raw = raw[:size]
+	}
+	var items []suppressionItem
+	if err := attributevalue.UnmarshalListOfMaps(raw, &items); err != nil {
+		return nil, "", fmt.Errorf("unmarshal suppressions: %w", err)
+	}
+	list := make([]outdial.Suppression, len(items))
+	for i, it := range items {
+		k := strings.TrimPrefix(it.SK, prefixSuppAddress)
+		list[i] = outdial.Suppression{Address: outdial.WrittenKey(k), TMCreate: outdial.Time{Time: parseTime(it.TMCreate)}}
+	}
+	next := ""
+	if more {
+		last := strings.TrimPrefix(items[len(items)-1].SK, prefixSuppAddress)
+		b, _ := json.Marshal(suppressionCursor{Bucket: SuppressionBucket(last), Address: last})
+		next = string(b)
+	}
+	return list, next, nil
+}
