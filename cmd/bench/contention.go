@@ -519,7 +519,7 @@ func (c *contentionRun) check(ctx context.Context) ([]string, int, error) {
 	seen := 0
 	page := outdial.Page{Size: 100}
 	for {
-		targets, next, err := store.ListTargets(ctx, c.customer, c.outdial, "", page)
+		targets, next, err := store.ListTargets(ctx, c.customer, c.outdial, outdial.TargetFilter{}, page)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -1,10 +1,12 @@
-// Package api gathers every HTTP route of the service in one value,
-// Handlers, for the tests and tools (cmd/bench) that drive several routes
-// at once. No Lambda function imports it: each functions/<name>/main.go
-// builds only its own route's handler, from package routes, or for
-// add-targets from package targetimport, the one route that links
-// libphonenumber. Each handler always returns a nil error and an HTTP
-// response: a returned error would become a 502 at API Gateway.
+// Package api gathers every HTTP route of the outdials and their targets
+// in one value, Handlers, for the tests and tools (cmd/bench) that drive
+// several routes at once; the suppression-list routes (package
+// api/suppressions) have no method here. No Lambda function imports it:
+// each functions/<name>/main.go builds only its own route's handler, from
+// package routes, or for add-targets from package targetimport, which
+// links libphonenumber (as package suppressions does). Each handler always
+// returns a nil error and an HTTP response: a returned error would become
+// a 502 at API Gateway.
 package api
 
 import (
@@ -71,6 +73,16 @@ func (h *Handlers) DeleteOutdial(ctx context.Context, req apigw.Request) (apigw.
 	return h.routes().DeleteOutdial(ctx, req)
 }
 
+// ArchiveOutdial handles POST /v1.0/outdials/{id}/archive.
+func (h *Handlers) ArchiveOutdial(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.routes().ArchiveOutdial(ctx, req)
+}
+
+// RestoreOutdial handles DELETE /v1.0/outdials/{id}/archive.
+func (h *Handlers) RestoreOutdial(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.routes().RestoreOutdial(ctx, req)
+}
+
 // AddTargets handles POST /v1.0/outdials/{id}/targets (JSON or CSV).
 func (h *Handlers) AddTargets(ctx context.Context, req apigw.Request) (apigw.Response, error) {
 	return (&targetimport.Handler{Store: h.Store, Log: h.Log}).AddTargets(ctx, req)
@@ -89,6 +101,11 @@ func (h *Handlers) GetTarget(ctx context.Context, req apigw.Request) (apigw.Resp
 // DeleteTarget handles DELETE /v1.0/outdials/{id}/targets/{target_id}.
 func (h *Handlers) DeleteTarget(ctx context.Context, req apigw.Request) (apigw.Response, error) {
 	return h.routes().DeleteTarget(ctx, req)
+}
+
+// DeleteTargets handles POST /v1.0/outdials/{id}/targets/delete.
+func (h *Handlers) DeleteTargets(ctx context.Context, req apigw.Request) (apigw.Response, error) {
+	return h.routes().DeleteTargets(ctx, req)
 }
 
 // ClaimTargets handles POST /v1.0/outdials/{id}/targets/claim.

@@ -239,6 +239,22 @@ func TestEveryDocumentedErrorIsAnswered(t *testing.T) {
 		outdial.ECodeUnsupportedMedia: {
 			{"XML", send("add-targets", header("content-type", "application/xml"), body("<targets/>"))},
 		},
+		outdial.ECodeArchived: {
+			{"claim from an archived outdial", func(t *testing.T) apigw.Response {
+				arch := a.createOutdial("", "")
+				a.with(t).call("archive-outdial", a.h.ArchiveOutdial, a.event("archive-outdial", "", arch.ID))
+				return invoke(t, a.ctx, a, cleanCallTimeout, "claim-targets", a.event("claim-targets", "", arch.ID))
+			}},
+		},
+		outdial.ECodeSuppressed: {
+			{"a single target whose destination is suppressed", func(t *testing.T) apigw.Response {
+				cust := a.event("add-targets", "", "").RequestContext.Authorizer.Lambda["customer_id"].(string)
+				if _, _, err := a.store.AddSuppressions(a.ctx, cust, []string{"tel:+15550009876"}); err != nil {
+					t.Fatal(err)
+				}
+				return send("add-targets", body(`{"destination":{"type":"tel","target":"+15550009876"}}`))(t)
+			}},
+		},
 		outdial.ECodeUnavailable: {
 			{"DynamoDB throttles every read", throttled},
 		},

@@ -121,7 +121,7 @@ func TestTargetRoutes(t *testing.T) {
 	req.PathParameters["target_id"] = want[0].TargetID
 	var wire map[string]json.RawMessage
 	a.ok("get-target", req, &wire)
-	for _, k := range []string{"id", "outdial_id", "name", "detail", "data", "destination", "destination_index", "try_count_max", "try_count_current", "status", "tm_last_result", "tm_next_attempt", "tm_create", "tm_update",
+	for _, k := range []string{"id", "outdial_id", "name", "detail", "data", "destination", "destination_index", "try_count_max", "try_count_current", "status", "tm_last_result", "next_attempt_at", "reason", "tm_create", "tm_update",
 		"destination_0", "destination_1", "destination_2", "destination_3", "destination_4", "try_count_0", "try_count_1", "try_count_2", "try_count_3", "try_count_4"} {
 		if _, ok := wire[k]; !ok {
 			t.Errorf("target JSON lacks %q: %v", k, wire)
@@ -146,7 +146,7 @@ func TestTargetRoutes(t *testing.T) {
 	tg := a.getTarget(o.ID, strings.ToUpper(want[0].TargetID))
 	if tg.ID != want[0].TargetID || tg.OutdialID != o.ID || tg.Status != outdial.StatusIdle ||
 		tg.Destination != (outdial.Address{Type: "tel", Target: "+15551234567"}) || tg.TryCountMax != 3 || tg.TryCountCurrent != 0 ||
-		tg.TMNextAttempt.IsZero() || tg.TMCreate.IsZero() || !tg.TMLastResult.IsZero() {
+		tg.NextAttemptAt.IsZero() || tg.TMCreate.IsZero() || !tg.TMLastResult.IsZero() {
 		t.Errorf("target = %s", asJSON(tg))
 	}
 
@@ -567,7 +567,7 @@ func TestTargetRouteErrors(t *testing.T) {
 	valid := `{"destination":{"type":"tel","target":"+15550009999"}`
 
 	var cases []errorCase
-	for _, f := range []string{"id", "outdial_id", "customer_id", "status", "try_count_current", "tm_create", "tm_update", "tm_next_attempt", "last_result"} {
+	for _, f := range []string{"id", "outdial_id", "customer_id", "status", "try_count_current", "tm_create", "tm_update", "next_attempt_at", "reason", "last_result"} {
 		cases = append(cases, errorCase{"single with " + f, "add-targets", body(valid + `,"` + f + `":"x"}`), 400, outdial.ECodeUnknownField, f})
 	}
 	cases = append(cases,

@@ -766,6 +766,77 @@ func TestLiveRoutes(t *testing.T) {
 		{name: "delete outdial without token", method: "DELETE", path: "/v1.0/outdials/$O", auth: noToken, wantStatus: 403},
 	})
 
+	// Calling windows, reasons, bulk delete, archive (issue 14).
+	l.run(t, []step{
+		{name: "create with window", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
+			body:     `{"name": "Windowed", "calling_window": {"start": "09:00", "end": "20:00", "days": ["mon", "tue"], "timezone": "America/New_York"}}`,
+			reqValid: true, wantStatus: 200, save: saveField("W", "id"), check: wantField("calling_window.days.1", "tue")},
+		{name: "create with window ending before it starts", method: "POST", path: "/v1.0/outdials", contentType: jsonCT,
+			body:     `{"name": "x", "calling_window": {"start": "20:00", "end": "09:00", "timezone": "UTC"}}`,
+			reqValid: true, wantStatus: 400, wantCode: "invalid_field"},
+		{name: "remove window", method: "PUT", path: "/v1.0/outdials/$W", contentType: jsonCT,
+			body: `{"calling_window": null}`, reqValid: true, wantStatus: 200, check: wantField("calling_window", "")},
+		{name: "list targets by reason", method: "GET", path: "/v1.0/outdials/$O/targets", query: "reason=retry_scheduled", reqValid: true, wantStatus: 200,
+			check: wantField("result.0.reason", "retry_scheduled")},
+		{name: "list targets bad reason", method: "GET", path: "/v1.0/outdials/$O/targets", query: "reason=sleepy", wantStatus: 400, wantCode: "invalid_query"},
+		{name: "delete targets", method: "POST", path: "/v1.0/outdials/$O/targets/delete", contentType: jsonCT,
+			body: `{"status": "failed"}`, reqValid: true, wantStatus: 200, check: wantField("deleted", "0")},
+		{name: "delete targets bad status", method: "POST", path: "/v1.0/outdials/$O/targets/delete", contentType: jsonCT,
+			body: `{"status": "gone"}`, wantStatus: 400, wantCode: "invalid_field"},
+		{name: "delete targets missing outdial", method: "POST", path: "/v1.0/outdials/$MISSING/targets/delete", contentType: jsonCT,
+			body: `{"reason": "suppressed"}`, reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "delete targets without token", method: "POST", path: "/v1.0/outdials/$O/targets/delete", contentType: jsonCT,
+			body: `{"status": "failed"}`, auth: noToken, wantStatus: 403},
+
+		{name: "archive", method: "POST", path: "/v1.0/outdials/$W/archive", contentType: jsonCT, body: `{}`, reqValid: true, wantStatus: 200,
+			check: wantField("archived", "true")},
+		{name: "archive bad id", method: "POST", path: "/v1.0/outdials/x/archive", contentType: jsonCT, body: `{}`, wantStatus: 400, wantCode: "invalid_id"},
+		{name: "archive missing", method: "POST", path: "/v1.0/outdials/$MISSING/archive", contentType: jsonCT, body: `{}`, reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "archive without token", method: "POST", path: "/v1.0/outdials/$W/archive", contentType: jsonCT, body: `{}`, auth: noToken, wantStatus: 403},
+		{name: "claim archived", method: "POST", path: "/v1.0/outdials/$W/targets/claim", reqValid: true, wantStatus: 409, wantCode: "archived"},
+		{name: "list archived", method: "GET", path: "/v1.0/outdials", query: "archived=true", reqValid: true, wantStatus: 200,
+			check: all(wantLen("result", 1), wantField("result.0.id", "$W"))},
+		{name: "list archived=maybe", method: "GET", path: "/v1.0/outdials", query: "archived=maybe", wantStatus: 400, wantCode: "invalid_query"},
+		{name: "restore", method: "DELETE", path: "/v1.0/outdials/$W/archive", reqValid: true, wantStatus: 200, check: wantField("archived", "false")},
+		{name: "restore bad id", method: "DELETE", path: "/v1.0/outdials/x/archive", wantStatus: 400, wantCode: "invalid_id"},
+		{name: "restore missing", method: "DELETE", path: "/v1.0/outdials/$MISSING/archive", reqValid: true, wantStatus: 404, wantCode: "not_found"},
+		{name: "restore without token", method: "DELETE", path: "/v1.0/outdials/$W/archive", auth: noToken, wantStatus: 403},
+	})
+
+	// The suppression list (issue 14).
+	l.run(t, []step{
+		{name: "suppress", method: "POST", path: "/v1.0/suppressions", contentType: jsonCT,
+			body: `{"addresses": ["tel:+15559990001", "email:Ops@Example.com", "fax:1"]}`, reqValid: true, wantStatus: 200,
+			check: all(wantField("added", "2"), wantField("rejected.0.index", "2"))},
+		{name: "suppress csv", method: "POST", path: "/v1.0/suppressions", contentType: "text/csv",
+			body: "tel\n+15559990002\n", reqValid: true, wantStatus: 200, check: wantField("added", "1")},
+		{name: "suppress nothing", method: "POST", path: "/v1.0/suppressions", contentType: jsonCT,
+			body: `{"addresses": []}`, wantStatus: 400, wantCode: "missing_field"},
+		{name: "suppress without token", method: "POST", path: "/v1.0/suppressions", contentType: jsonCT,
+			body: `{"addresses": ["tel:+15559990001"]}`, auth: noToken, wantStatus: 403},
+		{name: "import a suppressed number", method: "POST", path: "/v1.0/outdials/$O/targets", contentType: jsonCT,
+			body: `{"destination": {"type": "tel", "target": "+15559990001"}}`, reqValid: true, wantStatus: 409, wantCode: "suppressed"},
+		{name: "check", method: "POST", path: "/v1.0/suppressions/check", contentType: jsonCT,
+			body: `{"addresses": ["tel:+15559990001", "tel:+15559990009", "email:ops@example.com"]}`, reqValid: true, wantStatus: 200,
+			check: all(wantLen("suppressed", 2), wantField("suppressed.1", "email:ops@example.com"))},
+		{name: "check bad address", method: "POST", path: "/v1.0/suppressions/check", contentType: jsonCT,
+			body: `{"addresses": ["fax:1"]}`, reqValid: true, wantStatus: 400, wantCode: "invalid_field"},
+		{name: "check without token", method: "POST", path: "/v1.0/suppressions/check", contentType: jsonCT,
+			body: `{"addresses": ["tel:+15559990001"]}`, auth: noToken, wantStatus: 403},
+		{name: "list suppressions", method: "GET", path: "/v1.0/suppressions", query: "page_size=2", reqValid: true, wantStatus: 200,
+			check: wantLen("result", 2), save: saveField("SPAGE", "next_page_token")},
+		{name: "list suppressions page 2", method: "GET", path: "/v1.0/suppressions", query: "page_size=2&page_token=$SPAGE", reqValid: true, wantStatus: 200,
+			check: wantLen("result", 1)},
+		{name: "list suppressions page_size 0", method: "GET", path: "/v1.0/suppressions", query: "page_size=0", wantStatus: 400, wantCode: "invalid_query"},
+		{name: "list suppressions without token", method: "GET", path: "/v1.0/suppressions", auth: noToken, wantStatus: 403},
+		{name: "unsuppress", method: "POST", path: "/v1.0/suppressions/delete", contentType: jsonCT,
+			body: `{"addresses": ["tel:+15559990001", "tel:+15559990009"]}`, reqValid: true, wantStatus: 200, check: wantField("deleted", "1")},
+		{name: "unsuppress bad address", method: "POST", path: "/v1.0/suppressions/delete", contentType: jsonCT,
+			body: `{"addresses": ["fax:1"]}`, reqValid: true, wantStatus: 400, wantCode: "invalid_field"},
+		{name: "unsuppress without token", method: "POST", path: "/v1.0/suppressions/delete", contentType: jsonCT,
+			body: `{"addresses": ["tel:+15559990001"]}`, auth: noToken, wantStatus: 403},
+	})
+
 	// Every route answered a success and the documented errors.
 	tpl, err := samtemplate.LoadRoot(root)
 	if err != nil {

@@ -45,6 +45,8 @@ var statusOf = map[string]struct {
 	outdial.ECodeNotFound:           {http.StatusNotFound, "NOT_FOUND"},
 	outdial.ECodeConflict:           {http.StatusConflict, "ALREADY_EXISTS"},
 	outdial.ECodeFailedPrecondition: {http.StatusConflict, "FAILED_PRECONDITION"},
+	outdial.ECodeArchived:           {http.StatusConflict, "FAILED_PRECONDITION"},
+	outdial.ECodeSuppressed:         {http.StatusConflict, "FAILED_PRECONDITION"},
 	outdial.ECodeUnavailable:        {http.StatusServiceUnavailable, "UNAVAILABLE"},
 	outdial.ECodeInternal:           {http.StatusInternalServerError, "INTERNAL"},
 }

@@ -41,6 +41,8 @@ var documented = []struct {
 	{outdial.ECodeNotFound, 404, "NOT_FOUND"},
 	{outdial.ECodeConflict, 409, "ALREADY_EXISTS"},
 	{outdial.ECodeFailedPrecondition, 409, "FAILED_PRECONDITION"},
+	{outdial.ECodeArchived, 409, "FAILED_PRECONDITION"},
+	{outdial.ECodeSuppressed, 409, "FAILED_PRECONDITION"},
 	{outdial.ECodeUnavailable, 503, "UNAVAILABLE"},
 	{outdial.ECodeInternal, 500, "INTERNAL"},
 }

@@ -53,14 +53,24 @@ func linksPackage(deps []string, pkg string) bool {
 	return slices.ContainsFunc(deps, func(d string) bool { return d == pkg || strings.HasPrefix(d, pkg+"/") })
 }
 
+// normalisers are the functions that normalise addresses (package
+// internal/destination), and so link libphonenumber: add-targets and the
+// suppression-list functions (list-suppressions shares their package).
+// The others, claim-targets included, must not: a target's time zones are
+// worked out at import and stored.
+var normalisers = map[string]bool{
+	"add-targets": true, "add-suppressions": true, "check-suppressions": true,
+	"delete-suppressions": true, "list-suppressions": true,
+}
+
 // TestFunctionDeps checks that each function links only what it needs:
 // the authorizer no AWS service client, no AWS config and no
-// libphonenumber; only add-targets libphonenumber (destination
+// libphonenumber; only the normalisers libphonenumber (destination
 // normalisation); only the functions of the purge queue the SQS client.
 func TestFunctionDeps(t *testing.T) {
 	deps := functionDeps(t)
-	if len(deps) < 16 {
-		t.Fatalf("go list found %d functions, want 16 or more", len(deps))
+	if len(deps) < 23 {
+		t.Fatalf("go list found %d functions, want 23 or more", len(deps))
 	}
 	for name, d := range deps {
 		for _, pkg := range []string{modulePrefix + "internal/localrun", modulePrefix + "internal/api"} {
@@ -68,8 +78,11 @@ func TestFunctionDeps(t *testing.T) {
 				t.Errorf("%s links %s, which holds every function's handler", name, pkg)
 			}
 		}
-		if got, want := linksPackage(d, phoneNumbers), name == "add-targets"; got != want {
-			t.Errorf("%s: links %s = %v, want %v (only add-targets normalises destinations)", name, phoneNumbers, got, want)
+		if got, want := linksPackage(d, phoneNumbers), normalisers[name]; got != want {
+			t.Errorf("%s: links %s = %v, want %v (only add-targets and the suppression functions normalise addresses)", name, phoneNumbers, got, want)
+		}
+		if got, want := linksPackage(d, modulePrefix+"internal/destination"), normalisers[name]; got != want {
+			t.Errorf("%s: links internal/destination = %v, want %v", name, got, want)
 		}
 		// delete-outdial sends to the purge queue; purge-targets links the
 		// SDK through internal/purge, whose Queue is beside its Processor.

@@ -25,6 +25,8 @@
 //   - try_count_max: an integer, the row's try_count_max (for each of its
 //     destinations); empty means the default.
 //   - name, detail: the target's name and detail.
+//   - timezone: the target's own IANA zone for calling windows; empty
+//     means none (its number's zones, or the outdial's, apply).
 //   - any other column goes into the target's data, a JSON object
 //     {"column": "value"} in column order, keyed by the header's own
 //     spelling, encoded into the data string (data is text, as in
@@ -89,6 +91,7 @@ const (
 	colTryCountMax
 	colName
 	colDetail
+	colTimezone
 )
 
 var kinds = map[string]kind{
@@ -100,6 +103,7 @@ var kinds = map[string]kind{
 	"try_count_max": colTryCountMax,
 	"name":          colName,
 	"detail":        colDetail,
+	"timezone":      colTimezone,
 }
 
 // column is one column of the header.
@@ -266,6 +270,8 @@ func parseRow(line int, cols []column, rec []string) Row {
 			t.Name = v
 		case colDetail:
 			t.Detail = v
+		case colTimezone:
+			t.Timezone = v
 		case colData:
 			if v == "" {
 				continue

@@ -64,6 +64,18 @@ func (s *Store) UpdateOutdial(ctx context.Context, customerID, id string, u *out
 			}
 		}
 	}
+	if u.SetWindow && !u.Window.Equal(o.CallingWindow) {
+		// A new version: targets deferred under the old window are
+		// looked at again by the next claim (claims.go, windows.go).
+		if u.Window == nil {
+			names["#window"] = "window"
+			removes = append(removes, "#window")
+		} else {
+			set("window", avS(windowJSON(u.Window)))
+		}
+		sets = append(sets, "win_ver = if_not_exists(win_ver, :zero) + :one", "win_at = :wat")
+		vals[":zero"], vals[":one"], vals[":wat"] = avN(0), avN(1), avN(now.UnixMilli())
+	}
 	expr := "SET " + strings.Join(sets, ", ")
 	if len(removes) > 0 {
 		expr += " REMOVE " + strings.Join(removes, ", ")

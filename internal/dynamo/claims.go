@@ -22,6 +22,9 @@ type candidate struct {
 	item  targetItem
 	plan  outdial.AttemptPlan
 	shard int
+	// suppressed are the destinations found on the suppression list by
+	// screen, marked exhausted by the claim's update.
+	suppressed []int
 }
 
 // ClaimTargets implements outdial.DialStore (docs/design.md "Claims").
@@ -104,6 +107,14 @@ func (s *Store) ClaimTargets(ctx context.Context, customerID, outdialID string, 
 	if head == nil || head.CustomerID != customerID {
 		return nil, outdial.ErrNotFound("outdial")
 	}
+	if head.Archived {
+		return nil, errArchived()
+	}
+	if wait, err := s.waitCandidates(work, outdialID, head, now, limit, lane); err != nil {
+		return nil, err
+	} else if len(wait) > 0 {
+		cands = mergeCandidates(cands, wait, lane)
+	}
 	// Registered before any lease is granted, and only for the outdial's
 	// owner (once a minute per process: see register).
 	if err := s.register(work, outdialID, leaseUntil); err != nil {
@@ -123,7 +134,27 @@ passes:
 			if cands, err = s.dueCandidates(work, outdialID, now, limit, lane); err != nil {
 				break // hand out what was claimed
 			}
+			wait, err := s.waitCandidates(work, outdialID, head, now, limit, lane)
+			if err != nil {
+				break
+			}
+			cands = mergeCandidates(cands, wait, lane)
 		}
+		// The calling window and the suppression list decide which
+		// candidates may be claimed; the others are deferred or failed.
+		want := limit - len(claims)
+		sc, err := s.screen(work, customerID, head, cands, now, want+want/4+1)
+		if err != nil {
+			if len(claims) > 0 {
+				break // hand out what was claimed
+			}
+			return nil, err
+		}
+		s.deferTargets(work, outdialID, head, sc.deffer)
+		if err := s.failSuppressed(work, outdialID, sc.fail, now); err != nil && len(claims) == 0 && len(sc.claim) == 0 {
+			return nil, err
+		}
+		cands = sc.claim
 		for _, c := range cands {
 			if _, ok := order[c.item.ID]; !ok {
 				order[c.item.ID] = len(order)
@@ -160,6 +191,21 @@ passes:
 	}
 	sort.Slice(claims, func(i, j int) bool { return order[claims[i].Target.ID] < order[claims[j].Target.ID] })
 	return claims, nil
+}
+
+// mergeCandidates returns a and b in claim order (sortCandidates from
+// shard start), each target once.
+func mergeCandidates(a, b []candidate, start int) []candidate {
+	seen := make(map[string]bool, len(a)+len(b))
+	out := make([]candidate, 0, len(a)+len(b))
+	for _, c := range append(append([]candidate(nil), a...), b...) {
+		if !seen[c.item.ID] {
+			seen[c.item.ID] = true
+			out = append(out, c)
+		}
+	}
+	sortCandidates(out, start)
+	return out
 }
 
 // claimReserve is the most time a claim keeps back before its deadline.
@@ -272,7 +318,7 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, first *
 				it := c.item
 				it.Status, it.AttemptID, it.LeaseUntil, it.DestIdx = string(outdial.StatusDialing), attemptIDs[c.item.ID], leaseUntil.UnixMilli(), c.plan.Dest
 				it.TMUpdate = formatTime(now)
-				t := it.target()
+				t := it.targetAt(nil, now)
 				claims[i] = &outdial.Claim{
 					AttemptID: it.AttemptID, Destination: t.Destination, DestIdx: c.plan.Dest,
 					LeaseExpire: outdial.Time{Time: leaseUntil}, Target: t,
@@ -323,21 +369,30 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, first *
 // attempt a, copying the retry policy onto the target (so that applying
 // the outcome needs no read) and ending the late-answer window of an
 // expired attempt.
+//
+// The condition holds only while the target is as read (status, due time,
+// tries, destination): whether it is due, inside its calling window and
+// free of suppressed destinations was decided on what was read (screen).
 func (s *Store) claimUpdate(outdialID string, c candidate, a string, now, leaseUntil time.Time, policy outdial.RetryPolicy) types.TransactWriteItem {
+	vals := map[string]types.AttributeValue{
+		":dialing": avS(string(outdial.StatusDialing)), ":idle": avS(string(outdial.StatusIdle)),
+		":a": avS(a), ":lu": avN(leaseUntil.UnixMilli()), ":due": avN(c.item.Due),
+		":gpk": avS(statusPK(outdialID, c.shard, outdial.StatusDialing)),
+		":di":  avN(int64(c.plan.Dest)), ":odi": avN(int64(c.item.DestIdx)), ":tc": avN(int64(c.item.TryCur)),
+		":rb": avN(int64(policy.BusySeconds) * 1000), ":rn": avN(int64(policy.NoAnswerSeconds) * 1000),
+		":rf": avN(int64(policy.FailedSeconds) * 1000), ":re": avN(int64(policy.ExpiredSeconds) * 1000),
+		":tm": avS(formatTime(now)),
+	}
+	if len(c.suppressed) > 0 {
+		vals[":true"] = &types.AttributeValueMemberBOOL{Value: true}
+	}
 	return types.TransactWriteItem{Update: &types.Update{
 		TableName: &s.table, Key: key(c.item.PK, c.item.SK),
 		UpdateExpression: aws.String("SET #st = :dialing, attempt_id = :a, lease_until = :lu, GSI1PK = :gpk, GSI1SK = :lu, " +
-			"dest_idx = :di, rp_busy = :rb, rp_no_answer = :rn, rp_failed = :rf, rp_expired = :re, tm_update = :tm REMOVE exp_attempt"),
-		ConditionExpression:      aws.String("#st = :idle AND due <= :now AND try_cur = :tc AND dest_idx = :odi"),
-		ExpressionAttributeNames: map[string]string{"#st": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":dialing": avS(string(outdial.StatusDialing)), ":idle": avS(string(outdial.StatusIdle)),
-			":a": avS(a), ":lu": avN(leaseUntil.UnixMilli()), ":now": avN(now.UnixMilli()),
-			":gpk": avS(statusPK(outdialID, c.shard, outdial.StatusDialing)),
-			":di":  avN(int64(c.plan.Dest)), ":odi": avN(int64(c.item.DestIdx)), ":tc": avN(int64(c.item.TryCur)),
-			":rb": avN(int64(policy.BusySeconds) * 1000), ":rn": avN(int64(policy.NoAnswerSeconds) * 1000),
-			":rf": avN(int64(policy.FailedSeconds) * 1000), ":re": avN(int64(policy.ExpiredSeconds) * 1000),
-			":tm": avS(formatTime(now)),
-		},
+			"dest_idx = :di, rp_busy = :rb, rp_no_answer = :rn, rp_failed = :rf, rp_expired = :re, tm_update = :tm" +
+			exhaustSets(c.suppressed) + " REMOVE exp_attempt, wv"),
+		ConditionExpression:       aws.String("#st = :idle AND due = :due AND try_cur = :tc AND dest_idx = :odi"),
+		ExpressionAttributeNames:  map[string]string{"#st": "status"},
+		ExpressionAttributeValues: vals,
 	}}
 }

@@ -60,7 +60,7 @@ func TestReadsOfCountsAreBounded(t *testing.T) {
 	}
 
 	before = d.Stats("")
-	list, _, err := dynamo.New(client, table).ListOutdials(ctx, customer, outdial.Page{Size: 100})
+	list, _, err := dynamo.New(client, table).ListOutdials(ctx, customer, false, outdial.Page{Size: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

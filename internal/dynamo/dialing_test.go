@@ -193,7 +193,7 @@ func (e *dialEnv) all() map[string]*outdial.Target {
 	out := map[string]*outdial.Target{}
 	page := outdial.Page{Size: 500}
 	for {
-		list, next, err := e.store.ListTargets(context.Background(), e.customer, e.outdial, "", page)
+		list, next, err := e.store.ListTargets(context.Background(), e.customer, e.outdial, outdial.TargetFilter{}, page)
 		if err != nil {
 			e.t.Fatalf("ListTargets: %v", err)
 		}
@@ -572,8 +572,8 @@ func TestRetryDelays(t *testing.T) {
 				t.Fatalf("ApplyOutcome: %s, %v", eff, err)
 			}
 			got := e.wantTarget(id, outdial.StatusIdle, 1, tc.result)
-			if want := e.clock.Now().Add(tc.wait); !got.TMNextAttempt.Equal(want) {
-				t.Errorf("tm_next_attempt %v, want %v", got.TMNextAttempt.Time, want)
+			if want := e.clock.Now().Add(tc.wait); !got.NextAttemptAt.Equal(want) {
+				t.Errorf("next_attempt_at %v, want %v", got.NextAttemptAt.Time, want)
 			}
 			if tc.wait > 0 {
 				e.clock.Advance(tc.wait - time.Millisecond)

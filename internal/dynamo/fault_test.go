@@ -271,7 +271,7 @@ func TestFaultApplyOutcomeAmbiguousTimeout(t *testing.T) {
 				t.Errorf("second delivery: %s, want stale", got)
 			}
 			got := e.wantTarget(id, outdial.StatusIdle, 1, outdial.ResultNoAnswer)
-			if got.TMNextAttempt.IsZero() {
+			if got.NextAttemptAt.IsZero() {
 				t.Errorf("no next attempt time")
 			}
 			if got, want := e.counts(), (outdial.Counts{Idle: 1, Retry: 1}); got != want {

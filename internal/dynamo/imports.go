@@ -36,10 +36,10 @@ func newTargetItem(outdialID string, idKey []byte, nt *outdial.NewTarget, now ti
 		Type: "target", ID: id, OutdialID: outdialID,
 		Name: nt.Name, Detail: nt.Detail, Data: nt.Data,
 		Status: string(outdial.StatusIdle), Due: now.UnixMilli(),
-		TMCreate: formatTime(now), TMUpdate: formatTime(now),
+		TMCreate: formatTime(now), TMUpdate: formatTime(now), TZ: nt.Timezone,
 	}
 	for i, d := range nt.Destinations {
-		di := destItem{Type: d.Type, Target: d.Target, Max: d.TryCountMax}
+		di := destItem{Type: d.Type, Target: d.Target, Max: d.TryCountMax, TZ: d.Timezones}
 		if i < len(nt.Slots) {
 			di.Slot = nt.Slots[i]
 		}
@@ -127,9 +127,19 @@ type pendingTarget struct {
 // import uses every shard's throughput.
 func (s *Store) AddTargets(ctx context.Context, customerID, outdialID, idem string, targets []*outdial.NewTarget) (*outdial.ImportResult, error) {
 	_ = idem // every transaction carries a token of its own (prepare)
-	idKey, err := s.importOwner(ctx, customerID, outdialID)
+	// The head, read each time: an archived outdial takes no targets.
+	head, err := s.ownedHead(ctx, customerID, outdialID)
 	if err != nil {
 		return nil, err
+	}
+	if head.Archived {
+		return nil, errArchived()
+	}
+	idKey := head.IDKey
+	if len(idKey) == 0 {
+		if idKey, err = s.importOwner(ctx, customerID, outdialID); err != nil {
+			return nil, err
+		}
 	}
 	now := s.now().UTC()
 	res := &outdial.ImportResult{}
@@ -163,7 +173,7 @@ func (s *Store) AddTargets(ctx context.Context, customerID, outdialID, idem stri
 			mu.Lock()
 			defer mu.Unlock()
 			for _, p := range created {
-				res.Created = append(res.Created, outdial.Created{Index: p.index, Target: p.item.target()})
+				res.Created = append(res.Created, outdial.Created{Index: p.index, Target: p.item.targetAt(head, now)})
 			}
 			for _, p := range dups {
 				res.Duplicates = append(res.Duplicates, outdial.Duplicate{Index: p.index, TargetID: p.item.ID, Reason: "exists"})

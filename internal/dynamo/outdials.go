@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -41,6 +42,18 @@ type outdialItem struct {
 	// IDKey is the outdial's id key (outdial.KeyedTargetID), on the head
 	// only; it never leaves the store.
 	IDKey []byte `dynamodbav:"id_key,omitempty"`
+	// Window is the calling window as JSON ("" for none). WinVer counts
+	// its changes; WinMin is the oldest version whose deferred targets
+	// may still wait under it (docs/design.md "Calling windows").
+	Window string `dynamodbav:"window,omitempty"`
+	WinVer int    `dynamodbav:"win_ver,omitempty"`
+	WinMin int    `dynamodbav:"win_min,omitempty"`
+	// WinAt is when the window last changed (ms since the epoch).
+	WinAt     int64  `dynamodbav:"win_at,omitempty"`
+	Archived  bool   `dynamodbav:"archived,omitempty"`
+	TMArchive string `dynamodbav:"tm_archive,omitempty"`
+
+	window *outdial.CallingWindow // Window, parsed (callingWindow)
 }
 
 func newOutdialItem(o *outdial.Outdial) outdialItem {
@@ -52,17 +65,40 @@ func newOutdialItem(o *outdial.Outdial) outdialItem {
 		RetryFailed: o.RetryPolicy.FailedSeconds, RetryExpire: o.RetryPolicy.ExpiredSeconds,
 		Shards:   Shards,
 		TMCreate: formatTime(o.TMCreate.Time), TMUpdate: formatTime(o.TMUpdate.Time),
+		Window: windowJSON(o.CallingWindow),
 	}
 }
 
-func (it outdialItem) outdial() *outdial.Outdial {
+// windowJSON is the stored form of w: its JSON, "" for none.
+func windowJSON(w *outdial.CallingWindow) string {
+	if w == nil {
+		return ""
+	}
+	b, _ := json.Marshal(w)
+	return string(b)
+}
+
+// callingWindow returns the outdial's calling window, or nil.
+func (it *outdialItem) callingWindow() *outdial.CallingWindow {
+	if it.window == nil && it.Window != "" {
+		var w outdial.CallingWindow
+		if json.Unmarshal([]byte(it.Window), &w) == nil {
+			it.window = &w
+		}
+	}
+	return it.window
+}
+
+func (it *outdialItem) outdial() *outdial.Outdial {
 	o := &outdial.Outdial{
 		ID: it.ID, CustomerID: it.CustomerID, CampaignID: it.CampaignID,
 		Name: it.Name, Detail: it.Detail, RetryPolicy: it.policy(),
 		TMCreate: outdial.Time{Time: parseTime(it.TMCreate)},
 		TMUpdate: outdial.Time{Time: parseTime(it.TMUpdate)},
 		Data:     it.Data,
+		Archived: it.Archived, TMArchive: outdial.Time{Time: parseTime(it.TMArchive)},
 	}
+	o.CallingWindow = it.callingWindow()
 	return o
 }
 
@@ -163,17 +199,17 @@ func (s *Store) readHead(ctx context.Context, outdialID string) (*outdialItem, e
 	return &it, nil
 }
 
-// owned checks that the customer owns the outdial (404 otherwise), reading
-// its head.
-func (s *Store) owned(ctx context.Context, customerID, outdialID string) error {
+// ownedHead reads the outdial's head and checks that the customer owns it
+// (404 otherwise).
+func (s *Store) ownedHead(ctx context.Context, customerID, outdialID string) (*outdialItem, error) {
 	head, err := s.readHead(ctx, outdialID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if head == nil || head.CustomerID != customerID {
-		return outdial.ErrNotFound("outdial")
+		return nil, outdial.ErrNotFound("outdial")
 	}
-	return nil
+	return head, nil
 }
 
 // listCountsConcurrency bounds the count reads of one list page in flight.
@@ -184,14 +220,22 @@ const listCountsConcurrency = 16
 // each row's count slots with an eventually consistent Query: counts in a
 // list may lag the latest writes by about a second, and cost about 1.5
 // read units per row.
-func (s *Store) ListOutdials(ctx context.Context, customerID string, p outdial.Page) ([]*outdial.Outdial, string, error) {
+//
+// Archived outdials are listed only when archived is true, and then only
+// they (a filter on the list copies: a page reads on until it is full).
+func (s *Store) ListOutdials(ctx context.Context, customerID string, archived bool, p outdial.Page) ([]*outdial.Outdial, string, error) {
 	in := &dynamodb.QueryInput{
 		TableName:              &s.table,
 		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :sk)"),
+		FilterExpression:       aws.String("attribute_not_exists(archived)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk": avS(outdialPK(customerID)), ":sk": avS(prefixOutdial),
 		},
 		ScanIndexForward: aws.Bool(false),
+	}
+	if archived {
+		in.FilterExpression = aws.String("archived = :t")
+		in.ExpressionAttributeValues[":t"] = &types.AttributeValueMemberBOOL{Value: true}
 	}
 	if p.Cursor != "" {
 		in.ExclusiveStartKey = key(outdialPK(customerID), outdialSK(p.Cursor))
@@ -224,7 +268,7 @@ func (s *Store) ListOutdials(ctx context.Context, customerID string, p outdial.P
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(listCountsConcurrency)
 	for i, it := range items {
-		list[i] = it.outdial()
+		list[i] = (&it).outdial()
 		g.Go(func() error {
 			c, _, err := s.readCounts(gctx, it.ID, false, false, nil)
 			list[i].Counts, list[i].TargetCount = c, c.Total()

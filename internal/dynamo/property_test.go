@@ -364,8 +364,8 @@ func (m *propModel) check(stored map[string]*outdial.Target, claimStep bool) {
 				id, st.Status, st.TryCountCurrent, st.TryCountMax, st.DestinationIdx, st.LastResult,
 				pt.status, pt.tryCur, pt.tryMax(), pt.destIdx, pt.last)
 		}
-		if pt.status == outdial.StatusIdle && st.TMNextAttempt.UnixMilli() != pt.due {
-			rt.Errorf("target %s: next attempt %v, model %v", id, st.TMNextAttempt.Time, time.UnixMilli(pt.due).UTC())
+		if pt.status == outdial.StatusIdle && st.NextAttemptAt.UnixMilli() != pt.due {
+			rt.Errorf("target %s: next attempt %v, model %v", id, st.NextAttemptAt.Time, time.UnixMilli(pt.due).UTC())
 		}
 		if len(st.Destinations) > 0 {
 			for i, d := range st.Destinations {

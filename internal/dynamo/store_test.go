@@ -118,7 +118,7 @@ func (h *storeHarness) listAll(customerID, id string, status outdial.Status, siz
 		if pages > 100000/size {
 			h.t.Fatalf("ListTargets: no last page after %d pages", pages)
 		}
-		list, next, err := h.store.ListTargets(h.ctx, customerID, id, status, outdial.Page{Size: size, Cursor: cursor})
+		list, next, err := h.store.ListTargets(h.ctx, customerID, id, outdial.TargetFilter{Status: status}, outdial.Page{Size: size, Cursor: cursor})
 		if err != nil {
 			h.t.Fatalf("ListTargets(page %d): %v", pages, err)
 		}
@@ -220,7 +220,7 @@ func TestListOutdialsNewestFirstWithPaging(t *testing.T) {
 	h.outdial(other, "someone else's")
 
 	// One page holding everything.
-	all, next, err := h.store.ListOutdials(h.ctx, cust, outdial.Page{Size: 100})
+	all, next, err := h.store.ListOutdials(h.ctx, cust, false, outdial.Page{Size: 100})
 	if err != nil {
 		t.Fatalf("ListOutdials: %v", err)
 	}
@@ -238,7 +238,7 @@ func TestListOutdialsNewestFirstWithPaging(t *testing.T) {
 		if page > len(want) {
 			t.Fatalf("ListOutdials: no last page after %d pages", page)
 		}
-		list, next, err := h.store.ListOutdials(h.ctx, cust, outdial.Page{Size: 3, Cursor: cursor})
+		list, next, err := h.store.ListOutdials(h.ctx, cust, false, outdial.Page{Size: 3, Cursor: cursor})
 		if err != nil {
 			t.Fatalf("ListOutdials(page %d): %v", page, err)
 		}
@@ -261,7 +261,7 @@ func TestListOutdialsNewestFirstWithPaging(t *testing.T) {
 	}
 
 	// A customer without outdials gets an empty list and no cursor.
-	list, next, err := h.store.ListOutdials(h.ctx, h.customer(), outdial.Page{Size: 10})
+	list, next, err := h.store.ListOutdials(h.ctx, h.customer(), false, outdial.Page{Size: 10})
 	if err != nil || len(list) != 0 || next != "" {
 		t.Errorf("ListOutdials(new customer) = %d outdials, cursor %q, err %v; want none, \"\", nil", len(list), next, err)
 	}
@@ -276,7 +276,7 @@ func TestListOutdialsLastFullPage(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		h.outdial(cust, fmt.Sprintf("outdial %d", i))
 	}
-	list, next, err := h.store.ListOutdials(h.ctx, cust, outdial.Page{Size: 4})
+	list, next, err := h.store.ListOutdials(h.ctx, cust, false, outdial.Page{Size: 4})
 	if err != nil {
 		t.Fatalf("ListOutdials: %v", err)
 	}
@@ -505,11 +505,11 @@ func TestDeleteOutdialThenNotFoundEverywhere(t *testing.T) {
 		},
 		"DeleteOutdial": func() error { _, err := h.store.DeleteOutdial(h.ctx, cust, o.ID, nil); return err },
 		"ListTargets": func() error {
-			_, _, err := h.store.ListTargets(h.ctx, cust, o.ID, "", outdial.Page{Size: 10})
+			_, _, err := h.store.ListTargets(h.ctx, cust, o.ID, outdial.TargetFilter{}, outdial.Page{Size: 10})
 			return err
 		},
 		"ListTargets(idle)": func() error {
-			_, _, err := h.store.ListTargets(h.ctx, cust, o.ID, outdial.StatusIdle, outdial.Page{Size: 10})
+			_, _, err := h.store.ListTargets(h.ctx, cust, o.ID, outdial.TargetFilter{Status: outdial.StatusIdle}, outdial.Page{Size: 10})
 			return err
 		},
 		"AddTargets": func() error { _, err := h.store.AddTargets(h.ctx, cust, o.ID, "r3", tels(10, 12)); return err },
@@ -528,7 +528,7 @@ func TestDeleteOutdialThenNotFoundEverywhere(t *testing.T) {
 	}
 
 	// The other outdial of the customer is untouched.
-	list, _, err := h.store.ListOutdials(h.ctx, cust, outdial.Page{Size: 10})
+	list, _, err := h.store.ListOutdials(h.ctx, cust, false, outdial.Page{Size: 10})
 	if err != nil {
 		t.Fatalf("ListOutdials: %v", err)
 	}
@@ -570,11 +570,11 @@ func TestOtherCustomersOutdialIsNotFound(t *testing.T) {
 			return err
 		},
 		"ListTargets": func() error {
-			_, _, err := h.store.ListTargets(h.ctx, intruder, o.ID, "", outdial.Page{Size: 10})
+			_, _, err := h.store.ListTargets(h.ctx, intruder, o.ID, outdial.TargetFilter{}, outdial.Page{Size: 10})
 			return err
 		},
 		"ListTargets(idle)": func() error {
-			_, _, err := h.store.ListTargets(h.ctx, intruder, o.ID, outdial.StatusIdle, outdial.Page{Size: 10})
+			_, _, err := h.store.ListTargets(h.ctx, intruder, o.ID, outdial.TargetFilter{Status: outdial.StatusIdle}, outdial.Page{Size: 10})
 			return err
 		},
 		"GetTarget": func() error { _, err := h.store.GetTarget(h.ctx, intruder, o.ID, target); return err },
@@ -605,7 +605,7 @@ func TestOtherCustomersOutdialIsNotFound(t *testing.T) {
 	if tg, err := h.store.GetTarget(h.ctx, owner, o.ID, target); err != nil || tg.Status != outdial.StatusIdle {
 		t.Errorf("owner's target after the intruder: %v, %v; want it idle", tg, err)
 	}
-	list, _, err := h.store.ListOutdials(h.ctx, intruder, outdial.Page{Size: 100})
+	list, _, err := h.store.ListOutdials(h.ctx, intruder, false, outdial.Page{Size: 100})
 	if err != nil {
 		t.Fatalf("ListOutdials: %v", err)
 	}

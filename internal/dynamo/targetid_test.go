@@ -102,7 +102,7 @@ func TestTargetIDsDoNotRevealTheDestination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, _, err := h.store.ListOutdials(h.ctx, cust, outdial.Page{Size: 10})
+	list, _, err := h.store.ListOutdials(h.ctx, cust, false, outdial.Page{Size: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,9 @@ type destItem struct {
 	// destination's position; 0 is never stored for a later position,
 	// since slots only grow.
 	Slot int `dynamodbav:"slot,omitempty"`
+	// TZ are the zones of the destination's number (calling windows),
+	// worked out at import; none when the outdial's zone applies.
+	TZ []string `dynamodbav:"tz,omitempty"`
 }
 
 // targetItem is the stored form of a target.
@@ -55,6 +58,11 @@ type targetItem struct {
 	TMLastResult string     `dynamodbav:"tm_last_result,omitempty"`
 	TMCreate     string     `dynamodbav:"tm_create"`
 	TMUpdate     string     `dynamodbav:"tm_update"`
+	// TZ is the target's own zone, as given at import ("" for none).
+	TZ string `dynamodbav:"tz,omitempty"`
+	// WaitVer is 1 + the calling window version the target was deferred
+	// under (windows.go), 0 when it is not deferred.
+	WaitVer int `dynamodbav:"wv,omitempty"`
 }
 
 func (it *targetItem) target() *outdial.Target {
@@ -67,8 +75,12 @@ func (it *targetItem) target() *outdial.Target {
 		TMUpdate:     outdial.Time{Time: parseTime(it.TMUpdate)},
 	}
 	t.Data = it.Data
-	if it.Status == string(outdial.StatusIdle) {
-		t.TMNextAttempt = outdial.Time{Time: time.UnixMilli(it.Due).UTC()}
+	t.Timezone = it.TZ
+	switch {
+	case it.TZ != "":
+		t.Timezones = []string{it.TZ}
+	case it.DestIdx >= 0 && it.DestIdx < len(it.Dests):
+		t.Timezones = it.Dests[it.DestIdx].TZ
 	}
 	t.Destinations = it.destinations()
 	for i, d := range it.Dests {
@@ -99,7 +111,7 @@ func (it *targetItem) slots() []int {
 func (it *targetItem) destinations() []outdial.TargetDestination {
 	out := make([]outdial.TargetDestination, len(it.Dests))
 	for i, d := range it.Dests {
-		out[i] = outdial.TargetDestination{Type: d.Type, Target: d.Target, TryCountMax: d.Max, TryCountCurrent: d.Cur, Exhausted: d.Exhausted}
+		out[i] = outdial.TargetDestination{Type: d.Type, Target: d.Target, TryCountMax: d.Max, TryCountCurrent: d.Cur, Exhausted: d.Exhausted, Timezones: d.TZ}
 	}
 	return out
 }
@@ -107,154 +119,44 @@ func (it *targetItem) destinations() []outdial.TargetDestination {
 // GetTarget implements outdial.TargetStore with one BatchGetItem that reads
 // the outdial (ownership) and the target together.
 func (s *Store) GetTarget(ctx context.Context, customerID, outdialID, targetID string) (*outdial.Target, error) {
-	it, err := s.readTarget(ctx, customerID, outdialID, targetID)
+	it, head, err := s.readTarget(ctx, customerID, outdialID, targetID)
 	if err != nil {
 		return nil, err
 	}
-	return it.target(), nil
+	return it.targetAt(head, s.now()), nil
 }
 
-func (s *Store) readTarget(ctx context.Context, customerID, outdialID, targetID string) (*targetItem, error) {
+// readTarget reads the target and its outdial's head together.
+func (s *Store) readTarget(ctx context.Context, customerID, outdialID, targetID string) (*targetItem, *outdialItem, error) {
 	got, err := s.batchGet(ctx, []map[string]types.AttributeValue{headKey(outdialID), targetKey(outdialID, targetID)})
 	if err != nil {
-		return nil, classify(fmt.Sprintf("get target %s", targetID), err)
+		return nil, nil, classify(fmt.Sprintf("get target %s", targetID), err)
 	}
 	var target *targetItem
-	var owned bool
+	var head *outdialItem
 	for _, item := range got {
 		typ, _ := item["type"].(*types.AttributeValueMemberS)
 		switch {
 		case typ == nil:
 		case typ.Value == "outdial":
-			cust, _ := item["customer_id"].(*types.AttributeValueMemberS)
-			owned = cust != nil && cust.Value == customerID
+			head = &outdialItem{}
+			if err := attributevalue.UnmarshalMap(item, head); err != nil {
+				return nil, nil, fmt.Errorf("unmarshal outdial %s: %w", outdialID, err)
+			}
 		case typ.Value == "target":
 			target = &targetItem{}
 			if err := attributevalue.UnmarshalMap(item, target); err != nil {
-				return nil, fmt.Errorf("unmarshal target %s: %w", targetID, err)
+				return nil, nil, fmt.Errorf("unmarshal target %s: %w", targetID, err)
 			}
 		}
 	}
-	if !owned {
-		return nil, outdial.ErrNotFound("outdial")
+	if head == nil || head.CustomerID != customerID {
+		return nil, nil, outdial.ErrNotFound("outdial")
 	}
 	if target == nil {
-		return nil, outdial.ErrNotFound("target")
+		return nil, nil, outdial.ErrNotFound("target")
 	}
-	return target, nil
-}
-
-// listCursor is the store's position in a target list.
-type listCursor struct {
-	Shard int    `json:"k"`
-	ID    string `json:"id,omitempty"` // last target id returned in Shard
-	G     int64  `json:"g,omitempty"`  // its GSI1SK, for status lists
-}
-
-// ListTargets implements outdial.TargetStore. It walks the shards in order
-// (a status list walks the shards' GSI1 partitions), so every target is
-// returned exactly once across pages; within a shard targets come in id
-// order, or for a status list in order of due time (idle), lease expiry
-// (dialing) or last change (finished, failed).
-func (s *Store) ListTargets(ctx context.Context, customerID, outdialID string, status outdial.Status, p outdial.Page) ([]*outdial.Target, string, error) {
-	cur := listCursor{}
-	if p.Cursor != "" {
-		if err := json.Unmarshal([]byte(p.Cursor), &cur); err != nil || cur.Shard < 0 || cur.Shard >= Shards {
-			return nil, "", outdial.FieldErrorf(outdial.ECodeInvalidPageToken, "page_token", "is not valid for this list")
-		}
-	}
-	if err := s.owned(ctx, customerID, outdialID); err != nil {
-		return nil, "", err
-	}
-	var out []*outdial.Target
-	for k := cur.Shard; k < Shards; k++ {
-		want := p.Size - len(out)
-		in := &dynamodb.QueryInput{TableName: &s.table, Limit: aws.Int32(int32(want + 1))}
-		var start map[string]types.AttributeValue
-		if status == "" {
-			in.KeyConditionExpression = aws.String("PK = :pk AND begins_with(SK, :sk)")
-			in.ExpressionAttributeValues = map[string]types.AttributeValue{":pk": avS(shardPK(outdialID, k)), ":sk": avS(prefixTarget)}
-			in.ConsistentRead = aws.Bool(true)
-			if k == cur.Shard && cur.ID != "" {
-				start = key(shardPK(outdialID, k), prefixTarget+cur.ID)
-			}
-		} else {
-			in.IndexName = aws.String(indexGSI1)
-			in.KeyConditionExpression = aws.String("GSI1PK = :pk")
-			in.ExpressionAttributeValues = map[string]types.AttributeValue{":pk": avS(statusPK(outdialID, k, status))}
-			if k == cur.Shard && cur.ID != "" {
-				start = key(shardPK(outdialID, k), prefixTarget+cur.ID)
-				start[attrGSI1PK] = avS(statusPK(outdialID, k, status))
-				start[attrGSI1SK] = avN(cur.G)
-			}
-		}
-		in.ExclusiveStartKey = start
-		for {
-			res, err := s.db.Query(ctx, in)
-			if err != nil {
-				return nil, "", classify("list targets", err)
-			}
-			var items []targetItem
-			if err := attributevalue.UnmarshalListOfMaps(res.Items, &items); err != nil {
-				return nil, "", fmt.Errorf("unmarshal targets: %w", err)
-			}
-			for i := range items {
-				if len(out) == p.Size {
-					// One more exists: the page ends at the previous item.
-					last := out[len(out)-1]
-					return out, encodeCursor(listCursor{Shard: k, ID: last.ID, G: lastG(items, i)}), nil
-				}
-				out = append(out, items[i].target())
-			}
-			if res.LastEvaluatedKey == nil {
-				break
-			}
-			in.ExclusiveStartKey = res.LastEvaluatedKey
-			in.Limit = aws.Int32(int32(p.Size - len(out) + 1))
-		}
-		if len(out) == p.Size {
-			// Full page at the end of a shard: the next page starts at the
-			// next shard that has a target, if any does.
-			next, err := s.nextNonEmptyShard(ctx, outdialID, status, k+1)
-			if err != nil || next < 0 {
-				return out, "", err
-			}
-			return out, encodeCursor(listCursor{Shard: next}), nil
-		}
-	}
-	return out, "", nil
-}
-
-// nextNonEmptyShard returns the first shard from k on with a target (of
-// status, if set), or -1.
-func (s *Store) nextNonEmptyShard(ctx context.Context, outdialID string, status outdial.Status, k int) (int, error) {
-	for ; k < Shards; k++ {
-		in := &dynamodb.QueryInput{TableName: &s.table, Limit: aws.Int32(1), Select: types.SelectCount}
-		if status == "" {
-			in.KeyConditionExpression = aws.String("PK = :pk AND begins_with(SK, :sk)")
-			in.ExpressionAttributeValues = map[string]types.AttributeValue{":pk": avS(shardPK(outdialID, k)), ":sk": avS(prefixTarget)}
-		} else {
-			in.IndexName = aws.String(indexGSI1)
-			in.KeyConditionExpression = aws.String("GSI1PK = :pk")
-			in.ExpressionAttributeValues = map[string]types.AttributeValue{":pk": avS(statusPK(outdialID, k, status))}
-		}
-		res, err := s.db.Query(ctx, in)
-		if err != nil {
-			return -1, classify("list targets", err)
-		}
-		if res.Count > 0 {
-			return k, nil
-		}
-	}
-	return -1, nil
-}
-
-// lastG returns the GSI1SK of the item before items[i] (the last returned).
-func lastG(items []targetItem, i int) int64 {
-	if i > 0 {
-		return items[i-1].GSI1SK
-	}
-	return 0
+	return target, head, nil
 }
 
 func encodeCursor(c listCursor) string {
@@ -267,12 +169,13 @@ func encodeCursor(c listCursor) string {
 // same transaction; a concurrent change reads the target again.
 func (s *Store) DeleteTarget(ctx context.Context, customerID, outdialID, targetID string) (*outdial.Target, error) {
 	var sent *targetItem // the target as read before a delete whose answer was lost
+	var sentHead *outdialItem
 	for attempt := 1; ; attempt++ {
-		it, err := s.readTarget(ctx, customerID, outdialID, targetID)
+		it, head, err := s.readTarget(ctx, customerID, outdialID, targetID)
 		if sent != nil && outdial.ErrorCode(err) == outdial.ECodeNotFound {
 			// The delete whose answer was lost went through (or another
 			// one did): either way the target is deleted.
-			return sent.target(), nil
+			return sent.targetAt(sentHead, s.now()), nil
 		}
 		if err != nil {
 			return nil, err
@@ -288,7 +191,7 @@ func (s *Store) DeleteTarget(ctx context.Context, customerID, outdialID, targetI
 		var ce *cancelledError
 		switch {
 		case err == nil:
-			return it.target(), nil
+			return it.targetAt(head, s.now()), nil
 		case errors.Is(err, errOutdialGone):
 			return nil, outdial.ErrNotFound("outdial")
 		case errors.As(err, &ce) && code(ce.Reasons[0]) == reasonCondition:
@@ -296,7 +199,7 @@ func (s *Store) DeleteTarget(ctx context.Context, customerID, outdialID, targetI
 			// was read: read it again.
 		case errors.Is(err, errSlotBusy), IsRetryable(err):
 			if cancellation(err) == nil && ambiguous(err) {
-				sent = it
+				sent, sentHead = it, head
 			}
 		default:
 			return nil, classify(fmt.Sprintf("delete target %s", targetID), err)
@@ -333,4 +236,59 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 		}
 	}
 	return out, nil
+}
+
+// targetAt is the target as the API shows it at now, with the reason it
+// is or is not dialed and when it may be claimed (next_attempt_at),
+// worked out against its outdial's head (nil: no calling window known).
+func (it *targetItem) targetAt(head *outdialItem, now time.Time) *outdial.Target {
+	t := it.target()
+	t.Reason, t.NextAttemptAt = it.reason(head, now)
+	return t
+}
+
+// reason is the table of docs/api.md "Why a target waits".
+func (it *targetItem) reason(head *outdialItem, now time.Time) (outdial.Reason, outdial.Time) {
+	switch outdial.Status(it.Status) {
+	case outdial.StatusDialing:
+		return outdial.ReasonDialing, outdial.Time{}
+	case outdial.StatusFinished:
+		return outdial.ReasonFinished, outdial.Time{}
+	case outdial.StatusFailed:
+		if outdial.Result(it.LastResult) == outdial.ResultSuppressed {
+			return outdial.ReasonSuppressed, outdial.Time{}
+		}
+		return outdial.ReasonMaxTries, outdial.Time{}
+	}
+	var w *outdial.CallingWindow
+	if head != nil {
+		w = head.callingWindow()
+	}
+	due := time.UnixMilli(it.Due).UTC()
+	// Deferred under a window version that is no more: due now, as far
+	// as time goes (the next claim looks at it again).
+	stale := it.WaitVer > 0 && (head == nil || it.WaitVer-1 != head.WinVer)
+	if stale {
+		due = now.UTC()
+	}
+	var zones []*time.Location
+	if w != nil {
+		dest := it.DestIdx
+		if plan, ok := outdial.PlanFor(it.destinations(), it.DestIdx); ok {
+			dest = plan.Dest
+		}
+		zones = zonesOf(it, dest, w)
+	}
+	switch {
+	case it.WaitVer > 0 && !stale && due.After(now):
+		return outdial.ReasonOutsideWindow, outdial.Time{Time: due}
+	case due.After(now):
+		if w != nil {
+			due = nextOpening(w, due, zones).UTC()
+		}
+		return outdial.ReasonRetryScheduled, outdial.Time{Time: due}
+	case w != nil && !w.OpenIn(now, zones):
+		return outdial.ReasonOutsideWindow, outdial.Time{Time: nextOpening(w, now, zones).UTC()}
+	}
+	return outdial.ReasonDue, outdial.Time{Time: due}
 }

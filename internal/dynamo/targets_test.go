@@ -78,8 +78,8 @@ func TestAddTargetsCreatesIdleTargets(t *testing.T) {
 			t.Errorf("target %d tries = %d/%d, want 0/%d", i, tg.TryCountCurrent, tg.TryCountMax, wantMax)
 		case tg.Destination != (outdial.Address{Type: outdial.TypeTel, Target: telNumber(i)}) || tg.Destinations != nil || tg.DestinationIdx != 0:
 			t.Errorf("target %d destination = %+v %+v idx %d, want %s alone", i, tg.Destination, tg.Destinations, tg.DestinationIdx, telNumber(i))
-		case !tg.TMCreate.Equal(now) || !tg.TMUpdate.Equal(now) || !tg.TMNextAttempt.Equal(now):
-			t.Errorf("target %d times create %v update %v next %v, want all %v", i, tg.TMCreate, tg.TMUpdate, tg.TMNextAttempt, now)
+		case !tg.TMCreate.Equal(now) || !tg.TMUpdate.Equal(now) || !tg.NextAttemptAt.Equal(now):
+			t.Errorf("target %d times create %v update %v next %v, want all %v", i, tg.TMCreate, tg.TMUpdate, tg.NextAttemptAt, now)
 		case tg.LastResult != "" || !tg.TMLastResult.IsZero():
 			t.Errorf("target %d last result %q at %v, want none", i, tg.LastResult, tg.TMLastResult)
 		}
@@ -334,7 +334,7 @@ func TestListTargetsPages2501TargetsExactlyOnce(t *testing.T) {
 		if len(sizes) > n/100+2 {
 			t.Fatalf("no last page after %d pages", len(sizes))
 		}
-		list, next, err := h.store.ListTargets(h.ctx, cust, o.ID, "", outdial.Page{Size: 100, Cursor: cursor})
+		list, next, err := h.store.ListTargets(h.ctx, cust, o.ID, outdial.TargetFilter{}, outdial.Page{Size: 100, Cursor: cursor})
 		if err != nil {
 			t.Fatalf("ListTargets(page %d): %v", len(sizes), err)
 		}
@@ -433,14 +433,14 @@ func TestListTargetsStatusFilter(t *testing.T) {
 
 	// The idle list comes in due order within a shard: req-1's targets
 	// before req-2's.
-	first, _, err := h.store.ListTargets(h.ctx, cust, o.ID, outdial.StatusIdle, outdial.Page{Size: 100})
+	first, _, err := h.store.ListTargets(h.ctx, cust, o.ID, outdial.TargetFilter{Status: outdial.StatusIdle}, outdial.Page{Size: 100})
 	if err != nil {
 		t.Fatalf("ListTargets: %v", err)
 	}
 	for i := 1; i < len(first); i++ {
 		a, b := first[i-1], first[i]
-		if a.ID != b.ID && a.TMNextAttempt.After(b.TMNextAttempt.Time) && sameShard(a.ID, b.ID) {
-			t.Errorf("idle list: %s due %v before %s due %v in the same shard", a.ID, a.TMNextAttempt, b.ID, b.TMNextAttempt)
+		if a.ID != b.ID && a.NextAttemptAt.After(b.NextAttemptAt.Time) && sameShard(a.ID, b.ID) {
+			t.Errorf("idle list: %s due %v before %s due %v in the same shard", a.ID, a.NextAttemptAt, b.ID, b.NextAttemptAt)
 		}
 	}
 }
@@ -451,7 +451,7 @@ func TestListTargetsRejectsForeignCursors(t *testing.T) {
 	o := h.outdial(cust, "cursors")
 	h.add(cust, o.ID, "req-1", tels(0, 10))
 	for _, cursor := range []string{"garbage", `{"k":16}`, `{"k":-1}`, `[1]`, `{"k":"1"}`} {
-		_, _, err := h.store.ListTargets(h.ctx, cust, o.ID, "", outdial.Page{Size: 10, Cursor: cursor})
+		_, _, err := h.store.ListTargets(h.ctx, cust, o.ID, outdial.TargetFilter{}, outdial.Page{Size: 10, Cursor: cursor})
 		wantCode(t, fmt.Sprintf("ListTargets(cursor %s)", cursor), err, outdial.ECodeInvalidPageToken)
 	}
 }
@@ -672,7 +672,7 @@ func TestListTargetsLastFullPage(t *testing.T) {
 	}
 	h.add(cust, o.ID, "req-1", targets)
 	for _, status := range []outdial.Status{"", outdial.StatusIdle} {
-		list, next, err := h.store.ListTargets(h.ctx, cust, o.ID, status, outdial.Page{Size: 3})
+		list, next, err := h.store.ListTargets(h.ctx, cust, o.ID, outdial.TargetFilter{Status: status}, outdial.Page{Size: 3})
 		if err != nil {
 			t.Fatalf("ListTargets(%q): %v", status, err)
 		}

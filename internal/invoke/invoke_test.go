@@ -187,6 +187,12 @@ func TestInvokeEveryFunction(t *testing.T) {
 
 	field := func(m map[string]any, k string) string { return fmt.Sprint(m[k]) }
 	count := func(m map[string]any, k string) int { l, _ := m[k].([]any); return len(l) }
+	number := func(m map[string]any, k string) float64 {
+		if n, ok := m[k].(float64); ok {
+			return n
+		}
+		return -1
+	}
 	expectations := []expectation{
 		{name: "authorizer", check: func(t *testing.T, p []byte) {
 			var res events.APIGatewayV2CustomAuthorizerSimpleResponse
@@ -280,7 +286,60 @@ func TestInvokeEveryFunction(t *testing.T) {
 		// The sweep: the leases claim-targets just granted are far from
 		// their end plus the grace, so nothing expires; it runs cleanly.
 		{name: "expire-leases", check: func(t *testing.T, p []byte) { leaseSweep(t, p) }},
+		// The suppression list of the sample customer: added (again when
+		// warm: nothing new), checked, listed, deleted (nothing left the
+		// second time).
+		{name: "add-suppressions", check: func(t *testing.T, p []byte) {
+			if b := httpAnswer(t, p, 200, ""); number(b, "added") < 1 {
+				t.Errorf("added %v, want the sample's addresses: %s", b["added"], p)
+			}
+		}, checkWarm: func(t *testing.T, p []byte) {
+			if b := httpAnswer(t, p, 200, ""); number(b, "added") != 0 || number(b, "existing") < 1 {
+				t.Errorf("the same addresses again: added %v existing %v, want 0 and the sample's: %s", b["added"], b["existing"], p)
+			}
+		}},
+		{name: "check-suppressions", check: func(t *testing.T, p []byte) {
+			if _, ok := httpAnswer(t, p, 200, "")["suppressed"].([]any); !ok {
+				t.Errorf("no suppressed list: %s", p)
+			}
+		}},
+		{name: "list-suppressions", check: func(t *testing.T, p []byte) {
+			if got := count(httpAnswer(t, p, 200, ""), "result"); got < 1 {
+				t.Errorf("%d suppressions listed, want those add-suppressions added: %s", got, p)
+			}
+		}},
+		{name: "delete-suppressions", check: func(t *testing.T, p []byte) {
+			if _, ok := httpAnswer(t, p, 200, "")["deleted"].(float64); !ok {
+				t.Errorf("no deleted count: %s", p)
+			}
+		}, checkWarm: func(t *testing.T, p []byte) {
+			if got := number(httpAnswer(t, p, 200, ""), "deleted"); got != 0 {
+				t.Errorf("the same addresses again: deleted %v, want 0: %s", got, p)
+			}
+		}},
 		{name: "delete-target", check: func(t *testing.T, p []byte) { httpAnswer(t, p, targetStatus, targetCode) }},
+		// No target has failed: nothing to delete, and nothing left.
+		{name: "delete-targets", check: func(t *testing.T, p []byte) {
+			if b := httpAnswer(t, p, 200, ""); number(b, "deleted") != 0 || b["more"] != false {
+				t.Errorf("deleted %v more %v, want 0 and false (no failed target): %s", b["deleted"], b["more"], p)
+			}
+		}},
+		// Archive twice (idempotent), then restore twice, so that the
+		// outdial is active again for delete-outdial.
+		{name: "archive-outdial", check: func(t *testing.T, p []byte) {
+			if b := httpAnswer(t, p, 200, ""); b["archived"] != true || field(b, "tm_archive") == "<nil>" {
+				t.Errorf("archived %v tm_archive %v, want true and a time: %s", b["archived"], b["tm_archive"], p)
+			}
+		}, checkWarm: func(t *testing.T, p []byte) {
+			if b := httpAnswer(t, p, 200, ""); b["archived"] != true {
+				t.Errorf("archiving again: archived %v, want true: %s", b["archived"], p)
+			}
+		}},
+		{name: "restore-outdial", check: func(t *testing.T, p []byte) {
+			if b := httpAnswer(t, p, 200, ""); b["archived"] != false || b["tm_archive"] != nil {
+				t.Errorf("archived %v tm_archive %v, want false and null: %s", b["archived"], b["tm_archive"], p)
+			}
+		}},
 		{name: "delete-outdial", check: func(t *testing.T, p []byte) {
 			if got := field(httpAnswer(t, p, 200, ""), "id"); got != samtemplate.EventOutdialID {
 				t.Errorf("deleted %s, want %s", got, samtemplate.EventOutdialID)

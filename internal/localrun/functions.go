@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/outdial/outdial/internal/api/routes"
+	"github.com/outdial/outdial/internal/api/suppressions"
 	"github.com/outdial/outdial/internal/api/targetimport"
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/app"
@@ -112,6 +113,27 @@ func routeFunc(withPages bool, pick func(*routes.Handlers) httpHandler) func(con
 	}
 }
 
+// suppressionFunc is the constructor of a function whose handler is a
+// method of suppressions.Handler, with page tokens when withPages (as
+// routeFunc).
+func suppressionFunc(withPages bool, pick func(*suppressions.Handler) httpHandler) func(context.Context, *Deps) (any, error) {
+	return func(ctx context.Context, d *Deps) (any, error) {
+		store, err := d.store(ctx)
+		if err != nil {
+			return nil, err
+		}
+		h := &suppressions.Handler{Store: store, Log: d.Log, Now: d.Now}
+		if withPages {
+			secret, err := app.TokenSecret(d.Getenv)
+			if err != nil {
+				return nil, err
+			}
+			h.Pages = apigw.NewPageTokens([]byte(secret))
+		}
+		return pick(h), nil
+	}
+}
+
 // functions maps each function name (its directory under functions/) to
 // the constructor of its handler: what its main.go builds, from the same
 // constructors, and passes to lambda.Start.
@@ -143,6 +165,8 @@ var functions = map[string]func(context.Context, *Deps) (any, error){
 		}
 		return h.DeleteOutdial, nil
 	},
+	"archive-outdial": routeFunc(false, func(h *routes.Handlers) httpHandler { return h.ArchiveOutdial }),
+	"restore-outdial": routeFunc(false, func(h *routes.Handlers) httpHandler { return h.RestoreOutdial }),
 	"add-targets": func(ctx context.Context, d *Deps) (any, error) {
 		store, err := d.store(ctx)
 		if err != nil {
@@ -150,10 +174,15 @@ var functions = map[string]func(context.Context, *Deps) (any, error){
 		}
 		return (&targetimport.Handler{Store: store, Log: d.Log}).AddTargets, nil
 	},
-	"list-targets":  routeFunc(true, func(h *routes.Handlers) httpHandler { return h.ListTargets }),
-	"get-target":    routeFunc(false, func(h *routes.Handlers) httpHandler { return h.GetTarget }),
-	"delete-target": routeFunc(false, func(h *routes.Handlers) httpHandler { return h.DeleteTarget }),
-	"claim-targets": routeFunc(false, func(h *routes.Handlers) httpHandler { return h.ClaimTargets }),
+	"list-targets":        routeFunc(true, func(h *routes.Handlers) httpHandler { return h.ListTargets }),
+	"get-target":          routeFunc(false, func(h *routes.Handlers) httpHandler { return h.GetTarget }),
+	"delete-target":       routeFunc(false, func(h *routes.Handlers) httpHandler { return h.DeleteTarget }),
+	"delete-targets":      routeFunc(false, func(h *routes.Handlers) httpHandler { return h.DeleteTargets }),
+	"claim-targets":       routeFunc(false, func(h *routes.Handlers) httpHandler { return h.ClaimTargets }),
+	"add-suppressions":    suppressionFunc(false, func(h *suppressions.Handler) httpHandler { return h.Add }),
+	"check-suppressions":  suppressionFunc(false, func(h *suppressions.Handler) httpHandler { return h.Check }),
+	"delete-suppressions": suppressionFunc(false, func(h *suppressions.Handler) httpHandler { return h.Delete }),
+	"list-suppressions":   suppressionFunc(true, func(h *suppressions.Handler) httpHandler { return h.List }),
 	"expire-leases": func(ctx context.Context, d *Deps) (any, error) {
 		store, err := d.store(ctx)
 		if err != nil {

@@ -58,7 +58,7 @@ func withCred(req request, token, where string) request {
 
 // readOnlyFields are fields of the answers that clients must never set.
 var readOnlyFields = []string{"id", "customer_id", "status", "try_count_current", "tm_create", "tm_update",
-	"outdial_id", "target_count", "target_counts", "attempt_id", "tm_last_result", "tm_next_attempt"}
+	"outdial_id", "target_count", "target_counts", "attempt_id", "tm_last_result", "next_attempt_at", "reason"}
 
 // countingHandler counts the invocations of a function.
 type countingHandler struct {

@@ -26,6 +26,8 @@ const (
 	ECodeNotFound           = "not_found"              // no such resource for this customer
 	ECodeConflict           = "conflict"               // the resource changed under the request; retry
 	ECodeFailedPrecondition = "failed_precondition"    // the resource is in a state that forbids the request
+	ECodeArchived           = "archived"               // the outdial is archived: it takes no targets and hands none out
+	ECodeSuppressed         = "suppressed"             // every destination of a target is on the customer's suppression list
 	ECodeUnavailable        = "unavailable"            // a dependency is throttled or timed out; retry later
 	ECodeInternal           = "internal"               // a bug or an unexpected dependency error
 )

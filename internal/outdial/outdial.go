@@ -24,10 +24,17 @@ type Outdial struct {
 	Detail      string      `json:"detail"`
 	Data        string      `json:"data"` // text, as in VoIPBIN; "" when unset
 	RetryPolicy RetryPolicy `json:"retry_policy"`
-	TargetCount int64       `json:"target_count"`
-	Counts      Counts      `json:"target_counts"`
-	TMCreate    Time        `json:"tm_create"`
-	TMUpdate    Time        `json:"tm_update"`
+	// CallingWindow, when set, bounds when its targets are dialed, in
+	// each callee's local time (window.go).
+	CallingWindow *CallingWindow `json:"calling_window"`
+	// Archived outdials keep their targets and counts, readable, but
+	// take no new targets and hand none out.
+	Archived    bool   `json:"archived"`
+	TMArchive   Time   `json:"tm_archive"`
+	TargetCount int64  `json:"target_count"`
+	Counts      Counts `json:"target_counts"`
+	TMCreate    Time   `json:"tm_create"`
+	TMUpdate    Time   `json:"tm_update"`
 }
 
 // Counts holds the number of targets in each status. Retry is the subset of
@@ -58,6 +65,8 @@ type OutdialCreate struct {
 	Detail     string          `json:"detail"`
 	CampaignID *string         `json:"campaign_id"`
 	Data       json.RawMessage `json:"data"`
+	// CallingWindow: null or absent for none.
+	CallingWindow *CallingWindow `json:"calling_window"`
 
 	data string // Data, validated
 }
@@ -79,6 +88,11 @@ func (c *OutdialCreate) Validate() error {
 	}
 	if c.data, err = ValidateData("data", c.Data, MaxOutdialData); err != nil {
 		return err
+	}
+	if c.CallingWindow != nil {
+		if err := c.CallingWindow.Validate("calling_window"); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -108,6 +122,8 @@ type OutdialUpdate struct {
 	CampaignID  *string //
 	Data        *string // "" clears it
 	RetryPolicy *RetryPolicyPatch
+	SetWindow   bool           // when true, CallingWindow replaces the stored one (nil removes it)
+	Window      *CallingWindow //
 }
 
 // Validate checks and normalises the fields of u in place.
@@ -141,12 +157,17 @@ func (u *OutdialUpdate) Validate() error {
 			return err
 		}
 	}
+	if u.SetWindow && u.Window != nil {
+		if err := u.Window.Validate("calling_window"); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // Empty reports whether u changes nothing.
 func (u *OutdialUpdate) Empty() bool {
-	return u.Name == nil && u.Detail == nil && !u.SetCampaign && u.Data == nil && u.RetryPolicy == nil
+	return u.Name == nil && u.Detail == nil && !u.SetCampaign && u.Data == nil && u.RetryPolicy == nil && !u.SetWindow
 }
 
 // Apply returns a copy of o with u applied and TMUpdate set to now.
@@ -165,6 +186,9 @@ func (u *OutdialUpdate) Apply(o Outdial, now time.Time) Outdial {
 	}
 	if u.RetryPolicy != nil {
 		o.RetryPolicy = u.RetryPolicy.Apply(o.RetryPolicy)
+	}
+	if u.SetWindow {
+		o.CallingWindow = u.Window
 	}
 	o.TMUpdate = Time{now}
 	return o

@@ -97,4 +97,7 @@ const (
 	ResultFailed   Result = "failed"
 	ResultInvalid  Result = "invalid"
 	ResultExpired  Result = "expired"
+	// ResultSuppressed: a claim found the target's last destinations on
+	// the customer's suppression list; never reported by a dialer.
+	ResultSuppressed Result = "suppressed"
 )

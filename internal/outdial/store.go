@@ -20,9 +20,10 @@ type Store interface {
 	CreateOutdial(ctx context.Context, o *Outdial) error
 	// GetOutdial returns the outdial with its target counts.
 	GetOutdial(ctx context.Context, customerID, id string) (*Outdial, error)
-	// ListOutdials returns the customer's outdials newest first, and the
-	// cursor of the next page ("" on the last page).
-	ListOutdials(ctx context.Context, customerID string, p Page) ([]*Outdial, string, error)
+	// ListOutdials returns the customer's active (or, with archived, its
+	// archived) outdials newest first, and the cursor of the next page (""
+	// on the last page). A page may come back short.
+	ListOutdials(ctx context.Context, customerID string, archived bool, p Page) ([]*Outdial, string, error)
 	// UpdateOutdial applies u and returns the outdial as stored afterwards.
 	UpdateOutdial(ctx context.Context, customerID, id string, u *OutdialUpdate) (*Outdial, error)
 	// DeleteOutdial removes the outdial and returns it as it was. before,
@@ -30,9 +31,13 @@ type Store interface {
 	// before anything is removed; its error is returned and nothing is
 	// removed (the API queues the purge of the targets there).
 	DeleteOutdial(ctx context.Context, customerID, id string, before func(*Outdial) error) (*Outdial, error)
+	// SetArchived archives (archived true) or restores the outdial, and
+	// returns it as stored afterwards. Both are idempotent.
+	SetArchived(ctx context.Context, customerID, id string, archived bool) (*Outdial, error)
 
 	TargetStore
 	DialStore
+	SuppressionStore
 }
 
 // ImportResult says what happened to each target of an import, by its index
@@ -77,8 +82,13 @@ type TargetStore interface {
 	// GetTarget returns one target of the customer's outdial.
 	GetTarget(ctx context.Context, customerID, outdialID, targetID string) (*Target, error)
 	// ListTargets pages through the outdial's targets, optionally only those
-	// in one status.
-	ListTargets(ctx context.Context, customerID, outdialID string, status Status, p Page) ([]*Target, string, error)
+	// that pass f (a page may then come back short; the cursor still walks
+	// the whole list).
+	ListTargets(ctx context.Context, customerID, outdialID string, f TargetFilter, p Page) ([]*Target, string, error)
 	// DeleteTarget removes one target and returns it as it was.
 	DeleteTarget(ctx context.Context, customerID, outdialID, targetID string) (*Target, error)
+	// DeleteTargets deletes the outdial's targets that pass f (not the
+	// zero filter), moving the counts with them, until none is left or
+	// ctx's deadline nears; more reports that some may be left.
+	DeleteTargets(ctx context.Context, customerID, outdialID string, f TargetFilter) (deleted int, more bool, err error)
 }

@@ -60,6 +60,9 @@ type TargetDestination struct {
 	TryCountMax     int    `json:"try_count_max"`
 	TryCountCurrent int    `json:"try_count_current"`
 	Exhausted       bool   `json:"exhausted"`
+	// Timezones are the zones of the destination's number that its
+	// calling window is checked in (none: the target's or outdial's).
+	Timezones []string `json:"timezones,omitempty"`
 }
 
 // Address returns the destination's address.
@@ -90,9 +93,17 @@ type Target struct {
 	Status          Status              `json:"status"`
 	LastResult      Result              `json:"last_result,omitempty"`
 	TMLastResult    Time                `json:"tm_last_result"`
-	TMNextAttempt   Time                `json:"tm_next_attempt"`
-	TMCreate        Time                `json:"tm_create"`
-	TMUpdate        Time                `json:"tm_update"`
+	// NextAttemptAt is the instant the target may be claimed (null unless
+	// idle) and Reason why it is or is not dialed now (reason.go).
+	NextAttemptAt Time   `json:"next_attempt_at"`
+	Reason        Reason `json:"reason"`
+	// Timezone is the target's own IANA zone, as given ("" for none);
+	// Timezones are the zones its calling window is checked in (its own,
+	// or those of its number), empty when the outdial's zone applies.
+	Timezone  string   `json:"timezone,omitempty"`
+	Timezones []string `json:"timezones,omitempty"`
+	TMCreate  Time     `json:"tm_create"`
+	TMUpdate  Time     `json:"tm_update"`
 	// Slots are the VoIPBIN slots (destination_N) of the destinations, in
 	// order, when they are not 0, 1, ...; the JSON form shows them
 	// (MarshalJSON, voipbin.go).
@@ -114,6 +125,8 @@ type TargetCreate struct {
 	Destination2 *SlotAddress        `json:"destination_2"`
 	Destination3 *SlotAddress        `json:"destination_3"`
 	Destination4 *SlotAddress        `json:"destination_4"`
+	// Timezone is the target's own IANA zone for calling windows.
+	Timezone string `json:"timezone"`
 }
 
 // DestinationCreate is one entry of TargetCreate.Destinations.
@@ -129,11 +142,41 @@ type NewTarget struct {
 	Detail       string
 	Data         string
 	Destinations []TargetDestination
-	Slots        []int // VoIPBIN slots of the destinations; nil for 0, 1, ...
+	Slots        []int  // VoIPBIN slots of the destinations; nil for 0, 1, ...
+	Timezone     string // its own IANA zone, "" for none
 }
 
 // Key is the dedupe key of the target: its first destination.
 func (t *NewTarget) Key() string { return t.Destinations[0].Address().Key() }
+
+// DropDestinations removes the destinations whose index drop reports
+// (keeping the VoIPBIN slot of each one left), and reports whether any is
+// left.
+func (t *NewTarget) DropDestinations(drop func(i int, d TargetDestination) bool) bool {
+	var dests []TargetDestination
+	var slots []int
+	for i, d := range t.Destinations {
+		if drop(i, d) {
+			continue
+		}
+		dests = append(dests, d)
+		slot := i
+		if i < len(t.Slots) {
+			slot = t.Slots[i]
+		}
+		slots = append(slots, slot)
+	}
+	if len(dests) < len(t.Destinations) {
+		t.Destinations, t.Slots = dests, nil
+		for i, s := range slots {
+			if s != i {
+				t.Slots = slots
+				break
+			}
+		}
+	}
+	return len(t.Destinations) > 0
+}
 
 // AddressNormalizer validates a destination address and returns its
 // normalised form (the form stored and compared for dedupe), or an *Error
@@ -158,7 +201,11 @@ func (c *TargetCreate) Validate(addresses AddressNormalizer) (*NewTarget, error)
 	if err != nil {
 		return nil, err
 	}
-	nt := &NewTarget{Name: name, Detail: c.Detail, Data: data}
+	tz, err := ValidateTimezone("timezone", c.Timezone)
+	if err != nil {
+		return nil, err
+	}
+	nt := &NewTarget{Name: name, Detail: c.Detail, Data: data, Timezone: tz}
 
 	def := DefaultTryCountMax
 	if c.TryCountMax != nil {

@@ -33,16 +33,35 @@ var wantActions = map[string][]string{
 	// Read (Query), a transaction of Deletes (the head read back, GetItem,
 	// when every answer was lost), the count slots in a batch.
 	"delete-outdial": {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem"},
-	// The owner (GetItem), transactions of Puts and a slot Update; the
-	// API reads back a duplicate single target (GetTarget: BatchGetItem)
-	// and checks the outdial of an all-rejected import (GetOutdial: Query).
+	// As update-outdial: the outdial with its counts (Query), a
+	// transaction of Updates (head and list copy), the head read back
+	// (GetItem) when every answer was lost.
+	"archive-outdial": {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:GetItem"},
+	"restore-outdial": {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:GetItem"},
+	// The owner (GetItem), the suppression list (BatchGetItem),
+	// transactions of Puts and a slot Update; the API reads back a
+	// duplicate single target (GetTarget: BatchGetItem) and checks the
+	// outdial of an all-rejected import (GetOutdial: Query).
 	"add-targets":   {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
 	"list-targets":  {"dynamodb:GetItem", "dynamodb:Query"},
 	"get-target":    {"dynamodb:BatchGetItem"},
 	"delete-target": {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:Query"},
-	// The head (GetItem), the lease registration (PutItem), due targets
-	// (GSI1), transactions of Updates.
-	"claim-targets":    {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+	// The outdial (GetItem), the matching targets (table or GSI1 status
+	// partitions), transactions of Deletes and a slot Update (the slots'
+	// owners: Query), targets read again (BatchGetItem).
+	"delete-targets": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:UpdateItem"},
+	// The head (GetItem), the suppression list (one BatchGetItem per
+	// claim), the lease registration (PutItem), due targets (GSI1),
+	// transactions of Updates.
+	"claim-targets": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+	// The suppression list: which addresses are listed (BatchGetItem),
+	// writes and deletes in batches (BatchWriteItem), pages (Query).
+	"add-suppressions":    {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
+	"check-suppressions":  {"dynamodb:BatchGetItem"},
+	"delete-suppressions": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
+	"list-suppressions":   {"dynamodb:Query"},
+	// Transactions of Updates, a count slot taken after reading the
+	// slots' owners (Query).
 	"process-outcomes": {"dynamodb:UpdateItem", "dynamodb:Query"},
 	"purge-targets":    {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchWriteItem"},
 	// The cursor (GetItem, PutItem), registrations (Query), expired leases
@@ -52,7 +71,7 @@ var wantActions = map[string][]string{
 
 // wantIndex are the functions whose store calls query GSI1; only they may
 // be granted dynamodb:Query on it.
-var wantIndex = set("list-targets", "claim-targets", "expire-leases")
+var wantIndex = set("list-targets", "delete-targets", "claim-targets", "expire-leases")
 
 // Item-level actions a function may be granted at all; Scan, PartiQL and
 // table management never are.

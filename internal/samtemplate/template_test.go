@@ -285,7 +285,8 @@ func TestEnvironment(t *testing.T) {
 }
 
 // TestRoutes checks the HTTP API: every route has a function and the
-// authorizer, no method and path twice, and the outdial routes exist.
+// authorizer, no method and path twice, and each route of the API is
+// served by its function.
 func TestRoutes(t *testing.T) {
 	tpl := loadRepo(t)
 	seen := map[string]string{}
@@ -312,6 +313,18 @@ func TestRoutes(t *testing.T) {
 		{"PUT", "/v1.0/outdials/{id}/campaign_id", "update-outdial-campaign"},
 		{"PUT", "/v1.0/outdials/{id}/data", "update-outdial-data"},
 		{"DELETE", "/v1.0/outdials/{id}", "delete-outdial"},
+		{"POST", "/v1.0/outdials/{id}/archive", "archive-outdial"},
+		{"DELETE", "/v1.0/outdials/{id}/archive", "restore-outdial"},
+		{"POST", "/v1.0/outdials/{id}/targets", "add-targets"},
+		{"GET", "/v1.0/outdials/{id}/targets", "list-targets"},
+		{"GET", "/v1.0/outdials/{id}/targets/{target_id}", "get-target"},
+		{"DELETE", "/v1.0/outdials/{id}/targets/{target_id}", "delete-target"},
+		{"POST", "/v1.0/outdials/{id}/targets/delete", "delete-targets"},
+		{"POST", "/v1.0/outdials/{id}/targets/claim", "claim-targets"},
+		{"POST", "/v1.0/suppressions", "add-suppressions"},
+		{"POST", "/v1.0/suppressions/check", "check-suppressions"},
+		{"POST", "/v1.0/suppressions/delete", "delete-suppressions"},
+		{"GET", "/v1.0/suppressions", "list-suppressions"},
 	}
 	for _, tt := range tests {
 		if got := seen[tt.method+" "+tt.path]; got != tt.function {

@@ -84,8 +84,8 @@ func (h *Handlers) CreateOutdial(ctx context.Context, req apigw.Request) (apigw.
 		o := &outdial.Outdial{
 			ID: id.String(), CustomerID: customerID, CampaignID: in.CampaignID,
 			Name: in.Name, Detail: in.Detail, Data: in.DataText(),
-			RetryPolicy: outdial.DefaultRetryPolicy(),
-			TMCreate:    now, TMUpdate: now,
+			RetryPolicy: outdial.DefaultRetryPolicy(), CallingWindow: in.CallingWindow,
+			TMCreate: now, TMUpdate: now,
 		}
 		if err := h.Store.CreateOutdial(ctx, o); err != nil {
 			return 0, nil, err
@@ -94,23 +94,36 @@ func (h *Handlers) CreateOutdial(ctx context.Context, req apigw.Request) (apigw.
 	})
 }
 
-// ListOutdials handles GET /v1.0/outdials.
+// ListOutdials handles GET /v1.0/outdials: the active outdials, or with
+// ?archived=true the archived ones.
 func (h *Handlers) ListOutdials(ctx context.Context, req apigw.Request) (apigw.Response, error) {
 	return h.respond(ctx, req, func(customerID string) (int, any, error) {
-		page, err := h.Pages.PageParams(req, customerID, "outdials")
+		archived := false
+		switch v := req.QueryStringParameters["archived"]; v {
+		case "", "false":
+		case "true":
+			archived = true
+		default:
+			return 0, nil, outdial.FieldErrorf(outdial.ECodeInvalidQuery, "archived", "must be true or false, got %q", v)
+		}
+		scope := "outdials"
+		if archived {
+			scope = "outdials/archived"
+		}
+		page, err := h.Pages.PageParams(req, customerID, scope)
 		if err != nil {
 			return 0, nil, err
 		}
 		list, next := []*outdial.Outdial{}, ""
 		if !page.End {
-			if list, next, err = h.Store.ListOutdials(ctx, customerID, page); err != nil {
+			if list, next, err = h.Store.ListOutdials(ctx, customerID, archived, page); err != nil {
 				return 0, nil, err
 			}
 		}
 		if list == nil {
 			list = []*outdial.Outdial{}
 		}
-		return http.StatusOK, apigw.List[*outdial.Outdial]{Result: list, NextPageToken: h.Pages.Next(customerID, "outdials", next, len(list))}, nil
+		return http.StatusOK, apigw.List[*outdial.Outdial]{Result: list, NextPageToken: h.Pages.Next(customerID, scope, next, len(list))}, nil
 	})
 }
 
@@ -126,21 +139,29 @@ func (h *Handlers) GetOutdial(ctx context.Context, req apigw.Request) (apigw.Res
 	})
 }
 
-// UpdateOutdial handles PUT /v1.0/outdials/{id}: name, detail and
-// retry_policy; fields left out keep their value.
+// UpdateOutdial handles PUT /v1.0/outdials/{id}: name, detail,
+// retry_policy and calling_window (null removes it); fields left out keep
+// their value.
 func (h *Handlers) UpdateOutdial(ctx context.Context, req apigw.Request) (apigw.Response, error) {
 	return h.update(ctx, req, func(body []byte) (*outdial.OutdialUpdate, error) {
 		var in struct {
-			Name        *string                   `json:"name"`
-			Detail      *string                   `json:"detail"`
-			RetryPolicy *outdial.RetryPolicyPatch `json:"retry_policy"`
+			Name          *string                   `json:"name"`
+			Detail        *string                   `json:"detail"`
+			RetryPolicy   *outdial.RetryPolicyPatch `json:"retry_policy"`
+			CallingWindow *outdial.CallingWindow    `json:"calling_window"`
 		}
 		if err := strictjson.Decode(body, &in); err != nil {
 			return nil, err
 		}
-		u := &outdial.OutdialUpdate{Name: in.Name, Detail: in.Detail, RetryPolicy: in.RetryPolicy}
+		u := &outdial.OutdialUpdate{Name: in.Name, Detail: in.Detail, RetryPolicy: in.RetryPolicy, Window: in.CallingWindow}
+		// encoding/json cannot tell an explicit null from an absent field.
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(body, &fields); err != nil {
+			return nil, outdial.Errorf(outdial.ECodeInvalidJSON, "body: must be a JSON object")
+		}
+		_, u.SetWindow = fields["calling_window"]
 		if u.Empty() {
-			return nil, outdial.FieldErrorf(outdial.ECodeMissingField, "body", "set at least one of name, detail, retry_policy")
+			return nil, outdial.FieldErrorf(outdial.ECodeMissingField, "body", "set at least one of name, detail, retry_policy, calling_window")
 		}
 		return u, nil
 	})

@@ -8,27 +8,38 @@ import (
 	"github.com/outdial/outdial/internal/outdial"
 )
 
-// ListTargets handles GET /v1.0/outdials/{id}/targets?page_size=&page_token=&status=.
+// ListTargets handles GET
+// /v1.0/outdials/{id}/targets?page_size=&page_token=&status=&reason=.
 func (h *Handlers) ListTargets(ctx context.Context, req apigw.Request) (apigw.Response, error) {
 	return h.respond(ctx, req, func(customerID string) (int, any, error) {
 		outdialID, err := apigw.PathID(req, "id")
 		if err != nil {
 			return 0, nil, err
 		}
-		var status outdial.Status
+		var f outdial.TargetFilter
 		if v := req.QueryStringParameters["status"]; v != "" {
-			if status, err = outdial.ParseStatus("status", v); err != nil {
+			if f.Status, err = outdial.ParseStatus("status", v); err != nil {
 				return 0, nil, err
 			}
 		}
-		scope := "targets/" + outdialID + "/" + string(status)
+		if v := req.QueryStringParameters["reason"]; v != "" {
+			if f.Reason, err = outdial.ParseReason("reason", v); err != nil {
+				return 0, nil, err
+			}
+		}
+		scope := "targets/" + outdialID + "/" + string(f.Status) + "/" + string(f.Reason)
 		page, err := h.Pages.PageParams(req, customerID, scope)
 		if err != nil {
 			return 0, nil, err
 		}
 		list, next := []*outdial.Target{}, ""
+		if f.Conflicting() {
+			// Nothing can match, but the outdial must still be the customer's.
+			_, err := h.Store.GetOutdial(ctx, customerID, outdialID)
+			return http.StatusOK, apigw.List[*outdial.Target]{Result: list}, err
+		}
 		if !page.End {
-			if list, next, err = h.Store.ListTargets(ctx, customerID, outdialID, status, page); err != nil {
+			if list, next, err = h.Store.ListTargets(ctx, customerID, outdialID, f, page); err != nil {
 				return 0, nil, err
 			}
 		}

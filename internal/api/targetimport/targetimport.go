@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/outdial/outdial/internal/api/routes"
@@ -112,6 +113,26 @@ func (h *Handler) AddTargets(ctx context.Context, req apigw.Request) (apigw.Resp
 		if single && len(rejected) > 0 {
 			return 0, nil, rows[0].err
 		}
+
+		// The zones of the numbers (calling windows), worked out once here
+		// so that claims need no phone-number library; then the
+		// suppression list: suppressed destinations are dropped, and a
+		// row with none left is rejected.
+		for _, nt := range valid {
+			if nt.Timezone != "" {
+				continue
+			}
+			for i := range nt.Destinations {
+				nt.Destinations[i].Timezones = destination.TimezonesOf(nt.Destinations[i].Address())
+			}
+		}
+		if valid, validIdx, rejected, err = h.dropSuppressed(ctx, customerID, valid, validIdx, rejected, rows); err != nil {
+			return 0, nil, err
+		}
+		if single && len(rejected) > 0 {
+			r := rejected[0]
+			return 0, nil, &outdial.Error{Code: r.Code, Field: r.Field, Message: r.Message}
+		}
 		if len(rows) == 0 {
 			return 0, nil, outdial.FieldErrorf(outdial.ECodeMissingField, "targets", "at least one target is required")
 		}
@@ -157,10 +178,56 @@ func (h *Handler) AddTargets(ctx context.Context, req apigw.Request) (apigw.Resp
 	})
 }
 
+// dropSuppressed removes the destinations on the customer's suppression
+// list from valid (one batched read), and moves the targets left with none
+// to rejected (code suppressed), keeping rejected in row order.
+func (h *Handler) dropSuppressed(ctx context.Context, customerID string, valid []*outdial.NewTarget, validIdx []int, rejected []outdial.RejectedItem, rows []row) ([]*outdial.NewTarget, []int, []outdial.RejectedItem, error) {
+	seen := map[string]bool{}
+	var keys []string
+	for _, nt := range valid {
+		for _, d := range nt.Destinations {
+			if k := d.Address().Key(); !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return valid, validIdx, rejected, nil
+	}
+	suppressed, err := h.Store.Suppressed(ctx, customerID, keys)
+	if err != nil || len(suppressed) == 0 {
+		return valid, validIdx, rejected, err
+	}
+	var keep []*outdial.NewTarget
+	var keepIdx []int
+	added := false
+	for j, nt := range valid {
+		if nt.DropDestinations(func(_ int, d outdial.TargetDestination) bool { return suppressed[d.Address().Key()] }) {
+			keep = append(keep, nt)
+			keepIdx = append(keepIdx, validIdx[j])
+			continue
+		}
+		i := validIdx[j]
+		rejected = append(rejected, outdial.RejectedItem{
+			Index: i, Line: rows[i].line, Code: outdial.ECodeSuppressed, Field: "destination",
+			Message: "destination: every destination of this target is on the customer's suppression list",
+		})
+		added = true
+	}
+	if added {
+		sort.Slice(rejected, func(a, b int) bool { return rejected[a].Index < rejected[b].Index })
+	}
+	return keep, keepIdx, rejected, nil
+}
+
 // outdialMustExist answers 404 for an import whose rows were all rejected
 // into an outdial that is not the customer's.
 func (h *Handler) outdialMustExist(ctx context.Context, customerID, outdialID string) error {
-	_, err := h.Store.GetOutdial(ctx, customerID, outdialID)
+	o, err := h.Store.GetOutdial(ctx, customerID, outdialID)
+	if err == nil && o.Archived {
+		return outdial.Errorf(outdial.ECodeArchived, "the outdial is archived: it takes no new targets; restore it with DELETE /v1.0/outdials/{id}/archive")
+	}
 	return err
 }
 

@@ -1,0 +1,28 @@
+// Command delete-targets is the Lambda function behind POST
+// /v1.0/outdials/{id}/targets/delete (targets by status or reason);
+// template.yaml gives its trigger, environment and permissions.
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/outdial/outdial/internal/api/routes"
+	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
+)
+
+const name = "delete-targets"
+
+func main() {
+	log := app.NewLogger(os.Getenv)
+	store, _, err := storeenv.Load(context.Background(), os.Getenv)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	h := &routes.Handlers{Store: store, Log: log, Now: time.Now}
+	lambda.Start(h.DeleteTargets)
+}

@@ -1,0 +1,28 @@
+// Command restore-outdial is the Lambda function behind DELETE
+// /v1.0/outdials/{id}/archive; template.yaml gives its trigger,
+// environment and permissions.
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/outdial/outdial/internal/api/routes"
+	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
+)
+
+const name = "restore-outdial"
+
+func main() {
+	log := app.NewLogger(os.Getenv)
+	store, _, err := storeenv.Load(context.Background(), os.Getenv)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	h := &routes.Handlers{Store: store, Log: log, Now: time.Now}
+	lambda.Start(h.RestoreOutdial)
+}
