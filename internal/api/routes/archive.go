@@ -1,10 +1,12 @@
 package routes
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 
 	"github.com/outdial/outdial/internal/apigw"
+	"github.com/outdial/outdial/internal/strictjson"
 )
 
 // ArchiveOutdial handles POST /v1.0/outdials/{id}/archive: the outdial
@@ -25,6 +27,16 @@ func (h *Handlers) setArchived(ctx context.Context, req apigw.Request, archived 
 		id, err := apigw.PathID(req, "id")
 		if err != nil {
 			return 0, nil, err
+		}
+		// No field is accepted: an empty body or {}.
+		body, err := apigw.Body(req, MaxOutdialBody)
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(bytes.TrimSpace(body)) > 0 {
+			if err := strictjson.Decode(body, &struct{}{}); err != nil {
+				return 0, nil, err
+			}
 		}
 		o, err := h.Store.SetArchived(ctx, customerID, id, archived)
 		return http.StatusOK, o, err
