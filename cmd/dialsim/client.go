@@ -125,10 +125,15 @@ func (c *apiClient) jsonBody(v any) []byte {
 	return b
 }
 
-// createOutdial: POST /v1.0/outdials.
-func (c *apiClient) createOutdial(ctx context.Context, name, detail string) (*outdial.Outdial, error) {
+// createOutdial: POST /v1.0/outdials, with a calling window if w is not
+// nil.
+func (c *apiClient) createOutdial(ctx context.Context, name, detail string, w *outdial.CallingWindow) (*outdial.Outdial, error) {
 	var o outdial.Outdial
-	body := c.jsonBody(map[string]string{"name": name, "detail": detail})
+	req := map[string]any{"name": name, "detail": detail}
+	if w != nil {
+		req["calling_window"] = w
+	}
+	body := c.jsonBody(req)
 	err := c.do(ctx, http.MethodPost, "/v1.0/outdials", "application/json", body, &o)
 	return &o, err
 }
@@ -149,6 +154,7 @@ type importResult struct {
 	Duplicates      int `json:"duplicates"`
 	Rejected        int `json:"rejected"`
 	RejectedTargets []struct {
+		Index   int    `json:"index"`
 		Line    int    `json:"line"`
 		Code    string `json:"code"`
 		Message string `json:"message"`
@@ -181,10 +187,20 @@ func (c *apiClient) claim(ctx context.Context, id string, limit int, lease time.
 
 // listTargets: every target of the outdial, following next_page_token.
 func (c *apiClient) listTargets(ctx context.Context, id string) ([]*outdial.Target, error) {
+	return c.listTargetsBy(ctx, id, "")
+}
+
+// listTargetsBy: the targets of the outdial with reason r (every target
+// when r is ""), following next_page_token until it is empty (with a
+// reason, pages may come back short or even empty before the end).
+func (c *apiClient) listTargetsBy(ctx context.Context, id string, r outdial.Reason) ([]*outdial.Target, error) {
 	var all []*outdial.Target
 	token := ""
 	for {
 		q := url.Values{"page_size": {"100"}}
+		if r != "" {
+			q.Set("reason", string(r))
+		}
 		if token != "" {
 			q.Set("page_token", token)
 		}
@@ -204,6 +220,51 @@ func (c *apiClient) listTargets(ctx context.Context, id string) ([]*outdial.Targ
 		}
 		token = page.NextPageToken
 	}
+}
+
+// suppressionAnswer is the answer of POST /v1.0/suppressions.
+type suppressionAnswer struct {
+	Added    int `json:"added"`
+	Existing int `json:"existing"`
+	Rejected []struct {
+		Index   int    `json:"index"`
+		Address string `json:"address"`
+		Error   struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	} `json:"rejected"`
+}
+
+// addSuppressions: POST /v1.0/suppressions with {"addresses": [...]}
+// (written addresses such as tel:+15551234567, at most
+// outdial.MaxSuppressionsPerRequest).
+func (c *apiClient) addSuppressions(ctx context.Context, addresses []string) (*suppressionAnswer, error) {
+	var r suppressionAnswer
+	body := c.jsonBody(map[string][]string{"addresses": addresses})
+	err := c.do(ctx, http.MethodPost, "/v1.0/suppressions", "application/json", body, &r)
+	return &r, err
+}
+
+// checkSuppressions: POST /v1.0/suppressions/check, the addresses of
+// addresses on the customer's suppression list.
+func (c *apiClient) checkSuppressions(ctx context.Context, addresses []string) ([]string, error) {
+	var r struct {
+		Suppressed []string `json:"suppressed"`
+	}
+	body := c.jsonBody(map[string][]string{"addresses": addresses})
+	err := c.do(ctx, http.MethodPost, "/v1.0/suppressions/check", "application/json", body, &r)
+	return r.Suppressed, err
+}
+
+// deleteSuppressions: POST /v1.0/suppressions/delete, how many were listed.
+func (c *apiClient) deleteSuppressions(ctx context.Context, addresses []string) (int, error) {
+	var r struct {
+		Deleted int `json:"deleted"`
+	}
+	body := c.jsonBody(map[string][]string{"addresses": addresses})
+	err := c.do(ctx, http.MethodPost, "/v1.0/suppressions/delete", "application/json", body, &r)
+	return r.Deleted, err
 }
 
 // sleepCtx waits d or until ctx is done (then it returns ctx's error).

@@ -7,6 +7,8 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +180,199 @@ func TestSimulator(t *testing.T) {
 		}
 	})
 
+	t.Run("calling window and suppression list", func(t *testing.T) {
+		// The whole command on 200 targets: a window open now in the zone
+		// -window-tz auto picks, 20 targets in a zone where it is closed,
+		// 10 numbers suppressed before the import and 5 after it. The run
+		// settles with the 20 waiting, and the reasons add up.
+		cfg := stackConfig(t, st, nil)
+		var stdout, stderr bytes.Buffer
+		code := realMain([]string{
+			"-api", st.URL, "-token", cfg.Token, "-sqs-endpoint", st.SQSEndpoint, "-queue-url", cfg.QueueURL,
+			"-create", "200", "-tries", "2", "-retry-delay", "0", "-call-duration", "20ms", "-dialers", "4", "-claim", "10",
+			"-window", "06:00-18:00", "-window-tz", "auto", "-closed-share", "0.1", "-suppress", "10", "-suppress-late", "5",
+			"-duplicate", "0.2", "-timeout", "40s", "-seed", "11",
+		}, func(string) string { return "" }, &stdout, &stderr)
+		out := stdout.String()
+		t.Logf("output:\n%s", out)
+		if code != 0 {
+			t.Fatalf("exit status %d, want 0\nstdout:\n%s\nstderr:\n%s", code, out, stderr.String())
+		}
+		for _, want := range []string{
+			"settled after", "counts agree", "target_count 190",
+			"import       200 rows: 190 targets, 10 rejected as suppressed (10 suppressed before the import, 0 listed already); 5 suppressed after it",
+			"20 targets in Etc/GMT", "cleanup      15 numbers taken off the suppression list",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q", want)
+			}
+		}
+		for _, name := range []string{"settled", "finished", "listing", "reasons", "window", "suppressed", "per target"} {
+			if !regexp.MustCompile(`(?m)^    ok    ` + name + ` `).MatchString(out) {
+				t.Errorf("output lacks the passed check %q", name)
+			}
+		}
+		got := reasonsOf(t, out)
+		if got[outdial.ReasonOutsideWindow] != 20 || got[outdial.ReasonSuppressed] != 5 || got[outdial.ReasonDue] != 0 ||
+			got[outdial.ReasonRetryScheduled] != 0 || got[outdial.ReasonDialing] != 0 {
+			t.Errorf("reasons %v, want outside_calling_window 20, suppressed 5, due, retry_scheduled and dialing 0", got)
+		}
+		if n := got[outdial.ReasonFinished] + got[outdial.ReasonMaxTries]; n != 190-20-5 || got[outdial.ReasonFinished] == 0 {
+			t.Errorf("finished %d + max_tries_reached %d = %d, want 165, some finished", got[outdial.ReasonFinished], got[outdial.ReasonMaxTries], n)
+		}
+
+		// The numbers it suppressed are off the list again.
+		api := &apiClient{base: st.URL, token: cfg.Token, http: &http.Client{Timeout: 30 * time.Second}}
+		var list struct {
+			Result []struct{ Address string } `json:"result"`
+		}
+		if err := api.do(context.Background(), http.MethodGet, "/v1.0/suppressions?page_size=100", "", nil, &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Result) != 0 {
+			t.Errorf("the suppression list holds %d entries after the run, want 0", len(list.Result))
+		}
+	})
+
+	t.Run("window and suppression checks", func(t *testing.T) {
+		// In process, with numbers left on the suppression list by an
+		// earlier run (-keep-suppressions): the import rejects those rows
+		// too, and the checks must catch a record that does not match.
+		var out bytes.Buffer
+		cfg := stackConfig(t, st, &out)
+		cfg.Create, cfg.Tries, cfg.Duplicate = 60, 1, 0.2
+		cfg.Window, cfg.WindowTZ, cfg.ClosedShare, cfg.Suppress, cfg.SuppressLate = "06:00-18:00", autoZone, 0.2, 4, 3
+		cfg.KeepSuppressions = true
+		s, err := newSim(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		rep, err := s.run(ctx)
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, out.String())
+		}
+		if !rep.Agree() {
+			t.Fatalf("counts disagree:\n%s", out.String())
+		}
+		if rep.Imported != 56 || rep.Rejected != 4 || rep.ClosedTargets != 12 || rep.Waiting != 12 || rep.Reasons[outdial.ReasonSuppressed] != 3 {
+			t.Errorf("imported %d, rejected %d, closed %d, waiting %d, suppressed %d; want 56, 4, 12, 12, 3\n%s",
+				rep.Imported, rep.Rejected, rep.ClosedTargets, rep.Waiting, rep.Reasons[outdial.ReasonSuppressed], out.String())
+		}
+		var late, closed string
+		for i, r := range s.roles {
+			switch {
+			case r == roleLate && late == "":
+				late = s.number(i)
+			case r == roleClosed && closed == "":
+				closed = s.number(i)
+			}
+		}
+		list, err := s.api.listTargets(ctx, s.outdialID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idOf := map[string]string{}
+		for _, tg := range list {
+			idOf[tg.Destination.Target] = tg.ID
+		}
+		if idOf[late] == "" || idOf[closed] == "" {
+			t.Fatalf("no target for the late-suppressed %s or the closed-zone %s", late, closed)
+		}
+		for _, tc := range []struct {
+			name     string
+			mutate   func() (undo func())
+			wantFail []string
+		}{
+			{"one more target expected in the closed zone", func() func() {
+				s.rep.ClosedTargets++
+				return func() { s.rep.ClosedTargets-- }
+			}, []string{"window"}},
+			{"the window's opening a minute later", func() func() {
+				s.rep.ClosedOpens = s.rep.ClosedOpens.Add(time.Minute)
+				return func() { s.rep.ClosedOpens = s.rep.ClosedOpens.Add(-time.Minute) }
+			}, []string{"window"}},
+			{"a closed-zone target handed out", func() func() {
+				s.targets[idOf[closed]] = &track{}
+				return func() { delete(s.targets, idOf[closed]) }
+			}, []string{"window", "per target"}},
+			{"one number less suppressed after the import", func() func() {
+				s.rep.SuppressedLate--
+				return func() { s.rep.SuppressedLate++ }
+			}, []string{"suppressed"}},
+			{"a late-suppressed target handed out", func() func() {
+				s.targets[idOf[late]] = &track{}
+				return func() { delete(s.targets, idOf[late]) }
+			}, []string{"suppressed"}},
+			{"nothing changed", func() func() { return func() {} }, nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				undo := tc.mutate()
+				defer undo()
+				s.rep.Checks = nil
+				s.verify(ctx)
+				var failed []string
+				for _, c := range s.rep.Checks {
+					if !c.OK {
+						failed = append(failed, c.Name)
+					}
+				}
+				if strings.Join(failed, ",") != strings.Join(tc.wantFail, ",") {
+					t.Errorf("failed checks %q, want %q; checks: %+v", failed, tc.wantFail, s.rep.Checks)
+				}
+			})
+		}
+
+		// Another run finds the 7 numbers it kept on the list among its
+		// own (the same seed draws the same numbers): the import rejects
+		// those rows too, and the targets of the late ones are not created.
+		var again bytes.Buffer
+		cfg2 := cfg
+		cfg2.Out, cfg2.KeepSuppressions = &again, false
+		rep2, err := Run(ctx, cfg2)
+		if err != nil {
+			t.Fatalf("second run: %v\n%s", err, again.String())
+		}
+		if !rep2.Agree() || rep2.ListedBefore != 7 || rep2.Rejected != 11 || rep2.Imported != 49 || rep2.Unsuppressed != 7 {
+			t.Errorf("second run: agree %v, listed before %d, rejected %d, imported %d, unsuppressed %d; want true, 7, 11, 49, 7\n%s",
+				rep2.Agree(), rep2.ListedBefore, rep2.Rejected, rep2.Imported, rep2.Unsuppressed, again.String())
+		}
+
+		// The first run's numbers off the list too.
+		s.cfg.KeepSuppressions = false
+		s.unsuppress(ctx)
+		if s.rep.Unsuppressed != 7 || s.rep.UnsuppressErr != nil {
+			t.Errorf("unsuppressed %d (%v), want the 7 the first run kept", s.rep.Unsuppressed, s.rep.UnsuppressErr)
+		}
+	})
+
+	t.Run("window closed now", func(t *testing.T) {
+		// A -window-tz where the window is closed: it fails at once and
+		// says which zone would do.
+		cfg := stackConfig(t, st, nil)
+		w, _ := parseWindow("06:00-18:00")
+		zone, _, ok := pickClosedZone(w, time.Now(), time.Hour)
+		if !ok {
+			t.Fatal("no zone where 06:00-18:00 is closed")
+		}
+		var stdout, stderr bytes.Buffer
+		code := realMain([]string{
+			"-api", st.URL, "-token", cfg.Token, "-sqs-endpoint", st.SQSEndpoint, "-queue-url", cfg.QueueURL,
+			"-create", "10", "-window", "06:00-18:00", "-window-tz", zone, "-suppress", "2",
+		}, func(string) string { return "" }, &stdout, &stderr)
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+		for _, want := range []string{"is closed now in " + zone, "pick a window open now", "-window-tz auto"} {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+			}
+		}
+		if strings.Contains(stdout.String(), "created outdial") {
+			t.Errorf("an outdial was created:\n%s", stdout.String())
+		}
+	})
+
 	t.Run("outdial deleted mid-run", func(t *testing.T) {
 		// Retries wait an hour, so the run goes on until the outdial is
 		// deleted under it; then it must stop with an error at once.
@@ -185,7 +380,7 @@ func TestSimulator(t *testing.T) {
 		cfg := stackConfig(t, st, &out)
 		ctx := context.Background()
 		api := &apiClient{base: st.URL, token: cfg.Token, http: &http.Client{Timeout: 30 * time.Second}}
-		o, err := api.createOutdial(ctx, "to be deleted", "")
+		o, err := api.createOutdial(ctx, "to be deleted", "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,6 +431,28 @@ func TestSimulator(t *testing.T) {
 			}
 		}
 	})
+}
+
+// reasonsOf reads the summary's reasons line.
+func reasonsOf(t *testing.T, out string) map[outdial.Reason]int {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^  reasons      (.*)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no reasons line in:\n%s", out)
+	}
+	got := map[outdial.Reason]int{}
+	for _, part := range strings.Split(m[1], ", ") {
+		name, n, ok := strings.Cut(part, " ")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil {
+			t.Fatalf("reasons line %q: cannot read %q", m[1], part)
+		}
+		got[outdial.Reason(name)] = v
+	}
+	if len(got) != len(reasonOrder) {
+		t.Errorf("reasons line %q names %d reasons, want %d", m[1], len(got), len(reasonOrder))
+	}
+	return got
 }
 
 func TestProbabilitiesPick(t *testing.T) {
@@ -300,6 +517,16 @@ func TestBadFlags(t *testing.T) {
 		{"tries too large", []string{"-create", "5", "-tries", "21"}, "-tries must be between"},
 		{"remote API without token", []string{"-create", "5", "-api", "https://example.execute-api.eu-west-1.amazonaws.com"}, "no token"},
 		{"stray argument", []string{"-create", "5", "extra"}, "unexpected argument"},
+		{"window without create", []string{"-outdial", "01a219fd-9b67-7c76-8ecb-6c2e639ca02b", "-window", "08:00-21:00"}, "-window needs -create"},
+		{"window not HH:MM-HH:MM", []string{"-create", "5", "-window", "8-21"}, `-window "8-21": want HH:MM-HH:MM`},
+		{"window ending before it starts", []string{"-create", "5", "-window", "21:00-08:00"}, "want HH:MM-HH:MM with the end after the start"},
+		{"unknown window zone", []string{"-create", "5", "-window", "08:00-21:00", "-window-tz", "Mars/Olympus"}, `-window-tz "Mars/Olympus" is not an IANA`},
+		{"window zone without window", []string{"-create", "5", "-window-tz", "UTC"}, "-window-tz needs -window"},
+		{"closed share without window", []string{"-create", "5", "-closed-share", "0.5"}, "-closed-share needs -window"},
+		{"closed share above 1", []string{"-create", "5", "-window", "08:00-21:00", "-closed-share", "1.5"}, "-closed-share must be between 0 and 1"},
+		{"suppress without create", []string{"-outdial", "01a219fd-9b67-7c76-8ecb-6c2e639ca02b", "-suppress", "1"}, "-suppress and -suppress-late need -create"},
+		{"negative suppress-late", []string{"-create", "5", "-suppress-late", "-1"}, "must not be negative"},
+		{"more roles than targets", []string{"-create", "10", "-suppress", "4", "-suppress-late", "4", "-window", "08:00-21:00", "-closed-share", "0.3"}, "exceed the 10 of -create"},
 		{"unknown flag", []string{"-nope"}, "flag provided but not defined"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,12 +4,23 @@
 // "dials" them with configurable result probabilities and call durations,
 // sends each outcome to the outcome queue over SQS, and shows live
 // progress. It ends with a summary and checks the outdial's counts against
-// what it sent: the exit status is 0 only when they agree.
+// what it sent: the exit status is 0 only when they agree. It settles when
+// nothing is dialing and every idle target waits for the calling window;
+// the summary shows how many targets there are of each reason.
 //
 // It uses only the public interfaces: the HTTP API with a bearer token and
 // the SQS queue. Against `make run` no flag is needed beyond -create:
 //
 //	go run ./cmd/dialsim -create 200
+//
+// With a calling window and the suppression list: the outdial gets the
+// window 08:00-21:00 in a whole-hour zone where it is open now, 10% of the
+// targets a zone where it is closed (they wait, reason
+// outside_calling_window), 10 numbers are suppressed before the import
+// (which must reject them) and 5 after it (claims must fail them):
+//
+//	go run ./cmd/dialsim -create 200 -window 08:00-21:00 -window-tz auto \
+//	    -closed-share 0.1 -suppress 10 -suppress-late 5
 //
 // Against a deployed stack (the stack's outputs give the URLs):
 //
@@ -119,6 +130,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	fs.IntVar(&cfg.Create, "create", 0, "create an outdial with N generated fictional +1555 numbers (CSV import)")
 	fs.IntVar(&cfg.Tries, "tries", 0, "try_count_max of generated targets (0: the service's default, 3)")
 	fs.IntVar(&cfg.RetryDelay, "retry-delay", 2, "with -create: every delay of the outdial's retry_policy, in seconds (-1: the service's defaults)")
+	fs.StringVar(&cfg.Window, "window", "", "with -create: the outdial's calling_window `HH:MM-HH:MM`, every day (24:00 ends the day), e.g. 08:00-21:00; it must be open now in -window-tz and stay so for -timeout")
+	fs.StringVar(&cfg.WindowTZ, "window-tz", "UTC", "time zone of -window: an IANA name, or auto (a whole-hour Etc/GMT zone where the window is open now)")
+	fs.Float64Var(&cfg.ClosedShare, "closed-share", 0, "with -window: this `fraction` of the generated targets get a timezone (CSV column) where the window is closed now and for an hour at least, so they wait; the others get none (the window's zone applies)")
+	fs.IntVar(&cfg.Suppress, "suppress", 0, "with -create: put `N` generated numbers on the suppression list before the import, which must reject exactly their rows (code suppressed)")
+	fs.IntVar(&cfg.SuppressLate, "suppress-late", 0, "with -create: put `M` more generated numbers on the suppression list after the import, before dialing: claims must fail their targets (reason suppressed)")
+	fs.BoolVar(&cfg.KeepSuppressions, "keep-suppressions", false, "leave the numbers it suppressed on the customer's suppression list (by default it removes them at the end)")
 	fs.IntVar(&cfg.Dialers, "dialers", 4, "concurrent claim loops")
 	fs.IntVar(&cfg.Claim, "claim", 10, "limit of each claim (targets dialed at once per dialer)")
 	fs.DurationVar(&cfg.Lease, "lease", 60*time.Second, "lease of each claim (10s..1h, whole seconds)")
@@ -137,6 +154,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var tzSet bool
+	fs.Visit(func(f *flag.Flag) { tzSet = tzSet || f.Name == "window-tz" })
+	if tzSet && cfg.Window == "" {
+		return cfg, errors.New("-window-tz needs -window")
 	}
 	if *retryAfter >= 0 {
 		cfg.RetryAfter = retryAfter

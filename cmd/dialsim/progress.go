@@ -70,6 +70,29 @@ func (s *sim) summary(total time.Duration) {
 		fmt.Fprintf(out, "  API counts   target_count %d  idle %d  dialing %d  finished %d  failed %d  retry_pending %d\n",
 			o.TargetCount, c.Idle, c.Dialing, c.Finished, c.Failed, c.Retry)
 	}
+	if r.Reasons != nil {
+		fmt.Fprintf(out, "  reasons      %s\n", reasonsLine(r.Reasons))
+	} else if r.ReasonsErr != nil {
+		fmt.Fprintf(out, "  reasons      not read: %v\n", r.ReasonsErr)
+	}
+	if r.Created && (r.Rejected > 0 || r.SuppressedBefore > 0 || r.SuppressedLate > 0) {
+		fmt.Fprintf(out, "  import       %d rows: %d targets, %d rejected as suppressed (%d suppressed before the import, %d listed already); %d suppressed after it\n",
+			r.Imported+r.Rejected, r.Imported, r.Rejected, r.SuppressedBefore, r.ListedBefore, r.SuppressedLate)
+	}
+	if w := r.Window; w != nil {
+		fmt.Fprintf(out, "  window       %s-%s in %s, open until %s", w.Start, w.End, w.Timezone, r.WindowCloses.UTC().Format(time.RFC3339))
+		if r.ClosedTargets > 0 {
+			fmt.Fprintf(out, "; %d targets in %s wait for its opening there at %s", r.ClosedTargets, r.ClosedZone, r.ClosedOpens.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintln(out)
+	}
+	if r.Unsuppressed > 0 || r.UnsuppressErr != nil {
+		fmt.Fprintf(out, "  cleanup      %d numbers taken off the suppression list again (-keep-suppressions keeps them)", r.Unsuppressed)
+		if r.UnsuppressErr != nil {
+			fmt.Fprintf(out, "; the others could not be: %v", r.UnsuppressErr)
+		}
+		fmt.Fprintln(out)
+	}
 	sent := r.SentTotal()
 	var parts []string
 	for _, res := range []outdial.Result{outdial.ResultAnswered, outdial.ResultBusy, outdial.ResultNoAnswer, outdial.ResultFailed, outdial.ResultInvalid} {
@@ -86,7 +109,7 @@ func (s *sim) summary(total time.Duration) {
 		fmt.Fprintf(out, "  throughput   %.1f outcomes/s\n", float64(sent)/secs)
 	}
 	if len(r.Checks) == 0 {
-		fmt.Fprintf(out, "  not checked: the run %s before every target was finished or failed\n", verb(r.Ending))
+		fmt.Fprintf(out, "  not checked: the run %s before every target was finished, failed or waiting for the calling window\n", verb(r.Ending))
 		return
 	}
 	fmt.Fprintln(out, "  checks (the simulator assumed to be the outdial's only dialer)")
@@ -102,6 +125,15 @@ func (s *sim) summary(total time.Duration) {
 	} else {
 		fmt.Fprintln(out, "counts DISAGREE")
 	}
+}
+
+// reasonsLine shows the targets of each reason, in reasonOrder.
+func reasonsLine(n map[outdial.Reason]int) string {
+	parts := make([]string, len(reasonOrder))
+	for i, r := range reasonOrder {
+		parts[i] = fmt.Sprintf("%s %d", r, n[r])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func verb(ending string) string {
