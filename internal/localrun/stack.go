@@ -184,6 +184,21 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 			go func() { defer st.pollers.Done(); p.Run(pollCtx) }()
 		}
 	}
+	// Stream event source mappings: one poller per DynamoDB event of a
+	// function (the table's stream).
+	for _, f := range tpl.Functions {
+		for _, e := range f.Events {
+			if e.Type != samtemplate.EventDynamoDB {
+				continue
+			}
+			p, err := NewStreamPoller(ctx, st.DynamoDBEndpoint, st.TableName, st.Functions[f.Name], intProp(e.Properties["BatchSize"], 100), opt.Log)
+			if err != nil {
+				return nil, fmt.Errorf("function %s: DynamoDB event %s: %w", f.LogicalID, e.Name, err)
+			}
+			st.pollers.Add(1)
+			go func() { defer st.pollers.Done(); p.Run(pollCtx) }()
+		}
+	}
 	// Schedules: one timer per ScheduleV2 event of a function.
 	for _, f := range tpl.Functions {
 		for _, e := range f.Events {

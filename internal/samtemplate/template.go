@@ -37,6 +37,8 @@ const (
 	// EventScheduleV2 is a schedule of EventBridge Scheduler
 	// (AWS::Scheduler::Schedule) that invokes the function.
 	EventScheduleV2 = "ScheduleV2"
+	// EventDynamoDB is a DynamoDB Stream event source mapping.
+	EventDynamoDB = "DynamoDB"
 )
 
 // implicitHTTPAPI is the logical id SAM gives the HTTP API it creates for
