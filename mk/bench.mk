@@ -6,7 +6,8 @@
 # OUTDIAL_DYNAMODB_ENDPOINT when set), measures import vs a plain
 # BatchWriteItem loop, GET of an outdial with its counts, claims, outcomes
 # through the SQS handler vs a plain UpdateItem loop, DynamoDB requests and
-# write units per operation, the Lambda bootstrap sizes and the cold starts
+# write units per operation, claims with a calling window and a suppression
+# list (claim-screened; -screened-only), the Lambda bootstrap sizes and the cold starts
 # under the runtime emulator (median of 5), and prints one table.
 # The table is also kept in .local/bench.txt. Method: docs/bench.md.
 # A CPU profile of the bench process: BENCH_ARGS="-cpuprofile .local/bench.pprof".

@@ -61,6 +61,18 @@ type counts struct {
 	// writes (table and indexes together); IndexWCU is the part of WCU
 	// that went to global secondary indexes.
 	RCU, WCU, IndexWCU float64
+	// ReadUnits is RCU by operation.
+	ReadUnits map[string]float64
+	// BatchGetKeys counts the keys the BatchGetItem requests asked for
+	// (DynamoDB charges a strongly consistent read for every one, found or
+	// not; DynamoDB Local reports only the items found).
+	BatchGetKeys int
+	// EmptyQueries counts the queries that reported no capacity (DynamoDB
+	// Local reports 0 for a query that finds nothing; DynamoDB charges at
+	// least half a unit).
+	EmptyQueries int
+	// ItemsRead counts the items the reads returned, by operation.
+	ItemsRead map[string]int
 	// Time is the summed duration of the requests, by operation
 	// (requests in parallel overlap, so the sum can exceed the wall time).
 	Time map[string]time.Duration
@@ -97,12 +109,28 @@ func (c counts) Succeeded(op string) int { return c.Ops[op] - c.Errors[op] }
 func (c counts) Sub(before counts) counts {
 	out := counts{
 		Ops: map[string]int{}, Errors: map[string]int{}, Time: map[string]time.Duration{},
+		ReadUnits: map[string]float64{}, ItemsRead: map[string]int{},
 		RCU: c.RCU - before.RCU, WCU: c.WCU - before.WCU, IndexWCU: c.IndexWCU - before.IndexWCU,
 		Reported: c.Reported - before.Reported, Unreported: c.Unreported - before.Unreported,
+		BatchGetKeys: c.BatchGetKeys - before.BatchGetKeys, EmptyQueries: c.EmptyQueries - before.EmptyQueries,
 	}
 	maps.Copy(out.Ops, c.Ops)
 	maps.Copy(out.Errors, c.Errors)
 	maps.Copy(out.Time, c.Time)
+	maps.Copy(out.ReadUnits, c.ReadUnits)
+	maps.Copy(out.ItemsRead, c.ItemsRead)
+	for k, v := range before.ItemsRead {
+		out.ItemsRead[k] -= v
+		if out.ItemsRead[k] == 0 {
+			delete(out.ItemsRead, k)
+		}
+	}
+	for k, v := range before.ReadUnits {
+		out.ReadUnits[k] -= v
+		if out.ReadUnits[k] == 0 {
+			delete(out.ReadUnits, k)
+		}
+	}
 	for k, v := range before.Time {
 		out.Time[k] -= v
 		if out.Time[k] == 0 {
@@ -125,7 +153,10 @@ func (c counts) Sub(before counts) counts {
 }
 
 func newCounting(next dynamo.API) *counting {
-	return &counting{next: next, c: counts{Ops: map[string]int{}, Errors: map[string]int{}, Time: map[string]time.Duration{}}}
+	return &counting{next: next, c: counts{
+		Ops: map[string]int{}, Errors: map[string]int{}, Time: map[string]time.Duration{},
+		ReadUnits: map[string]float64{}, ItemsRead: map[string]int{},
+	}}
 }
 
 // Snapshot returns the counts so far.
@@ -136,7 +167,16 @@ func (w *counting) Snapshot() counts {
 	c.Ops = maps.Clone(w.c.Ops)
 	c.Errors = maps.Clone(w.c.Errors)
 	c.Time = maps.Clone(w.c.Time)
+	c.ReadUnits = maps.Clone(w.c.ReadUnits)
+	c.ItemsRead = maps.Clone(w.c.ItemsRead)
 	return c
+}
+
+// read counts n items returned by a read of op.
+func (w *counting) read(op string, n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.c.ItemsRead[op] += n
 }
 
 // record counts one request of op that started at start, and the
@@ -156,6 +196,9 @@ func (w *counting) record(op string, start time.Time, write bool, err error, cc 
 		return
 	}
 	w.c.Reported++
+	if op == "Query" && aws.ToFloat64(cc[0].CapacityUnits) == 0 {
+		w.c.EmptyQueries++
+	}
 	for _, c := range cc {
 		total := aws.ToFloat64(c.CapacityUnits)
 		var index float64
@@ -167,6 +210,7 @@ func (w *counting) record(op string, start time.Time, write bool, err error, cc 
 			w.c.IndexWCU += index
 		} else {
 			w.c.RCU += total
+			w.c.ReadUnits[op] += total
 		}
 	}
 }
@@ -189,6 +233,9 @@ func (w *counting) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts 
 	var cc []types.ConsumedCapacity
 	if err == nil {
 		cc = one(out.ConsumedCapacity)
+		if out.Item != nil {
+			w.read("GetItem", 1)
+		}
 	}
 	w.record("GetItem", start, false, err, cc...)
 	return out, err
@@ -248,6 +295,7 @@ func (w *counting) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...f
 	var cc []types.ConsumedCapacity
 	if err == nil {
 		cc = one(out.ConsumedCapacity)
+		w.read("Query", len(out.Items))
 	}
 	w.record("Query", start, false, err, cc...)
 	return out, err
@@ -257,11 +305,23 @@ func (w *counting) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...f
 func (w *counting) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
 	cp := *in
 	cp.ReturnConsumedCapacity = rcc
+	keys := 0
+	for _, ka := range in.RequestItems {
+		keys += len(ka.Keys)
+	}
+	w.mu.Lock()
+	w.c.BatchGetKeys += keys
+	w.mu.Unlock()
 	start := time.Now()
 	out, err := w.next.BatchGetItem(ctx, &cp, opts...)
 	var cc []types.ConsumedCapacity
 	if err == nil {
 		cc = out.ConsumedCapacity
+		n := 0
+		for _, items := range out.Responses {
+			n += len(items)
+		}
+		w.read("BatchGetItem", n)
 	}
 	w.record("BatchGetItem", start, false, err, cc...)
 	return out, err

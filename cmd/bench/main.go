@@ -3,12 +3,15 @@
 // handler vs a plain BatchWriteItem loop, GET of an outdial with its
 // counts, claims, outcomes through the SQS handler vs a plain UpdateItem
 // loop, DynamoDB requests and capacity per operation, the Lambda
-// bootstrap sizes and the cold starts under the runtime emulator.
+// bootstrap sizes and the cold starts under the runtime emulator, and
+// claims from an outdial with a calling window and a suppression list
+// beside claims from a plain one (claim-screened, issue 14).
 //
 // Usage (make bench runs it with BENCH_ARGS):
 //
 //	go run ./cmd/bench [-targets 10000] [-outcomes 2000] [-concurrency 10] [-cpuprofile file]
 //	go run ./cmd/bench -coldstart-only [-coldstart-runs 5]
+//	go run ./cmd/bench -screened-only [-targets 10000] [-claims 20]
 //
 // It starts its own DynamoDB Local on a free port and stops it at the end,
 // or uses OUTDIAL_DYNAMODB_ENDPOINT when that is set. Every DynamoDB call
@@ -64,6 +67,9 @@ type config struct {
 	Contention         string // N values of the contention lines, comma-separated ("" for none)
 	ContentionOutcomes int    // outcomes applied per contention run
 	ContentionOnly     bool   // only the contention lines
+
+	Screened     bool // the claim-screened measurement (screened.go)
+	ScreenedOnly bool // only that measurement
 }
 
 func main() {
@@ -83,6 +89,8 @@ func main() {
 	flag.StringVar(&cfg.Contention, "contention", "5,20,100", "concurrent outcome batches of each contention line (through the DynamoDB double), comma-separated; empty for none")
 	flag.IntVar(&cfg.ContentionOutcomes, "contention-outcomes", 6500, "targets claimed before each contention run, whose outcomes are fed in batches (the claimers claim a third as many more during the run)")
 	flag.BoolVar(&cfg.ContentionOnly, "contention-only", false, "print only the contention lines")
+	flag.BoolVar(&cfg.Screened, "screened", true, "measure claims from an outdial with a calling window (closed for half the targets) and a 10 000-address suppression list beside a plain outdial (claim-screened; -targets targets each, -claims claims per round)")
+	flag.BoolVar(&cfg.ScreenedOnly, "screened-only", false, "print only the claim-screened measurement (after the untimed warm-up round)")
 	flag.Parse()
 	if cfg.Targets < 1 || cfg.Outcomes < 1 || cfg.Concurrency < 1 || cfg.Claims < 1 || cfg.Gets < 1 || cfg.Warmup < 0 || cfg.ColdStartRuns < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -targets, -outcomes, -concurrency, -claims, -gets and -coldstart-runs must be at least 1")
@@ -165,6 +173,9 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 	}()
 	e := newEnv(client, table, ddbPID, progress)
 
+	if cfg.ScreenedOnly {
+		return screenedOnly(ctx, e, cfg, rep.machine, rep.ddbNote, out)
+	}
 	if cfg.ContentionOnly {
 		lines, err := contentionLines(ctx, client, table, cfg, progress)
 		for _, l := range lines {
@@ -189,6 +200,11 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 		return err
 	}
 	rep.round = rr
+	if cfg.Screened {
+		if rep.screened, err = screenedClaims(ctx, e, cfg); err != nil {
+			return err
+		}
+	}
 	if rep.contention, err = contentionLines(ctx, client, table, cfg, progress); err != nil {
 		return err
 	}
@@ -332,7 +348,8 @@ type report struct {
 	cold     []coldStartRow
 	coldNote string
 
-	contention []string // the contention lines
+	contention []string        // the contention lines
+	screened   *screenedResult // the claim-screened measurement, when run
 
 	load1Start, load1End float64 // 1-minute load averages
 	loadStart, loadEnd   string  // /proc/loadavg's three averages
@@ -469,6 +486,10 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "counts:   exact after the outcomes (%+v).\n", rr.CountsGot)
 	fmt.Fprintf(w, "run:      warm-up round %s (untimed), whole run %s.\n", dur(r.warmup), dur(r.elapsed))
+	if r.screened != nil {
+		fmt.Fprintln(w)
+		r.screened.print(w)
+	}
 	if len(r.contention) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "contention: through the DynamoDB double at its defaults (docs/dynamodb-double.md); one line per number of concurrent outcome batches:")

@@ -56,8 +56,8 @@ var wantActions = map[string][]string{
 	"claim-targets": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
 	// The suppression list: which addresses are listed (BatchGetItem),
 	// writes and deletes in batches (BatchWriteItem), pages (Query).
-	"add-suppressions":    {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
-	"check-suppressions":  {"dynamodb:BatchGetItem"},
+	"add-suppressions":    {"dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"},
+	"check-suppressions":  {"dynamodb:GetItem", "dynamodb:BatchGetItem"},
 	"delete-suppressions": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
 	"list-suppressions":   {"dynamodb:Query"},
 	// Transactions of Updates, a count slot taken after reading the
