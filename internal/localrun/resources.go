@@ -263,7 +263,8 @@ type Queue struct {
 
 // queueAttributes are the properties of an AWS::SQS::Queue passed to
 // CreateQueue as they are.
-var queueAttributes = []string{"VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "DelaySeconds", "MaximumMessageSize"}
+var queueAttributes = []string{"VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "DelaySeconds", "MaximumMessageSize",
+	"FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"}
 
 // createQueues sets up every AWS::SQS::Queue of the template, named
 // prefix+<LogicalId>: queues that others point at as a dead-letter target
@@ -287,6 +288,9 @@ func createQueues(ctx context.Context, client *sqs.Client, raw map[string]map[st
 	for _, id := range ids {
 		props := raw[id]
 		name := prefix + id
+		if fmt.Sprint(props["FifoQueue"]) == "true" {
+			name += ".fifo" // as CloudFormation names a FIFO queue
+		}
 		var url *string
 		if res, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)}); err == nil {
 			url = res.QueueUrl
