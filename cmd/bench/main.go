@@ -12,6 +12,7 @@
 //	go run ./cmd/bench [-targets 10000] [-outcomes 2000] [-concurrency 10] [-cpuprofile file]
 //	go run ./cmd/bench -coldstart-only [-coldstart-runs 5]
 //	go run ./cmd/bench -screened-only [-targets 10000] [-claims 20]
+//	go run ./cmd/bench -events-only [-events-targets 500] [-events-rate 100]
 //
 // It starts its own DynamoDB Local on a free port and stops it at the end,
 // or uses OUTDIAL_DYNAMODB_ENDPOINT when that is set. Every DynamoDB call
@@ -70,6 +71,11 @@ type config struct {
 
 	Screened     bool // the claim-screened measurement (screened.go)
 	ScreenedOnly bool // only that measurement
+
+	Events        bool    // the events measurement on the local stack (events.go)
+	EventsOnly    bool    // only that measurement
+	EventsTargets int     // targets per customer of the events measurement
+	EventsRate    float64 // outcomes per second sent in the events measurement
 }
 
 func main() {
@@ -91,9 +97,17 @@ func main() {
 	flag.BoolVar(&cfg.ContentionOnly, "contention-only", false, "print only the contention lines")
 	flag.BoolVar(&cfg.Screened, "screened", true, "measure claims from an outdial with a calling window (closed for half the targets) and a 10 000-address suppression list beside a plain outdial (claim-screened; -targets targets each, -claims claims per round)")
 	flag.BoolVar(&cfg.ScreenedOnly, "screened-only", false, "print only the claim-screened measurement (after the untimed warm-up round)")
+	flag.BoolVar(&cfg.Events, "events", true, "measure webhook events (issue 15) on the local stack: latency from an outcome's send to its event at a receiver, events per outcome, deliveries per event, publish-events' DynamoDB cost per event, outcome writes with and without a webhook")
+	flag.BoolVar(&cfg.EventsOnly, "events-only", false, "print only the events measurement")
+	flag.IntVar(&cfg.EventsTargets, "events-targets", 500, "targets imported, claimed and given an outcome per customer in the events measurement")
+	flag.Float64Var(&cfg.EventsRate, "events-rate", 100, "outcomes sent per second in the events measurement")
 	flag.Parse()
 	if cfg.Targets < 1 || cfg.Outcomes < 1 || cfg.Concurrency < 1 || cfg.Claims < 1 || cfg.Gets < 1 || cfg.Warmup < 0 || cfg.ColdStartRuns < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -targets, -outcomes, -concurrency, -claims, -gets and -coldstart-runs must be at least 1")
+		os.Exit(2)
+	}
+	if cfg.EventsTargets < 1 || cfg.EventsTargets > 10000 || !(cfg.EventsRate > 0) {
+		fmt.Fprintln(os.Stderr, "bench: -events-targets must be 1 to 10000 and -events-rate above 0")
 		os.Exit(2)
 	}
 
@@ -176,6 +190,9 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 	if cfg.ScreenedOnly {
 		return screenedOnly(ctx, e, cfg, rep.machine, rep.ddbNote, out)
 	}
+	if cfg.EventsOnly {
+		return eventsOnly(ctx, cfg, root, endpoint, rep.machine, rep.ddbNote, out, progress)
+	}
 	if cfg.ContentionOnly {
 		lines, err := contentionLines(ctx, client, table, cfg, progress)
 		for _, l := range lines {
@@ -207,6 +224,11 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 	}
 	if rep.contention, err = contentionLines(ctx, client, table, cfg, progress); err != nil {
 		return err
+	}
+	if cfg.Events {
+		if rep.events, err = runEvents(ctx, cfg, root, endpoint, progress); err != nil {
+			return fmt.Errorf("events: %w", err)
+		}
 	}
 
 	if cfg.Sizes {
@@ -350,6 +372,7 @@ type report struct {
 
 	contention []string        // the contention lines
 	screened   *screenedResult // the claim-screened measurement, when run
+	events     *eventsResult   // the events measurement, when run
 
 	load1Start, load1End float64 // 1-minute load averages
 	loadStart, loadEnd   string  // /proc/loadavg's three averages
@@ -489,6 +512,10 @@ func (r *report) print(w io.Writer) {
 	if r.screened != nil {
 		fmt.Fprintln(w)
 		r.screened.print(w)
+	}
+	if r.events != nil {
+		fmt.Fprintln(w)
+		r.events.print(w)
 	}
 	if len(r.contention) > 0 {
 		fmt.Fprintln(w)

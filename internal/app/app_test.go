@@ -93,7 +93,8 @@ func deps(env map[string]string) *localrun.Deps {
 }
 
 // kind says how a function is invoked: by the HTTP API, as its
-// authorizer, by an SQS event source, or by a schedule.
+// authorizer, by an SQS event source, by the table's stream, or by a
+// schedule.
 func kinds(t *testing.T, tpl *samtemplate.Template) map[string]string {
 	t.Helper()
 	k := map[string]string{}
@@ -106,6 +107,8 @@ func kinds(t *testing.T, tpl *samtemplate.Template) map[string]string {
 				k[f.Name] = "sqs"
 			case samtemplate.EventScheduleV2:
 				k[f.Name] = "schedule"
+			case samtemplate.EventDynamoDB:
+				k[f.Name] = "stream"
 			}
 		}
 	}
@@ -227,6 +230,47 @@ func TestEveryFunctionBuildsAndAnswers(t *testing.T) {
 				if err := json.Unmarshal(out, &res); err != nil || len(res.BatchItemFailures) != 0 {
 					t.Fatalf("empty batch = %s (%v), want no failures", out, err)
 				}
+				if name == "deliver-webhooks" {
+					// The sample delivery (a ping) needs the customer's
+					// webhook, which the unreachable table cannot give:
+					// the message is reported, to come back later, and
+					// the invocation does not fail.
+					var ev events.SQSEvent
+					sample := sampleEvent(t, name, &ev)
+					out := invokeBounded(t, lh, ctx, sample)
+					var res events.SQSEventResponse
+					if err := json.Unmarshal(out, &res); err != nil {
+						t.Fatalf("answer %s: %v", out, err)
+					}
+					if got := failureIDs(res.BatchItemFailures); len(got) != 1 || got[0] != ev.Records[0].MessageId {
+						t.Errorf("the sample delivery against an unreachable table: failures %v, want [%s]", got, ev.Records[0].MessageId)
+					}
+				}
+			case "stream":
+				// An empty batch: nothing to do, nothing failed.
+				out, err := lh.Invoke(ctx, mustJSON(t, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{}}))
+				if err != nil {
+					t.Fatalf("invoke with an empty batch: %v", err)
+				}
+				var res events.DynamoDBEventResponse
+				if err := json.Unmarshal(out, &res); err != nil || len(res.BatchItemFailures) != 0 {
+					t.Fatalf("empty batch = %s (%v), want no failures", out, err)
+				}
+				// The sample record (an outdial's name changed) needs the
+				// table: against an unreachable one it is reported by its
+				// sequence number, for the event source mapping to retry
+				// from it, and the invocation does not fail.
+				var ev events.DynamoDBEvent
+				sample := sampleEvent(t, name, &ev)
+				out = invokeBounded(t, lh, ctx, sample)
+				res = events.DynamoDBEventResponse{}
+				if err := json.Unmarshal(out, &res); err != nil {
+					t.Fatalf("answer %s: %v", out, err)
+				}
+				want := ev.Records[0].Change.SequenceNumber
+				if len(res.BatchItemFailures) != 1 || res.BatchItemFailures[0].ItemIdentifier != want {
+					t.Errorf("the sample record against an unreachable table = %s, want the failure of %s", out, want)
+				}
 			case "schedule":
 				// EventBridge Scheduler's event is accepted; the run then
 				// fails on the unreachable table, as an error of the
@@ -243,10 +287,50 @@ func TestEveryFunctionBuildsAndAnswers(t *testing.T) {
 					t.Errorf("the scheduler's event was refused: %v", err)
 				}
 			default:
-				t.Fatalf("%s has no HttpApi, SQS or ScheduleV2 event and is not the authorizer", name)
+				t.Fatalf("%s has no HttpApi, SQS, DynamoDB or ScheduleV2 event and is not the authorizer", name)
 			}
 		})
 	}
+}
+
+// sampleEvent reads events/<name>.json into v and returns it.
+func sampleEvent(t *testing.T, name string, v any) []byte {
+	t.Helper()
+	root, err := localstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(samtemplate.EventPath(root, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("events/%s.json: %v", name, err)
+	}
+	return raw
+}
+
+// invokeBounded invokes lh with payload for at most 10 s (the SDK's
+// retries against a closed port included) and returns its answer, which
+// must not be an error.
+func invokeBounded(t *testing.T, lh lambda.Handler, ctx context.Context, payload []byte) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	started := time.Now()
+	out, err := lh.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatalf("invoke with the sample event: %v (after %s)", err, time.Since(started).Round(time.Millisecond))
+	}
+	return out
+}
+
+func failureIDs(fs []events.SQSBatchItemFailure) []string {
+	ids := []string{}
+	for _, f := range fs {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	return ids
 }
 
 func mustJSON(t *testing.T, v any) []byte {

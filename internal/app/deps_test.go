@@ -63,14 +63,38 @@ var normalisers = map[string]bool{
 	"delete-suppressions": true, "list-suppressions": true,
 }
 
+// sqsUsers are the functions that link the SQS client: those of the
+// purge queue (delete-outdial sends to it; purge-targets links the SDK
+// through internal/purge, whose Queue is beside its Processor) and those of
+// the webhook delivery queue (issue 15): publish-events and test-webhook
+// send to it, deliver-webhooks changes the visibility of failed
+// deliveries. The other webhook routes link it too, without using it:
+// their handlers are built by internal/app/webhookfns, which builds the
+// delivery queue's client (internal/app/deliveryenv, publish.SQS) for
+// test-webhook.
+var sqsUsers = map[string]bool{
+	"delete-outdial": true, "purge-targets": true,
+	"publish-events": true, "deliver-webhooks": true, "test-webhook": true,
+	"put-webhook": true, "get-webhook": true, "delete-webhook": true, "rotate-webhook": true,
+}
+
+// eventsUsers are the functions that link the stream and delivery code of
+// issue 15 (internal/publish, internal/deliver): the two functions of the
+// pipeline and, through internal/app/webhookfns, the webhook routes.
+var eventsUsers = map[string]bool{
+	"publish-events": true, "deliver-webhooks": true, "test-webhook": true,
+	"put-webhook": true, "get-webhook": true, "delete-webhook": true, "rotate-webhook": true,
+}
+
 // TestFunctionDeps checks that each function links only what it needs:
 // the authorizer no AWS service client, no AWS config and no
 // libphonenumber; only the normalisers libphonenumber (destination
-// normalisation); only the functions of the purge queue the SQS client.
+// normalisation); only the functions of the purge and delivery queues the
+// SQS client; only the webhook functions the publisher and the deliverer.
 func TestFunctionDeps(t *testing.T) {
 	deps := functionDeps(t)
-	if len(deps) < 23 {
-		t.Fatalf("go list found %d functions, want 23 or more", len(deps))
+	if len(deps) < 30 {
+		t.Fatalf("go list found %d functions, want 30 or more", len(deps))
 	}
 	for name, d := range deps {
 		for _, pkg := range []string{modulePrefix + "internal/localrun", modulePrefix + "internal/api"} {
@@ -84,10 +108,13 @@ func TestFunctionDeps(t *testing.T) {
 		if got, want := linksPackage(d, modulePrefix+"internal/destination"), normalisers[name]; got != want {
 			t.Errorf("%s: links internal/destination = %v, want %v", name, got, want)
 		}
-		// delete-outdial sends to the purge queue; purge-targets links the
-		// SDK through internal/purge, whose Queue is beside its Processor.
-		if got, want := linksPackage(d, sqsSDK), name == "delete-outdial" || name == "purge-targets"; got != want {
+		if got, want := linksPackage(d, sqsSDK), sqsUsers[name]; got != want {
 			t.Errorf("%s: links %s = %v, want %v", name, sqsSDK, got, want)
+		}
+		for _, pkg := range []string{modulePrefix + "internal/publish", modulePrefix + "internal/deliver"} {
+			if got, want := linksPackage(d, pkg), eventsUsers[name]; got != want {
+				t.Errorf("%s: links %s = %v, want %v (only the webhook functions)", name, pkg, got, want)
+			}
 		}
 		if got, want := linksPackage(d, dynamoDBSDK), name != "authorizer"; got != want {
 			t.Errorf("%s: links %s = %v, want %v", name, dynamoDBSDK, got, want)

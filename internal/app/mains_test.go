@@ -123,6 +123,19 @@ func TestMains(t *testing.T) {
 			if _, ok := f.Env[app.EnvPurgeQueueURL]; ok {
 				cases = append(cases, broken{"no purge queue", app.EnvPurgeQueueURL, ""})
 			}
+			// The webhook functions (issue 15).
+			if _, ok := f.Env[app.EnvDeliveryQueueURL]; ok {
+				cases = append(cases, broken{"no delivery queue", app.EnvDeliveryQueueURL, ""})
+			}
+			if _, ok := f.Env[app.EnvLocalWebhooks]; ok {
+				cases = append(cases, broken{"local webhooks not a boolean", app.EnvLocalWebhooks, "yes"})
+			}
+			if _, ok := f.Env[app.EnvWebhookRetryHours]; ok {
+				cases = append(cases, broken{"retry window too long", app.EnvWebhookRetryHours, "337"})
+			}
+			if _, ok := f.Env[app.EnvWebhookBackoffSeconds]; ok {
+				cases = append(cases, broken{"no backoff", app.EnvWebhookBackoffSeconds, "0"})
+			}
 			for _, c := range cases {
 				env := templateEnv(t, tpl, f, map[string]string{c.variable: c.value})
 				if c.value == "" {

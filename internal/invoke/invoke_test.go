@@ -7,8 +7,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
 
 	"github.com/outdial/outdial/internal/auth"
@@ -185,6 +189,21 @@ func TestInvokeEveryFunction(t *testing.T) {
 	// target the sample add-targets event creates has it.
 	targetStatus, targetCode := 404, "not_found"
 
+	// The webhook secrets answered so far, and the messages on the
+	// delivery queue (nothing consumes it here).
+	var secrets []string
+	rotated := func(t *testing.T, b map[string]any) {
+		t.Helper()
+		got := fmt.Sprint(b["secret"])
+		if !secretRE.MatchString(got) || slices.Contains(secrets, got) {
+			t.Errorf("rotate answered secret %.12s..., want a new one", got)
+		}
+		secrets = append(secrets, got)
+	}
+	queued := func(t *testing.T) int {
+		t.Helper()
+		return queueDepth(t, ctx, st.SQSEndpoint, st.QueueURLs["DeliveryQueue"])
+	}
 	field := func(m map[string]any, k string) string { return fmt.Sprint(m[k]) }
 	count := func(m map[string]any, k string) int { l, _ := m[k].([]any); return len(l) }
 	number := func(m map[string]any, k string) float64 {
@@ -350,6 +369,65 @@ func TestInvokeEveryFunction(t *testing.T) {
 				t.Errorf("batchItemFailures %v purging a deleted outdial, want none", got)
 			}
 		}},
+		// The sample customer's webhook (issue 15): set (its secret kept
+		// when set again), read without the secret, rotated (a new secret
+		// each time), pinged (two pings on the delivery queue), deleted
+		// (then 404).
+		{name: "put-webhook", check: func(t *testing.T, p []byte) {
+			b := httpAnswer(t, p, 200, "")
+			if field(b, "uri") != "https://hooks.example.com/outdial" || count(b, "event_types") != 2 || !secretRE.MatchString(field(b, "secret")) {
+				t.Errorf("PUT answered %s, want the sample's uri and two types, with a secret", p)
+			}
+			secrets = append(secrets, field(b, "secret"))
+		}, checkWarm: func(t *testing.T, p []byte) {
+			if got := field(httpAnswer(t, p, 200, ""), "secret"); len(secrets) != 1 || got != secrets[0] {
+				t.Errorf("the same PUT again answered secret %.12s..., want the first one kept", got)
+			}
+		}},
+		{name: "get-webhook", check: func(t *testing.T, p []byte) {
+			b := httpAnswer(t, p, 200, "")
+			if _, ok := b["secret"]; ok || field(b, "uri") != "https://hooks.example.com/outdial" || count(b, "event_types") != 2 {
+				t.Errorf("GET answered %s, want the webhook without its secret", p)
+			}
+		}},
+		{name: "rotate-webhook", check: func(t *testing.T, p []byte) {
+			rotated(t, httpAnswer(t, p, 200, ""))
+		}, checkWarm: func(t *testing.T, p []byte) {
+			rotated(t, httpAnswer(t, p, 200, ""))
+		}},
+		{name: "test-webhook", check: func(t *testing.T, p []byte) {
+			if b := httpAnswer(t, p, 202, ""); b["queued"] != true || field(b, "event_id") == "" {
+				t.Errorf("test answered %s, want queued and an event id", p)
+			}
+		}, checkWarm: func(t *testing.T, p []byte) {
+			httpAnswer(t, p, 202, "")
+			if got := queued(t); got != 2 {
+				t.Errorf("%d messages on the delivery queue after two tests, want the two pings", got)
+			}
+		}},
+		{name: "delete-webhook", check: func(t *testing.T, p []byte) {
+			if b := httpAnswer(t, p, 200, ""); field(b, "uri") != "https://hooks.example.com/outdial" {
+				t.Errorf("DELETE answered %s, want the webhook deleted", p)
+			}
+		}, checkWarm: func(t *testing.T, p []byte) { httpAnswer(t, p, 404, "not_found") }},
+		// The sample delivery (a ping) for a customer who has no webhook
+		// any more is dropped: acknowledged, nothing to retry.
+		{name: "deliver-webhooks", check: func(t *testing.T, p []byte) {
+			if got := batchFailures(t, p); len(got) != 0 {
+				t.Errorf("batchItemFailures %v for a delivery to a customer without a webhook, want none (dropped)", got)
+			}
+		}},
+		// The sample stream record renames the sample outdial, deleted by
+		// now, of a customer without a webhook: no delivery, and nothing
+		// to retry.
+		{name: "publish-events", check: func(t *testing.T, p []byte) {
+			streamFailures(t, p)
+		}, checkWarm: func(t *testing.T, p []byte) {
+			streamFailures(t, p)
+			if got := queued(t); got != 2 {
+				t.Errorf("%d messages on the delivery queue after publish-events, want only test-webhook's two pings", got)
+			}
+		}},
 	}
 
 	// Every function of the template has an expectation, and only those.
@@ -447,6 +525,46 @@ func TestInvokeEveryFunction(t *testing.T) {
 		fmt.Fprintf(&b, "%-26s %10d %8s %8s %10s %8s %8s\n", f.name, f.size, ms(f.ready), ms(f.cold), ms(f.coldTotal), ms(f.rieDuration), ms(f.warm))
 	}
 	t.Log(b.String())
+}
+
+// streamFailures checks a DynamoDB stream batch response reports no
+// failure.
+func streamFailures(t *testing.T, payload []byte) {
+	t.Helper()
+	var res events.DynamoDBEventResponse
+	if err := json.Unmarshal(payload, &res); err != nil {
+		t.Fatalf("not a DynamoDB batch response: %v\n%s", err, payload)
+	}
+	if len(res.BatchItemFailures) != 0 {
+		t.Errorf("batchItemFailures %v, want none: %s", res.BatchItemFailures, payload)
+	}
+}
+
+// secretRE is a webhook signing secret.
+var secretRE = regexp.MustCompile(`^whsec_[0-9a-f]{64}$`)
+
+// queueDepth is the number of messages on the queue at url
+// (ApproximateNumberOfMessages, visible ones; nothing receives them here).
+func queueDepth(t *testing.T, ctx context.Context, endpoint, url string) int {
+	t.Helper()
+	if url == "" {
+		t.Fatal("the stack has no DeliveryQueue")
+	}
+	client, err := localstack.SQSClient(ctx, endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+	if err != nil {
+		t.Fatalf("ApproximateNumberOfMessages: %v", err)
+	}
+	return n
 }
 
 func readEvent(t *testing.T, root, name string) events.APIGatewayV2HTTPRequest {

@@ -15,10 +15,12 @@ import (
 	"github.com/outdial/outdial/internal/api/routes"
 	"github.com/outdial/outdial/internal/api/suppressions"
 	"github.com/outdial/outdial/internal/api/targetimport"
+	"github.com/outdial/outdial/internal/api/webhooks"
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/app"
 	"github.com/outdial/outdial/internal/app/purgeenv"
 	"github.com/outdial/outdial/internal/app/storeenv"
+	"github.com/outdial/outdial/internal/app/webhookfns"
 	"github.com/outdial/outdial/internal/dynamo"
 	"github.com/outdial/outdial/internal/leases"
 	"github.com/outdial/outdial/internal/outcome"
@@ -134,6 +136,32 @@ func suppressionFunc(withPages bool, pick func(*suppressions.Handler) httpHandle
 	}
 }
 
+// storeAndConfig is the store and the AWS config of d.
+func (d *Deps) storeAndConfig(ctx context.Context) (aws.Config, *dynamo.Store, error) {
+	cfg, err := d.awsConfig(ctx)
+	if err != nil {
+		return aws.Config{}, nil, err
+	}
+	store, err := d.store(ctx)
+	return cfg, store, err
+}
+
+// webhookRoute is the constructor of a function whose handler is a method
+// of webhooks.Handler; withQueue gives it the delivery queue.
+func webhookRoute(withQueue bool, pick func(*webhooks.Handler) httpHandler) func(context.Context, *Deps) (any, error) {
+	return func(ctx context.Context, d *Deps) (any, error) {
+		cfg, store, err := d.storeAndConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		h, err := webhookfns.Routes(cfg, store, d.Log, d.Getenv, withQueue)
+		if err != nil {
+			return nil, err
+		}
+		return pick(h), nil
+	}
+}
+
 // functions maps each function name (its directory under functions/) to
 // the constructor of its handler: what its main.go builds, from the same
 // constructors, and passes to lambda.Start.
@@ -196,6 +224,33 @@ var functions = map[string]func(context.Context, *Deps) (any, error){
 			return nil, err
 		}
 		return (&outcome.Processor{Store: store, Log: d.Log}).Handle, nil
+	},
+	"put-webhook":    webhookRoute(false, func(h *webhooks.Handler) httpHandler { return h.Put }),
+	"get-webhook":    webhookRoute(false, func(h *webhooks.Handler) httpHandler { return h.Get }),
+	"delete-webhook": webhookRoute(false, func(h *webhooks.Handler) httpHandler { return h.Delete }),
+	"rotate-webhook": webhookRoute(false, func(h *webhooks.Handler) httpHandler { return h.Rotate }),
+	"test-webhook":   webhookRoute(true, func(h *webhooks.Handler) httpHandler { return h.Test }),
+	"publish-events": func(ctx context.Context, d *Deps) (any, error) {
+		cfg, store, err := d.storeAndConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p, err := webhookfns.Publisher(cfg, store, d.Log, d.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		return p.Handle, nil
+	},
+	"deliver-webhooks": func(ctx context.Context, d *Deps) (any, error) {
+		cfg, store, err := d.storeAndConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		h, err := webhookfns.Deliverer(cfg, store, d.Log, d.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		return h.Handle, nil
 	},
 	"purge-targets": func(ctx context.Context, d *Deps) (any, error) {
 		store, err := d.store(ctx)

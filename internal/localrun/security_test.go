@@ -41,6 +41,10 @@ var routeBodies = map[string]string{
 	"POST /v1.0/suppressions":                 `{"addresses":["tel:+15550009999"]}`,
 	"POST /v1.0/suppressions/check":           `{"addresses":["tel:+15550009999"]}`,
 	"POST /v1.0/suppressions/delete":          `{"addresses":["tel:+15550009999"]}`,
+	// The webhook (issue 15): sets one, makes a new secret, queues a ping.
+	"PUT /v1.0/webhook":         `{"uri":"https://hooks.example.com/sweep","event_types":["outdial_deleted"]}`,
+	"POST /v1.0/webhook/rotate": `{}`,
+	"POST /v1.0/webhook/test":   `{}`,
 }
 
 // credPlaces are where a request may carry its token: the Authorization
@@ -63,7 +67,8 @@ func withCred(req request, token, where string) request {
 
 // readOnlyFields are fields of the answers that clients must never set.
 var readOnlyFields = []string{"id", "customer_id", "status", "try_count_current", "tm_create", "tm_update",
-	"outdial_id", "target_count", "target_counts", "attempt_id", "tm_last_result", "next_attempt_at", "reason"}
+	"outdial_id", "target_count", "target_counts", "attempt_id", "tm_last_result", "next_attempt_at", "reason",
+	"secret"}
 
 // countingHandler counts the invocations of a function.
 type countingHandler struct {
@@ -531,6 +536,73 @@ func TestSecuritySweep(t *testing.T) {
 		sameSnapshot(t, "bodies with read-only fields", before, snapshot(t, st))
 	})
 
+	// The webhook has no id in its path: it is the caller's. Another
+	// customer's calls reach their own (none), answer exactly as for a
+	// customer without one, and change nothing of A's.
+	type hookJSON struct {
+		URI        string   `json:"uri"`
+		EventTypes []string `json:"event_types"`
+		Secret     string   `json:"secret"`
+	}
+	var hookA, hookB hookJSON
+	t.Run("another customer's webhook is no webhook", func(t *testing.T) {
+		// outdial_deleted only: nothing in the sweep deletes an outdial of
+		// A's, so nothing is delivered to this unroutable host.
+		st.ok(t, request{method: "PUT", path: "/v1.0/webhook", token: tokA,
+			body: `{"uri":"https://hooks.example.com/a","event_types":["outdial_deleted"]}`}, &hookA)
+		if hookA.Secret == "" {
+			t.Fatalf("A's PUT answered no secret: %+v", hookA)
+		}
+		custC := uuid.NewString() // has never had a webhook
+		tokC := st.token(t, custC, time.Hour)
+		before := snapshot(t, st)
+		n := 0
+		for _, r := range routes {
+			if !strings.HasPrefix(r.Path, "/v1.0/webhook") || r.Method == "PUT" {
+				continue
+			}
+			n++
+			body := routeBodies[r.Method+" "+r.Path]
+			asB := st.do(t, request{method: r.Method, path: r.Path, token: tokB, body: body})
+			asC := st.do(t, request{method: r.Method, path: r.Path, token: tokC, body: body})
+			name := r.Method + " " + r.Path
+			if asB.status != http.StatusNotFound || asC.status != http.StatusNotFound {
+				t.Errorf("%s as B: %d %s, as C: %d %s; want 404 for both (neither has a webhook)", name, asB.status, asB.body, asC.status, asC.body)
+				continue
+			}
+			if got, want := normalised(t, asB), normalised(t, asC); got != want || got.Error.Code != "not_found" {
+				t.Errorf("%s: B (A has a webhook) answers %+v, C %+v; want the same not_found", name, got, want)
+			}
+			if strings.Contains(string(asB.body), "hooks.example.com") || strings.Contains(string(asB.body), custA) {
+				t.Errorf("%s: B's answer names A's webhook or customer: %s", name, asB.body)
+			}
+		}
+		if n != 4 {
+			t.Errorf("found %d webhook routes besides PUT, want GET, DELETE, rotate and test", n)
+		}
+		sameSnapshot(t, "another customer's webhook requests", before, snapshot(t, st))
+
+		// B's own webhook is B's: A's stays as it was, secret included.
+		st.ok(t, request{method: "PUT", path: "/v1.0/webhook", token: tokB,
+			body: `{"uri":"https://hooks.example.com/b","event_types":["outdial_deleted"]}`}, &hookB)
+		if hookB.Secret == "" || hookB.Secret == hookA.Secret {
+			t.Errorf("B's webhook has secret %.12s..., want one of its own", hookB.Secret)
+		}
+		var gotA, againA hookJSON
+		st.ok(t, request{method: "GET", path: "/v1.0/webhook", token: tokA}, &gotA)
+		if gotA.URI != hookA.URI || gotA.Secret != "" {
+			t.Errorf("A's webhook after B's calls = %+v, want %s without its secret", gotA, hookA.URI)
+		}
+		st.ok(t, request{method: "PUT", path: "/v1.0/webhook", token: tokA,
+			body: `{"uri":"https://hooks.example.com/a","event_types":["outdial_deleted"]}`}, &againA)
+		if againA.Secret != hookA.Secret {
+			t.Error("A's secret changed: another customer's rotate reached it")
+		}
+		for _, tok := range []string{tokA, tokB} {
+			st.ok(t, request{method: "DELETE", path: "/v1.0/webhook", token: tok}, nil)
+		}
+	})
+
 	t.Run("logs hold no token or destination", func(t *testing.T) {
 		logs := st.Logs()
 		if !strings.Contains(logs, `"status":403`) {
@@ -547,6 +619,14 @@ func TestSecuritySweep(t *testing.T) {
 			if strings.Contains(logs, dest) {
 				t.Errorf("logs contain the destination %s", dest)
 			}
+		}
+		for _, secret := range []string{hookA.Secret, hookB.Secret} {
+			if secret != "" && strings.Contains(logs, secret) {
+				t.Errorf("logs contain a webhook secret")
+			}
+		}
+		if strings.Contains(logs, "whsec_") {
+			t.Errorf("logs contain something like a webhook secret (whsec_)")
 		}
 	})
 }

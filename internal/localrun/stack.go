@@ -105,6 +105,14 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 		}
 	}()
 
+	// Local receivers (http://127.0.0.1:<port>) may be webhooks here,
+	// unless the caller says otherwise.
+	params := map[string]string{"LocalWebhooks": "true"}
+	for k, v := range opt.Parameters {
+		params[k] = v
+	}
+	opt.Parameters = params
+
 	// The stand-ins, the table and the queues.
 	st.Resources, err = Provision(ctx, ProvisionOptions{
 		Root: opt.Root, TableName: opt.TableName, TokenSecret: opt.TokenSecret, Parameters: opt.Parameters,
@@ -191,7 +199,8 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 			if e.Type != samtemplate.EventDynamoDB {
 				continue
 			}
-			p, err := NewStreamPoller(ctx, st.DynamoDBEndpoint, st.TableName, st.Functions[f.Name], intProp(e.Properties["BatchSize"], 100), opt.Log)
+			p, err := NewStreamPoller(ctx, st.DynamoDBEndpoint, st.TableName, st.Functions[f.Name], intProp(e.Properties["BatchSize"], 100),
+				time.Duration(intProp(e.Properties["MaximumBatchingWindowInSeconds"], 0))*time.Second, opt.Log)
 			if err != nil {
 				return nil, fmt.Errorf("function %s: DynamoDB event %s: %w", f.LogicalID, e.Name, err)
 			}

@@ -20,8 +20,8 @@ import (
 // StreamPoller feeds the table's DynamoDB Stream to a function like
 // Lambda's DynamoDB event source mapping: it reads every shard of the
 // stream from the start (TRIM_HORIZON, parents before children), invokes
-// the function with batches of up to BatchSize records of one shard in
-// the Lambda event's JSON, and on a reported batch item failure
+// the function with batches of up to BatchSize records of one shard
+// gathered for up to Window, in the Lambda event's JSON, and on a reported batch item failure
 // (ReportBatchItemFailures) invokes it again from the failed record after
 // a pause, up to MaxRetries times; then it skips the batch and logs it (the
 // deployed mapping sends it to its on-failure destination).
@@ -30,6 +30,7 @@ type StreamPoller struct {
 	StreamARN  string
 	Fn         *Function
 	BatchSize  int
+	Window     time.Duration // MaximumBatchingWindowInSeconds
 	MaxRetries int
 	Log        *slog.Logger
 
@@ -39,7 +40,7 @@ type StreamPoller struct {
 
 // NewStreamPoller returns a poller of the stream of table on the DynamoDB
 // at endpoint, or an error when the table has no stream.
-func NewStreamPoller(ctx context.Context, endpoint, table string, fn *Function, batchSize int, log *slog.Logger) (*StreamPoller, error) {
+func NewStreamPoller(ctx context.Context, endpoint, table string, fn *Function, batchSize int, window time.Duration, log *slog.Logger) (*StreamPoller, error) {
 	cfg, err := localstack.AWSConfig(ctx)
 	if err != nil {
 		return nil, err
@@ -58,7 +59,7 @@ func NewStreamPoller(ctx context.Context, endpoint, table string, fn *Function, 
 	}
 	return &StreamPoller{
 		Client:    dynamodbstreams.NewFromConfig(cfg, func(o *dynamodbstreams.Options) { o.BaseEndpoint = aws.String(endpoint) }),
-		StreamARN: arn, Fn: fn, BatchSize: batchSize, MaxRetries: 10, Log: log, done: map[string]bool{}, lastSeq: map[string]string{},
+		StreamARN: arn, Fn: fn, BatchSize: batchSize, Window: window, MaxRetries: 10, Log: log, done: map[string]bool{}, lastSeq: map[string]string{},
 	}, nil
 }
 
@@ -73,30 +74,59 @@ func (p *StreamPoller) Run(ctx context.Context) {
 		}
 		busy := false
 		for _, id := range sortedKeys(iters) {
-			it := iters[id]
-			res, err := p.Client.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: it, Limit: aws.Int32(int32(p.BatchSize))})
-			if err != nil {
-				if ctx.Err() == nil {
-					p.Log.Warn("stream: get records failed; reading the shard again", "shard", id, "err", err)
-					delete(iters, id) // discover resumes after the last record delivered
-				}
+			records, next, ok := p.gather(ctx, id, iters[id])
+			if !ok {
+				delete(iters, id) // discover resumes after the last record delivered
 				continue
 			}
-			if len(res.Records) > 0 {
+			if len(records) > 0 {
 				busy = true
-				p.deliver(ctx, id, res.Records)
+				p.deliver(ctx, id, records)
 			}
-			if res.NextShardIterator == nil {
+			if next == nil {
 				p.done[id] = true
 				delete(iters, id)
 				continue
 			}
-			iters[id] = res.NextShardIterator
+			iters[id] = next
 		}
 		if !busy {
 			sleep(ctx, 200*time.Millisecond)
 		}
 	}
+}
+
+// gather reads shard id from it like the event source mapping's batching:
+// up to BatchSize records, for up to Window after the first one. It
+// returns the records, the next iterator (nil once the shard is closed and
+// read) and false when a read failed.
+func (p *StreamPoller) gather(ctx context.Context, id string, it *string) ([]stypes.Record, *string, bool) {
+	var records []stypes.Record
+	var deadline time.Time
+	for ctx.Err() == nil && it != nil && len(records) < p.BatchSize {
+		res, err := p.Client.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: it, Limit: aws.Int32(int32(min(1000, p.BatchSize-len(records))))})
+		if err != nil {
+			if ctx.Err() == nil {
+				p.Log.Warn("stream: get records failed; reading the shard again", "shard", id, "err", err)
+			}
+			if len(records) > 0 {
+				p.deliver(ctx, id, records)
+			}
+			return nil, nil, false
+		}
+		it = res.NextShardIterator
+		if len(records) == 0 && len(res.Records) > 0 {
+			deadline = time.Now().Add(p.Window)
+		}
+		records = append(records, res.Records...)
+		if len(records) == 0 || !time.Now().Before(deadline) {
+			break
+		}
+		if len(res.Records) == 0 {
+			sleep(ctx, min(50*time.Millisecond, time.Until(deadline)))
+		}
+	}
+	return records, it, true
 }
 
 // discover adds an iterator for every shard not read yet whose parent is

@@ -53,7 +53,7 @@ func TestStreamPollerFeedsEveryChangeInOrder(t *testing.T) {
 			}
 			return res, nil
 		})}
-	p, err := localrun.NewStreamPoller(ctx, dynamotest.Endpoint(), table, fn, 2, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p, err := localrun.NewStreamPoller(ctx, dynamotest.Endpoint(), table, fn, 2, 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,6 +58,11 @@ func TestEvents(t *testing.T) {
 				}
 			case hasEvent(f, samtemplate.EventScheduleV2):
 				checkScheduleEvent(t, path)
+			case hasEvent(f, samtemplate.EventDynamoDB):
+				var ev events.DynamoDBEvent
+				if decodeStrict(t, path, &ev) && len(ev.Records) == 0 {
+					t.Errorf("%s: no records", path)
+				}
 			default:
 				var v any
 				decodeStrict(t, path, &v)

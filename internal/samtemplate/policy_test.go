@@ -60,6 +60,15 @@ var wantActions = map[string][]string{
 	"check-suppressions":  {"dynamodb:GetItem", "dynamodb:BatchGetItem"},
 	"delete-suppressions": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
 	"list-suppressions":   {"dynamodb:Query"},
+	// Webhooks (issue 15): one item per customer.
+	"put-webhook":    {"dynamodb:UpdateItem"},
+	"get-webhook":    {"dynamodb:GetItem"},
+	"delete-webhook": {"dynamodb:GetItem", "dynamodb:DeleteItem"},
+	"rotate-webhook": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+	"test-webhook":   {"dynamodb:GetItem"},
+	// Owners and webhooks, an outdial's counts, its completion mark.
+	"publish-events":   {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+	"deliver-webhooks": {"dynamodb:GetItem"},
 	// Transactions of Updates, a count slot taken after reading the
 	// slots' owners (Query).
 	"process-outcomes": {"dynamodb:UpdateItem", "dynamodb:Query"},

@@ -1,0 +1,29 @@
+// Command delete-webhook is the Lambda function behind DELETE /v1.0/webhook (issue 15);
+// template.yaml gives its trigger, environment and permissions.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
+	"github.com/outdial/outdial/internal/app/webhookfns"
+)
+
+const name = "delete-webhook"
+
+func main() {
+	log := app.NewLogger(os.Getenv)
+	store, cfg, err := storeenv.Load(context.Background(), os.Getenv)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	h, err := webhookfns.Routes(cfg, store, log, os.Getenv, false)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	lambda.Start(h.Delete)
+}

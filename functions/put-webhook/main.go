@@ -1,0 +1,29 @@
+// Command put-webhook is the Lambda function behind PUT /v1.0/webhook (issue 15);
+// template.yaml gives its trigger, environment and permissions.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
+	"github.com/outdial/outdial/internal/app/webhookfns"
+)
+
+const name = "put-webhook"
+
+func main() {
+	log := app.NewLogger(os.Getenv)
+	store, cfg, err := storeenv.Load(context.Background(), os.Getenv)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	h, err := webhookfns.Routes(cfg, store, log, os.Getenv, false)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	lambda.Start(h.Put)
+}
