@@ -33,7 +33,7 @@ type streamFixture struct {
 
 func newStreamFixture(t *testing.T) *streamFixture {
 	t.Helper()
-	client, table := dynamotest.Table(t)
+	client, table := dynamotest.StreamTable(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	f := &streamFixture{t: t, ctx: ctx, client: client, table: table, now: time.Now().UTC().Truncate(time.Millisecond)}

@@ -126,14 +126,34 @@ func Client(t testing.TB) *dynamodb.Client {
 // (dynamo.CreateTableInput) under a name no other test uses, and deletes it
 // when the test ends. It returns a client and the table name. With -short
 // it skips the test instead.
+//
+// The table has no stream: DynamoDB Local keeps every stream record of
+// every table for a day, which slows a whole test run down; StreamTable
+// makes one with the production stream for the tests that read it.
 func Table(t testing.TB) (*dynamodb.Client, string) {
+	t.Helper()
+	return table(t, false)
+}
+
+// StreamTable is Table with the production schema's stream (new and old
+// images), for the tests of the event pipeline.
+func StreamTable(t testing.TB) (*dynamodb.Client, string) {
+	t.Helper()
+	return table(t, true)
+}
+
+func table(t testing.TB, stream bool) (*dynamodb.Client, string) {
 	t.Helper()
 	client := Client(t)
 	name := tableName(t.Name())
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := dynamo.CreateTable(ctx, client, dynamo.CreateTableInput(name)); err != nil {
+	in := dynamo.CreateTableInput(name)
+	if !stream {
+		in.StreamSpecification = nil
+	}
+	if err := dynamo.CreateTable(ctx, client, in); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

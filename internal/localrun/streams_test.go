@@ -26,7 +26,7 @@ import (
 // JSON (old and new images), and again from a record the function reports
 // as failed.
 func TestStreamPollerFeedsEveryChangeInOrder(t *testing.T) {
-	client, table := dynamotest.Table(t)
+	client, table := dynamotest.StreamTable(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 

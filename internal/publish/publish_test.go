@@ -199,7 +199,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	client, table := dynamotest.Table(t)
+	client, table := dynamotest.StreamTable(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	h := &harness{
