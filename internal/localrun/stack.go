@@ -45,6 +45,9 @@ type Options struct {
 	// ScheduleEvery, when not 0, is the period of every ScheduleV2
 	// function instead of its schedule's rate (tests run them often).
 	ScheduleEvery time.Duration
+	// NoEvents leaves the table's stream unread: no DynamoDB event source
+	// mapping runs (load tests of the dialing path).
+	NoEvents bool
 	// HTTPTimeout is the HTTP server's read, write and idle timeout
 	// (0: DefaultHTTPTimeout, 30 s); see NewServer.
 	HTTPTimeout time.Duration
@@ -196,7 +199,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	// function (the table's stream).
 	for _, f := range tpl.Functions {
 		for _, e := range f.Events {
-			if e.Type != samtemplate.EventDynamoDB {
+			if e.Type != samtemplate.EventDynamoDB || opt.NoEvents {
 				continue
 			}
 			p, err := NewStreamPoller(ctx, st.DynamoDBEndpoint, st.TableName, st.Functions[f.Name], intProp(e.Properties["BatchSize"], 100),

@@ -68,7 +68,7 @@ func (p *StreamPoller) Run(ctx context.Context) {
 	iters := map[string]*string{} // open shard iterators by shard id
 	lastDescribe := time.Time{}
 	for ctx.Err() == nil {
-		if time.Since(lastDescribe) > 2*time.Second || len(iters) == 0 {
+		if time.Since(lastDescribe) > 10*time.Second || len(iters) == 0 {
 			p.discover(ctx, iters)
 			lastDescribe = time.Now()
 		}
