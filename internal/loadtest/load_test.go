@@ -925,7 +925,7 @@ func startStack(t *testing.T, double *ddbdouble.Double) (*localrun.Stack, *servi
 		w.Close()
 		<-logs.done
 	})
-	st := localruntest.Start(t, localruntest.Options{Prefix: "loadtest", Tee: w, DiscardLogs: true, Double: double, NoEvents: true})
+	st := localruntest.Start(t, localruntest.Options{Prefix: "loadtest", Tee: w, DiscardLogs: true, Double: double})
 	return st.Stack, logs
 }
 

@@ -55,6 +55,9 @@ type ProvisionOptions struct {
 	SQSEndpoint      string // a running SQS stand-in; empty starts fauxqs
 	SQSPort          int    // port of the fauxqs started (0: any free)
 	NoSQS            bool   // no SQS at all: no stand-in, no queues
+	// NoStream creates the table without its stream (nobody reads it):
+	// DynamoDB Local then keeps no stream records.
+	NoStream bool
 }
 
 // Resources are the local stand-ins and the template's table and queues on
@@ -115,6 +118,9 @@ func Provision(ctx context.Context, opt ProvisionOptions) (_ *Resources, err err
 		return nil, err
 	}
 	in.TableName = aws.String(r.TableName)
+	if opt.NoStream {
+		in.StreamSpecification = nil
+	}
 
 	// DynamoDB and the table.
 	if r.DynamoDBEndpoint, err = r.standIn(ctx, opt.Root, r.DynamoDBEndpoint, opt.DynamoDBPort, localstack.StartDynamoDB); err != nil {

@@ -45,8 +45,9 @@ type Options struct {
 	// ScheduleEvery, when not 0, is the period of every ScheduleV2
 	// function instead of its schedule's rate (tests run them often).
 	ScheduleEvery time.Duration
-	// NoEvents leaves the table's stream unread: no DynamoDB event source
-	// mapping runs (load tests of the dialing path).
+	// NoEvents creates the table without its stream and runs no DynamoDB
+	// event source mapping (publish-events): tests of other paths leave
+	// the one DynamoDB Local of a test run that work.
 	NoEvents bool
 	// HTTPTimeout is the HTTP server's read, write and idle timeout
 	// (0: DefaultHTTPTimeout, 30 s); see NewServer.
@@ -120,7 +121,7 @@ func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
 	st.Resources, err = Provision(ctx, ProvisionOptions{
 		Root: opt.Root, TableName: opt.TableName, TokenSecret: opt.TokenSecret, Parameters: opt.Parameters,
 		DynamoDBEndpoint: opt.DynamoDBEndpoint, DynamoDBPort: opt.DynamoDBPort,
-		SQSEndpoint: opt.SQSEndpoint, SQSPort: opt.SQSPort,
+		SQSEndpoint: opt.SQSEndpoint, SQSPort: opt.SQSPort, NoStream: opt.NoEvents,
 	})
 	if err != nil {
 		return nil, err

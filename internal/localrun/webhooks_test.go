@@ -46,7 +46,7 @@ func TestWebhookEvents(t *testing.T) {
 			r.srv.Close()
 		}
 	})
-	st := startStackWith(t, localruntest.Options{Parameters: map[string]string{"WebhookBackoffSeconds": "1"}})
+	st := startStackWith(t, localruntest.Options{Events: true, Parameters: map[string]string{"WebhookBackoffSeconds": "1"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sqsClient, err := localstack.SQSClient(ctx, st.SQSEndpoint)

@@ -55,10 +55,11 @@ type Options struct {
 	// Double, if set, carries the functions' DynamoDB requests
 	// (internal/ddbdouble: conflicts, throttling and latency of DynamoDB).
 	Double *ddbdouble.Double
-	// NoEvents leaves the table's stream unread (no publish-events): a
-	// load test of dialing measures the dialing path alone, and the
-	// stream reader would share DynamoDB Local's one CPU with it.
-	NoEvents bool
+	// Events gives the table its stream and runs publish-events on it;
+	// without it the stack has no event pipeline (the tests of other
+	// paths keep the run's shared DynamoDB Local light; `make run` always
+	// has it).
+	Events bool
 }
 
 // Stack is a running local stack.
@@ -135,7 +136,7 @@ func Start(t *testing.T, opt Options) *Stack {
 	st, err := localrun.Start(ctx, localrun.Options{
 		Root: root, Addr: "127.0.0.1:0", TableName: table, DynamoDBEndpoint: dynamotest.Endpoint(),
 		SQSEndpoint: os.Getenv(localstack.EnvSQSEndpoint), // "": one of its own
-		Parameters:  opt.Parameters, ScheduleEvery: opt.ScheduleEvery, NoEvents: opt.NoEvents,
+		Parameters:  opt.Parameters, ScheduleEvery: opt.ScheduleEvery, NoEvents: !opt.Events,
 		DynamoDBHTTPClient: doubleClient(opt.Double),
 		Log:                slog.New(slog.NewJSONHandler(w, nil)),
 	})
