@@ -114,6 +114,29 @@ type column struct {
 
 var bom = []byte("\xef\xbb\xbf")
 
+// NewReader makes the checks of a whole CSV file that encoding/csv does
+// not (a leading BOM dropped, UTF-8, lines of at most MaxLineBytes) and
+// returns a reader of its records with the delimiter sniffed (',' or
+// ';') and rows of any length; a file that fails a check is an
+// invalid_csv error on "body". Every CSV body of the API is read with it.
+func NewReader(data []byte) (*csv.Reader, error) {
+	data = bytes.TrimPrefix(data, bom)
+	if !utf8.Valid(data) {
+		return nil, fileErrorf("must be UTF-8 text")
+	}
+	if n := longLine(data); n > 0 {
+		return nil, fileErrorf("line %d is longer than %d bytes", n, MaxLineBytes)
+	}
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.Comma = sniffComma(data)
+	cr.FieldsPerRecord = -1
+	return cr, nil
+}
+
+// Blank reports whether every cell of rec is empty or whitespace (a
+// blank line, skipped).
+func Blank(rec []string) bool { return blank(rec) }
+
 // Parse reads all rows of the CSV file r. maxRows is the most data rows
 // accepted (outdial.MaxTargetsPerRequest if not positive). It reads r to its
 // end: the caller bounds its size. The package documentation lists the
@@ -127,19 +150,10 @@ func Parse(r io.Reader, maxRows int) ([]Row, error) {
 		return nil, fmt.Errorf("read csv: %w", err)
 	}
 
-	// Checks of the whole file the CSV reader does not make.
-	data = bytes.TrimPrefix(data, bom)
-	if !utf8.Valid(data) {
-		return nil, fileErrorf("must be UTF-8 text")
+	cr, err := NewReader(data)
+	if err != nil {
+		return nil, err
 	}
-	if n := longLine(data); n > 0 {
-		return nil, fileErrorf("line %d is longer than %d bytes", n, MaxLineBytes)
-	}
-
-	cr := csv.NewReader(bytes.NewReader(data))
-	cr.Comma = sniffComma(data)
-	cr.FieldsPerRecord = -1
-	cr.LazyQuotes = false
 
 	// Read the header.
 	var header []string

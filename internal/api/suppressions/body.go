@@ -80,21 +80,13 @@ var csvColumns = map[string]int{
 
 var csvTypes = map[int]string{colTel: outdial.TypeTel, colSIP: outdial.TypeSIP, colEmail: outdial.TypeEmail}
 
-var bom = []byte("\xef\xbb\xbf")
-
 // readCSV reads the addresses of a CSV body, at most
 // outdial.MaxSuppressionsPerRequest of them (rejected rows count as one).
 func readCSV(body []byte) ([]entry, error) {
-	data := bytes.TrimPrefix(body, bom)
-	if !utf8.Valid(data) {
-		return nil, csvErrorf("must be UTF-8 text")
+	cr, err := csvimport.NewReader(body)
+	if err != nil {
+		return nil, err
 	}
-	if n := longLine(data); n > 0 {
-		return nil, csvErrorf("line %d is longer than %d bytes", n, csvimport.MaxLineBytes)
-	}
-	cr := csv.NewReader(bytes.NewReader(data))
-	cr.Comma = sniffComma(data)
-	cr.FieldsPerRecord = -1
 
 	// The header.
 	var header []string
@@ -107,7 +99,7 @@ func readCSV(body []byte) ([]entry, error) {
 			}
 			return nil, csvErrorf("is empty: send a header line (address, or tel, sip, email), then one line per row")
 		}
-		if !blank(rec) {
+		if !csvimport.Blank(rec) {
 			header = rec
 			break
 		}
@@ -144,7 +136,7 @@ func readCSV(body []byte) ([]entry, error) {
 			row++
 			continue
 		}
-		if blank(rec) {
+		if csvimport.Blank(rec) {
 			continue
 		}
 		line, _ := cr.FieldPos(0)
@@ -215,54 +207,6 @@ func csvHeader(header []string) ([]int, error) {
 
 func csvErrorf(format string, args ...any) error {
 	return outdial.FieldErrorf(outdial.ECodeInvalidCSV, "body", format, args...)
-}
-
-// blank reports whether every cell of rec is empty or whitespace.
-func blank(rec []string) bool {
-	for _, v := range rec {
-		if strings.TrimSpace(v) != "" {
-			return false
-		}
-	}
-	return true
-}
-
-// sniffComma returns ';' if the first non-blank line has a semicolon and
-// no comma, ',' otherwise (as package csvimport).
-func sniffComma(data []byte) rune {
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		if bytes.IndexByte(line, ';') >= 0 && bytes.IndexByte(line, ',') < 0 {
-			return ';'
-		}
-		return ','
-	}
-	return ','
-}
-
-// longLine returns the 1-based number of the first line longer than
-// csvimport.MaxLineBytes (without its line ending), or 0.
-func longLine(data []byte) int {
-	for n := 1; len(data) > 0; n++ {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		if len(bytes.TrimSuffix(line, []byte("\r"))) > csvimport.MaxLineBytes {
-			return n
-		}
-	}
-	return 0
 }
 
 func mediaType(ct string) string {
