@@ -561,7 +561,7 @@ func TestResolveToken(t *testing.T) {
 		{"IPv6 loopback", "", "http://[::1]:3000", nil, "", auth.DevSecret, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := resolveToken(tc.flag, tc.api, demoCustomer, env(tc.env))
+			got, err := auth.ClientToken(tc.flag, tc.api, demoCustomer, env(tc.env))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err %v, want one containing %q", err, tc.wantErr)

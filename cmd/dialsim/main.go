@@ -38,7 +38,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"os/signal"
@@ -95,7 +94,7 @@ func realMain(args []string, getenv func(string) string, stdout, stderr io.Write
 	rep, err := Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "dialsim:", err)
-		if errors.Is(err, syscall.ECONNREFUSED) && isLocal(cfg.API) {
+		if errors.Is(err, syscall.ECONNREFUSED) && auth.IsLocalURL(cfg.API) {
 			fmt.Fprintln(stderr, "dialsim: is the service running? Start it with `make run` in another terminal.")
 		}
 		return 1
@@ -167,44 +166,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (Co
 		cfg.QueueName = ""
 	}
 	var err error
-	if cfg.Token, err = resolveToken(*token, cfg.API, *customer, getenv); err != nil {
+	if cfg.Token, err = auth.ClientToken(*token, cfg.API, *customer, getenv); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.validate()
-}
-
-// resolveToken returns flagToken, else $TOKEN, else (only for an API on
-// this machine) a token minted for customer with $OUTDIAL_TOKEN_SECRET or
-// auth.DevSecret, as `make run` verifies them.
-func resolveToken(flagToken, api, customer string, getenv func(string) string) (string, error) {
-	if flagToken != "" {
-		return flagToken, nil
-	}
-	if t := getenv("TOKEN"); t != "" {
-		return t, nil
-	}
-	if !isLocal(api) {
-		return "", errors.New("no token: pass -token or set $TOKEN (one is minted only for an API on this machine)")
-	}
-	secret := getenv("OUTDIAL_TOKEN_SECRET")
-	if secret == "" {
-		secret = auth.DevSecret
-	}
-	return auth.Mint(secret, customer, 24*time.Hour, time.Now())
-}
-
-// isLocal reports whether the API's host is a loopback address.
-func isLocal(api string) bool {
-	u, err := url.Parse(api)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // newSQSClient returns a client of the SQS stand-in at endpoint (static

@@ -55,6 +55,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/outdial/outdial/internal/auth"
 	"github.com/outdial/outdial/internal/events"
 	"github.com/outdial/outdial/internal/webhook"
 )
@@ -130,7 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var client *api
 	if *register {
-		tok, err := resolveToken(*token, *apiURL, *customer, getenv)
+		tok, err := auth.ClientToken(*token, *apiURL, *customer, getenv)
 		if err != nil {
 			fmt.Fprintln(stderr, "webhookrecv:", err)
 			return 2
@@ -166,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		w, err := client.register(ctx, target, splitTypes(*eventTypes))
 		if err != nil {
 			fmt.Fprintln(stderr, "webhookrecv: register:", err)
-			if errors.Is(err, syscall.ECONNREFUSED) && isLocal(*apiURL) {
+			if errors.Is(err, syscall.ECONNREFUSED) && auth.IsLocalURL(*apiURL) {
 				fmt.Fprintln(stderr, "webhookrecv: is the service running? Start it with `make run` in another terminal.")
 			}
 			stop()

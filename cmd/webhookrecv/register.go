@@ -7,13 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
-
-	"github.com/outdial/outdial/internal/auth"
 )
 
 // demoCustomer is the customer of the token `make run` prints
@@ -119,40 +114,6 @@ func (a *api) ping(ctx context.Context) (string, error) {
 // unregister removes the customer's webhook.
 func (a *api) unregister(ctx context.Context) error {
 	return a.call(ctx, http.MethodDelete, "/v1.0/webhook", nil, nil)
-}
-
-// resolveToken returns flagToken, else $TOKEN, else (only for an API on
-// this machine) a token minted for customer with $OUTDIAL_TOKEN_SECRET or
-// the development secret `make run` verifies with: as cmd/dialsim does.
-func resolveToken(flagToken, apiURL, customer string, getenv func(string) string) (string, error) {
-	if flagToken != "" {
-		return flagToken, nil
-	}
-	if t := getenv("TOKEN"); t != "" {
-		return t, nil
-	}
-	if !isLocal(apiURL) {
-		return "", errors.New("no token: pass -token or set $TOKEN (one is minted only for an API on this machine)")
-	}
-	secret := getenv("OUTDIAL_TOKEN_SECRET")
-	if secret == "" {
-		secret = auth.DevSecret
-	}
-	return auth.Mint(secret, customer, 24*time.Hour, time.Now())
-}
-
-// isLocal reports whether the API's host is a loopback address.
-func isLocal(apiURL string) bool {
-	u, err := url.Parse(apiURL)
-	if err != nil {
-		return false
-	}
-	host := u.Hostname()
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // splitTypes reads -event-types: comma-separated, blanks ignored.
