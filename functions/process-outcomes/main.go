@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/sqsenv"
 	"github.com/outdial/outdial/internal/app/storeenv"
 	"github.com/outdial/outdial/internal/outcome"
 )
@@ -18,10 +19,14 @@ const name = "process-outcomes"
 
 func main() {
 	log := app.NewLogger(os.Getenv)
-	store, _, err := storeenv.Load(context.Background(), os.Getenv)
+	store, cfg, err := storeenv.Load(context.Background(), os.Getenv)
 	if err != nil {
 		app.Exit(log, name, err)
 	}
-	h := &outcome.Processor{Store: store, Log: log}
+	queue, url, err := sqsenv.OutcomeQueue(cfg, os.Getenv)
+	if err != nil {
+		app.Exit(log, name, err)
+	}
+	h := &outcome.Processor{Store: store, Log: log, Queue: queue, QueueURL: url}
 	lambda.Start(h.Handle)
 }

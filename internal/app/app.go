@@ -27,6 +27,7 @@ const (
 	EnvDynamoDBEndpoint = "DYNAMODB_ENDPOINT" // local stand-in only; empty on AWS
 	EnvSQSEndpoint      = "SQS_ENDPOINT"      // local stand-in only; empty on AWS
 	EnvPurgeQueueURL    = "PURGE_QUEUE_URL"
+	EnvOutcomeQueueURL  = "OUTCOME_QUEUE_URL" // process-outcomes makes outcomes it could not apply in time visible again early
 	EnvLogLevel         = "LOG_LEVEL"
 	EnvLeaseGrace       = "LEASE_GRACE_SECONDS" // claim-targets and expire-leases; default 60
 	// EnvMaxTokenLifetime is the authorizer's maximum token lifetime in
@@ -57,11 +58,7 @@ func InitError(function string, err error) error {
 
 // TableName returns TABLE_NAME, which must be set.
 func TableName(getenv func(string) string) (string, error) {
-	table := getenv(EnvTableName)
-	if table == "" {
-		return "", fmt.Errorf("%s is not set", EnvTableName)
-	}
-	return table, nil
+	return required(getenv, EnvTableName)
 }
 
 // LeaseGrace returns LEASE_GRACE_SECONDS, 0 to 3600 seconds; ok is false
@@ -106,11 +103,12 @@ func MaxTokenLifetime(getenv func(string) string) (lifetime time.Duration, ok bo
 
 // PurgeQueueURL returns PURGE_QUEUE_URL, which must be set.
 func PurgeQueueURL(getenv func(string) string) (string, error) {
-	url := getenv(EnvPurgeQueueURL)
-	if url == "" {
-		return "", fmt.Errorf("%s is not set", EnvPurgeQueueURL)
-	}
-	return url, nil
+	return required(getenv, EnvPurgeQueueURL)
+}
+
+// OutcomeQueueURL returns OUTCOME_QUEUE_URL, which must be set.
+func OutcomeQueueURL(getenv func(string) string) (string, error) {
+	return required(getenv, EnvOutcomeQueueURL)
 }
 
 // Authorizer builds the authorizer function's handler: tokens signed with
@@ -134,4 +132,13 @@ func Authorizer(getenv func(string) string, log *slog.Logger) (*auth.Authorizer,
 		v = v.WithMaxLifetime(lifetime)
 	}
 	return &auth.Authorizer{Verifier: v, Log: log}, nil
+}
+
+// required returns the environment variable name, which must be set.
+func required(getenv func(string) string, name string) (string, error) {
+	v := getenv(name)
+	if v == "" {
+		return "", fmt.Errorf("%s is not set", name)
+	}
+	return v, nil
 }

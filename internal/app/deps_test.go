@@ -65,7 +65,9 @@ var normalisers = map[string]bool{
 
 // sqsUsers are the functions that link the SQS client: those of the
 // purge queue (delete-outdial sends to it; purge-targets links the SDK
-// through internal/purge, whose Queue is beside its Processor) and those of
+// through internal/purge, whose Queue is beside its Processor), the
+// outcome processor (it makes outcomes it could not apply in time visible
+// again early) and those of
 // the webhook delivery queue (issue 15): publish-events and test-webhook
 // send to it, deliver-webhooks changes the visibility of failed
 // deliveries. The other webhook routes link it too, without using it:
@@ -73,7 +75,7 @@ var normalisers = map[string]bool{
 // delivery queue's client (internal/app/deliveryenv, publish.SQS) for
 // test-webhook.
 var sqsUsers = map[string]bool{
-	"delete-outdial": true, "purge-targets": true,
+	"delete-outdial": true, "purge-targets": true, "process-outcomes": true,
 	"publish-events": true, "deliver-webhooks": true, "test-webhook": true,
 	"put-webhook": true, "get-webhook": true, "delete-webhook": true, "rotate-webhook": true,
 }

@@ -22,11 +22,7 @@ const (
 
 // DeliveryQueueURL returns DELIVERY_QUEUE_URL, which must be set.
 func DeliveryQueueURL(getenv func(string) string) (string, error) {
-	url := getenv(EnvDeliveryQueueURL)
-	if url == "" {
-		return "", fmt.Errorf("%s is not set", EnvDeliveryQueueURL)
-	}
-	return url, nil
+	return required(getenv, EnvDeliveryQueueURL)
 }
 
 // LocalWebhooks reports whether LOCAL_WEBHOOKS is "true".

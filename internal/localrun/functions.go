@@ -19,6 +19,7 @@ import (
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/app"
 	"github.com/outdial/outdial/internal/app/purgeenv"
+	"github.com/outdial/outdial/internal/app/sqsenv"
 	"github.com/outdial/outdial/internal/app/storeenv"
 	"github.com/outdial/outdial/internal/app/webhookfns"
 	"github.com/outdial/outdial/internal/dynamo"
@@ -219,11 +220,15 @@ var functions = map[string]func(context.Context, *Deps) (any, error){
 		return (&leases.Sweeper{Store: store, Log: d.Log}).Handle, nil
 	},
 	"process-outcomes": func(ctx context.Context, d *Deps) (any, error) {
-		store, err := d.store(ctx)
+		cfg, store, err := d.storeAndConfig(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return (&outcome.Processor{Store: store, Log: d.Log}).Handle, nil
+		queue, url, err := sqsenv.OutcomeQueue(cfg, d.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		return (&outcome.Processor{Store: store, Log: d.Log, Queue: queue, QueueURL: url}).Handle, nil
 	},
 	"put-webhook":    webhookRoute(false, func(h *webhooks.Handler) httpHandler { return h.Put }),
 	"get-webhook":    webhookRoute(false, func(h *webhooks.Handler) httpHandler { return h.Get }),

@@ -47,7 +47,7 @@ func TestWebhookEvents(t *testing.T) {
 		}
 	})
 	st := startStackWith(t, localruntest.Options{Events: true, Parameters: map[string]string{"WebhookBackoffSeconds": "1"}})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	sqsClient, err := localstack.SQSClient(ctx, st.SQSEndpoint)
 	if err != nil {
@@ -225,7 +225,7 @@ func (h *hookEnv) lifecycle(t *testing.T) {
 	}
 	h.sendOutcome(t, od, claimed.Result[0], "answered") // a duplicate delivery of an outcome: applied once, no event
 
-	evs := c.rv.waitEvents(t, "outdial_completed of the lifecycle outdial", 30*time.Second, func(evs []events.Event) bool {
+	evs := c.rv.waitEvents(t, "outdial_completed of the lifecycle outdial", 60*time.Second, func(evs []events.Event) bool {
 		return hasEvent(t, evs, events.OutdialCompleted, od)
 	})
 
@@ -287,15 +287,15 @@ func (h *hookEnv) lifecycle(t *testing.T) {
 	// arrives after anything the purge could have made (stream order, FIFO
 	// order per customer).
 	st.ok(t, request{method: "DELETE", path: base, token: c.tok}, nil)
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !purged(st.Logs(), od) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the purge of outdial %s did not finish in 30 s", od)
+			t.Fatalf("the purge of outdial %s did not finish in 60 s", od)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	sentinel := c.createOutdial(t, "Sentinel")
-	evs = c.rv.waitEvents(t, "outdial_created of the sentinel", 30*time.Second, func(evs []events.Event) bool {
+	evs = c.rv.waitEvents(t, "outdial_created of the sentinel", 60*time.Second, func(evs []events.Event) bool {
 		return hasEvent(t, evs, events.OutdialCreated, sentinel)
 	})
 	deleted, afterDelete := 0, 0
@@ -341,7 +341,7 @@ func (h *hookEnv) retries(t *testing.T) {
 	c := h.newCustomer(t, 2)
 	od := c.createOutdial(t, "Retried")
 	ids := c.importTargets(t, od, 200, 3)
-	evs := c.rv.waitEvents(t, "outdial_created and 3 outdial_target_created after two 500s", 40*time.Second, func(evs []events.Event) bool {
+	evs := c.rv.waitEvents(t, "outdial_created and 3 outdial_target_created after two 500s", 60*time.Second, func(evs []events.Event) bool {
 		return len(evs) >= 4
 	})
 	all := c.rv.all()
@@ -418,7 +418,7 @@ func (h *hookEnv) rotation(t *testing.T) {
 		if r.status != http.StatusAccepted || json.Unmarshal(r.body, &tr) != nil || !tr.Queued || tr.EventID == "" {
 			t.Fatalf("POST /v1.0/webhook/test = %s; want 202 {queued, event_id}", r)
 		}
-		c.rv.waitEvents(t, "ping "+tr.EventID, 20*time.Second, func(evs []events.Event) bool {
+		c.rv.waitEvents(t, "ping "+tr.EventID, 45*time.Second, func(evs []events.Event) bool {
 			return slices.ContainsFunc(evs, func(e events.Event) bool { return e.ID == tr.EventID })
 		})
 		for _, d := range c.rv.all() {
@@ -456,7 +456,7 @@ func (h *hookEnv) rotation(t *testing.T) {
 
 	// An event through the stream is signed with both secrets too.
 	od := c.createOutdial(t, "After rotation")
-	c.rv.waitEvents(t, "outdial_created after rotation", 20*time.Second, func(evs []events.Event) bool {
+	c.rv.waitEvents(t, "outdial_created after rotation", 45*time.Second, func(evs []events.Event) bool {
 		return hasEvent(t, evs, events.OutdialCreated, od)
 	})
 	c.rv.checkSigned(t)
@@ -493,12 +493,12 @@ func (h *hookEnv) importBatching(t *testing.T) {
 	const n = 1000
 	c := h.newCustomer(t, 0)
 	od := c.createOutdial(t, "Import")
-	c.rv.waitEvents(t, "outdial_created", 20*time.Second, func(evs []events.Event) bool { return hasEvent(t, evs, events.OutdialCreated, od) })
+	c.rv.waitEvents(t, "outdial_created", 45*time.Second, func(evs []events.Event) bool { return hasEvent(t, evs, events.OutdialCreated, od) })
 	before := len(c.rv.all())
 	start := time.Now()
 	ids := c.importTargets(t, od, 300, n)
 	written := time.Since(start) // the import's answer: every target is in the table
-	c.rv.waitEvents(t, "1000 outdial_target_created", 40*time.Second, func(evs []events.Event) bool {
+	c.rv.waitEvents(t, "1000 outdial_target_created", 60*time.Second, func(evs []events.Event) bool {
 		k := 0
 		for _, e := range evs {
 			if e.Type == events.TargetCreated {
@@ -510,7 +510,7 @@ func (h *hookEnv) importBatching(t *testing.T) {
 	took := time.Since(start)
 	// A rename afterwards: its outdial_updated is the only one.
 	h.st.ok(t, request{method: "PUT", path: "/v1.0/outdials/" + od, token: c.tok, body: `{"name":"Imported"}`}, nil)
-	evs := c.rv.waitEvents(t, "outdial_updated of the rename", 20*time.Second, func(evs []events.Event) bool {
+	evs := c.rv.waitEvents(t, "outdial_updated of the rename", 45*time.Second, func(evs []events.Event) bool {
 		return hasEvent(t, evs, events.OutdialUpdated, od)
 	})
 	for _, e := range evs {
@@ -568,7 +568,7 @@ func (h *hookEnv) importBatching(t *testing.T) {
 func (h *hookEnv) bystander(t *testing.T) {
 	c := h.newCustomer(t, 0)
 	od := c.createOutdial(t, "Bystander")
-	c.rv.waitEvents(t, "outdial_created", 20*time.Second, func(evs []events.Event) bool { return hasEvent(t, evs, events.OutdialCreated, od) })
+	c.rv.waitEvents(t, "outdial_created", 45*time.Second, func(evs []events.Event) bool { return hasEvent(t, evs, events.OutdialCreated, od) })
 	c.rv.checkSigned(t)
 }
 

@@ -120,3 +120,21 @@ func StartSQS(ctx context.Context, root string, port int) (*Process, error) {
 		}
 	})
 }
+
+// SharedSQS returns the SQS stand-in a test uses: the one named by
+// OUTDIAL_SQS_ENDPOINT (make test shares one across test binaries), or a
+// fauxqs of its own that stop ends.
+func SharedSQS(ctx context.Context) (endpoint string, stop func(), err error) {
+	if endpoint := os.Getenv(EnvSQSEndpoint); endpoint != "" {
+		return endpoint, func() {}, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", nil, err
+	}
+	p, err := StartSQS(ctx, root, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	return p.Endpoint, func() { p.Stop() }, nil
+}

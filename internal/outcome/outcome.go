@@ -11,9 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/outdial/outdial/internal/outdial"
@@ -112,7 +117,33 @@ type Processor struct {
 	Log   *slog.Logger
 	// Concurrency bounds how many messages of a batch are applied at once.
 	Concurrency int
+	// Queue and QueueURL, when set, are the outcome queue: an outcome the
+	// store could not apply for lack of time or throughput (code
+	// unavailable) is made visible again after RetryDelay of its receive
+	// count, seconds rather than the queue's visibility timeout, so that
+	// it is applied before the dialer's lease runs out.
+	Queue    VisibilityChanger
+	QueueURL string
 }
+
+// VisibilityChanger is the part of the SQS client the processor uses.
+type VisibilityChanger interface {
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+}
+
+// RetryDelay is how long an outcome that could not be applied in time
+// stays invisible after its receive'th receive: 5 s, 15 s, 45 s, then the
+// queue's 120 s.
+func RetryDelay(receive int) time.Duration {
+	d := 5 * time.Second
+	for i := 1; i < receive && d < maxRetryDelay; i++ {
+		d *= 3
+	}
+	return min(d, maxRetryDelay)
+}
+
+// maxRetryDelay is the outcome queue's visibility timeout (template.yaml).
+const maxRetryDelay = 120 * time.Second
 
 // BatchApplier is a store that applies several outcomes in one go
 // (dynamo.Store does: one transaction per batch).
@@ -135,28 +166,82 @@ func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	// alone, so the goroutines never return an error to the group.
 	var g errgroup.Group
 	g.SetLimit(conc)
-	failed := make([]bool, len(ev.Records))
+	errs := make([]error, len(ev.Records))
 	for i, msg := range ev.Records {
 		g.Go(func() error {
-			failed[i] = p.guard(ctx, msg.MessageId, func() error {
+			errs[i] = p.guard(ctx, msg.MessageId, func() error {
 				o, err := p.parse(ctx, msg)
 				if err != nil {
 					return err
 				}
 				effect, err := p.Store.ApplyOutcome(ctx, o)
 				return p.logResult(ctx, msg.MessageId, o, effect, err)
-			}) != nil
+			})
 			return nil
 		})
 	}
 	_ = g.Wait()
-	var failures []events.SQSBatchItemFailure
+	var (
+		failures []events.SQSBatchItemFailure
+		soon     []events.SQSMessage
+	)
 	for i, msg := range ev.Records {
-		if failed[i] {
+		if errs[i] != nil {
 			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
+			if unavailable(errs[i]) {
+				soon = append(soon, msg)
+			}
 		}
 	}
+	p.retrySoon(ctx, soon)
 	return events.SQSEventResponse{BatchItemFailures: failures}, nil
+}
+
+// unavailable tells whether err is the store's "try again" (code
+// unavailable: out of time, throttled, conflicts).
+func unavailable(err error) bool {
+	var oe *outdial.Error
+	return errors.As(err, &oe) && oe.Code == outdial.ECodeUnavailable
+}
+
+// retrySoon makes msgs visible again after RetryDelay of their receive
+// count, in batches of 10 (SQS's limit). Without a queue, or when SQS
+// refuses, the queue's visibility timeout applies.
+func (p *Processor) retrySoon(ctx context.Context, msgs []events.SQSMessage) {
+	if p.Queue == nil || p.QueueURL == "" {
+		return
+	}
+	for chunk := range slices.Chunk(msgs, 10) {
+		entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, 0, len(chunk))
+		for i, m := range chunk {
+			if m.ReceiptHandle == "" {
+				continue
+			}
+			entries = append(entries, sqstypes.ChangeMessageVisibilityBatchRequestEntry{
+				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(m.ReceiptHandle),
+				VisibilityTimeout: int32(RetryDelay(receiveCount(m)) / time.Second),
+			})
+		}
+		if len(entries) == 0 {
+			continue
+		}
+		out, err := p.Queue.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(p.QueueURL), Entries: entries})
+		switch {
+		case err != nil:
+			p.logger().WarnContext(ctx, "could not make outcomes visible again early", "messages", len(entries), "error", err.Error())
+		case len(out.Failed) > 0:
+			p.logger().WarnContext(ctx, "could not make outcomes visible again early", "messages", len(out.Failed), "code", aws.ToString(out.Failed[0].Code))
+		}
+	}
+}
+
+// receiveCount is the message's ApproximateReceiveCount (1 when absent).
+func receiveCount(m events.SQSMessage) int {
+	n, err := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
 }
 
 // handleBatch parses every message, applies the well-formed ones with one
@@ -165,7 +250,7 @@ func (p *Processor) handleBatch(ctx context.Context, ev events.SQSEvent, b Batch
 	var (
 		failures []events.SQSBatchItemFailure
 		outcomes []outdial.Outcome
-		ids      []string
+		msgs     []events.SQSMessage
 	)
 	fail := func(id string) { failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: id}) }
 	for _, msg := range ev.Records {
@@ -175,7 +260,7 @@ func (p *Processor) handleBatch(ctx context.Context, ev events.SQSEvent, b Batch
 			continue
 		}
 		outcomes = append(outcomes, o)
-		ids = append(ids, msg.MessageId)
+		msgs = append(msgs, msg)
 	}
 	if len(outcomes) == 0 {
 		return events.SQSEventResponse{BatchItemFailures: failures}
@@ -194,15 +279,20 @@ func (p *Processor) handleBatch(ctx context.Context, ev events.SQSEvent, b Batch
 		}
 		return nil
 	})
+	var soon []events.SQSMessage
 	for i, o := range outcomes {
 		if err != nil {
-			fail(ids[i])
+			fail(msgs[i].MessageId)
 			continue
 		}
-		if p.logResult(ctx, ids[i], o, results[i].Effect, results[i].Err) != nil {
-			fail(ids[i])
+		if err := p.logResult(ctx, msgs[i].MessageId, o, results[i].Effect, results[i].Err); err != nil {
+			fail(msgs[i].MessageId)
+			if unavailable(err) {
+				soon = append(soon, msgs[i])
+			}
 		}
 	}
+	p.retrySoon(ctx, soon)
 	return events.SQSEventResponse{BatchItemFailures: failures}
 }
 

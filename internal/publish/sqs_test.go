@@ -3,7 +3,6 @@ package publish_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -33,19 +32,11 @@ func TestQueueFIFO(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	endpoint := os.Getenv(localstack.EnvSQSEndpoint)
-	if endpoint == "" {
-		root, err := localstack.RepoRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := localstack.StartSQS(ctx, root, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Stop()
-		endpoint = p.Endpoint
+	endpoint, stop, err := localstack.SharedSQS(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer stop()
 	client, err := localstack.SQSClient(ctx, endpoint)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/sqsenv"
 	"github.com/outdial/outdial/internal/events"
 	"github.com/outdial/outdial/internal/publish"
 )
@@ -20,11 +21,6 @@ func New(cfg aws.Config, getenv func(string) string) (*events.Queue, *sqs.Client
 	if err != nil {
 		return nil, nil, err
 	}
-	endpoint := getenv(app.EnvSQSEndpoint)
-	client := sqs.NewFromConfig(cfg, func(o *sqs.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-	})
+	client := sqsenv.Client(cfg, getenv)
 	return &events.Queue{Client: publish.SQS{Client: client}, URL: url}, client, nil
 }

@@ -6,9 +6,9 @@ package purgeenv
 
 import (
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/sqsenv"
 	"github.com/outdial/outdial/internal/purge"
 )
 
@@ -19,11 +19,5 @@ func New(cfg aws.Config, getenv func(string) string) (*purge.Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	endpoint := getenv(app.EnvSQSEndpoint)
-	client := sqs.NewFromConfig(cfg, func(o *sqs.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-	})
-	return &purge.Queue{Client: client, URL: url}, nil
+	return &purge.Queue{Client: sqsenv.Client(cfg, getenv), URL: url}, nil
 }
