@@ -5,23 +5,36 @@
 //
 // Ordering. The queue is FIFO with MessageGroupId = customer id, so SQS
 // hands out a group's messages in order and no later one while an
-// earlier one is in flight. Within a batch the handler delivers each
-// group's records one after the other (groups in parallel); once one
-// fails, it and every later record of its group in the batch are
-// reported as batch item failures without being attempted, so a later
-// delivery never overtakes an earlier one.
+// earlier one is in flight. Within a batch the handler cuts each group's
+// events afresh into POSTs of up to 100 events (groups in parallel), sent
+// one after the other; once one fails, every record of the group not yet
+// wholly delivered is reported as a batch item failure, so a later event
+// never overtakes an earlier one.
 //
-// Retries. A failed record's visibility is set to Backoff(receive count)
-// (by default 10 s doubling up to 1 h, with jitter), and the later
-// records of its group skipped in the batch get the same, so the group
-// comes back together. Each attempt reads the webhook again: a URI fixed
-// or a receiver back up is picked up at the next try.
+// Batching. Cutting a group's records afresh sends a stream batch's
+// partial last delivery with the next one's events. A partial last POST
+// of bulk events (outdial_target_created, outdial_target_deleted) queued
+// less than Hold (5 s) ago is held: its records are made visible again
+// when Hold has passed and come back first in their group, with what was
+// queued meanwhile; so an import of 10^4 targets makes about 10^2 POSTs
+// however many stream batches it spans. Status changes are never held.
+// Events this instance has delivered are remembered (the last 20 000
+// ids), so a record received again after part of it was delivered sends
+// only the rest.
 //
-// Giving up. When a record fails and more than RetryWindow (default 24 h)
-// has passed since its FirstTry, it is logged and reported as a success,
-// so SQS deletes it: the delivery is dropped, and the group moves on. A
-// record that is not a delivery at all (malformed JSON) is dropped the
-// same way, at once: it can never succeed, and retrying it would hold up
+// Retries. The records of a failed POST, and those behind it, get the
+// visibility Backoff(receive count of the most received one) (by default
+// 10 s doubling up to 1 h, with jitter), so the group comes back
+// together. Each attempt reads the webhook again: a URI fixed or a
+// receiver back up is picked up at the next try. A hold counts as a
+// receive.
+//
+// Giving up. When a POST fails and more than RetryWindow (default 24 h)
+// has passed since the FirstTry of its records (a POST never mixes
+// records past the window with others), it is logged and reported as a
+// success, so SQS deletes them: the events are dropped, and the group
+// moves on. A record that is not a delivery at all (malformed JSON) is
+// dropped the same way, at once: it can never succeed, and retrying it would hold up
 // the customer's later events. The queue's redrive policy (a DLQ after
 // maxReceiveCount receives) is the backstop for poison messages that
 // neither succeed nor reach the window (the function crashing or timing
@@ -42,6 +55,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -90,6 +104,65 @@ type Handler struct {
 	// Concurrency bounds how many groups are delivered at once (10 when
 	// 0).
 	Concurrency int
+	// Hold is how long after it was queued a partial delivery of bulk
+	// events may be held for the next ones (DefaultHold when 0, never
+	// when negative).
+	Hold time.Duration
+
+	sentOnce sync.Once
+	sent     *idSet
+}
+
+// DefaultHold is Hold's default: well over publish-events' batching
+// window (2 s) and the time to publish a batch, so that the next stream
+// batch's deliveries are queued before the held ones come back.
+const DefaultHold = 5 * time.Second
+
+// sentIDs is the set of event ids this instance has delivered lately: a
+// record received again after part of it was delivered (held, or behind
+// a failed POST) sends only the rest. Another instance sends it whole;
+// receivers dedupe on the event id.
+func (h *Handler) sentIDs() *idSet {
+	h.sentOnce.Do(func() { h.sent = newIDSet(sentIDsKept) })
+	return h.sent
+}
+
+// sentIDsKept bounds sentIDs: 200 deliveries' worth of events.
+const sentIDsKept = 200 * events.MaxEventsPerDelivery
+
+// idSet is a set of the last n ids added.
+type idSet struct {
+	mu   sync.Mutex
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newIDSet(n int) *idSet {
+	return &idSet{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+func (s *idSet) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.ids[id]
+	return ok
+}
+
+func (s *idSet) add(evs []events.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range evs {
+		if _, ok := s.ids[e.ID]; ok {
+			continue
+		}
+		if old := s.ring[s.next]; old != "" {
+			delete(s.ids, old)
+		}
+		s.ring[s.next] = e.ID
+		s.ids[e.ID] = struct{}{}
+		s.next = (s.next + 1) % len(s.ring)
+	}
 }
 
 // ExpBackoff returns a backoff schedule: base for the first attempt,
@@ -130,9 +203,9 @@ type verdict int
 
 const (
 	done      verdict = iota // delivered, dropped or nothing to do: SQS deletes it
-	retry                    // failed: reported, visibility set to the backoff
-	skipped                  // not attempted (an earlier record of its group failed): reported, same visibility
+	retry                    // in or behind a failed POST: reported, visibility set to the backoff
 	outOfTime                // not attempted (the invocation is about to end): reported, visible at once
+	held                     // bulk events held for the next ones: reported, visible when Hold has passed
 )
 
 // Handle delivers the batch and reports the records to be received
@@ -194,35 +267,187 @@ func groupKey(r record) string {
 	return "m:" + r.msg.MessageId
 }
 
+// item is one event of the group's records, to be sent.
+type item struct {
+	rec int // index in recs
+	ev  events.Event
+}
+
 // group delivers the records idx (one group, in order) and sets their
-// verdicts. Records deferred behind one that was not delivered get the
-// same visibility as it: SQS hands out none of a FIFO group while any of
-// its messages is in flight, so they come back together, in order.
+// verdicts. Their events (less those this instance has delivered before,
+// see sentIDs) are cut afresh into deliveries of up to
+// events.MaxEventsPerDelivery events and events.MaxDeliveryBytes, so
+// that a stream batch's partial last delivery goes out with the next
+// one's events rather than as a POST of its own. A record is done once
+// all its events are sent; a record with events not sent comes back:
+//   - behind a failed POST: the records not done get the failed POST's
+//     backoff, and SQS hands out none of a FIFO group while any of its
+//     messages is in flight, so they come back together, in order;
+//   - when the invocation is ending: visible again at once;
+//   - held: the last POST would be partial and holds only bulk events
+//     (an import's outdial_target_created, a bulk delete's
+//     outdial_target_deleted) queued less than Hold ago: its records are
+//     made visible again when Hold has passed, and go out with the events
+//     queued meanwhile.
 func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts []verdict) {
-	var (
-		held    verdict // retry or outOfTime once a record of the group was not delivered
-		backoff time.Duration
-	)
+	log := h.logger()
+	var items []item
+	lastItem := map[int]int{} // record -> 1 + index of its last item
 	for _, i := range idx {
-		switch {
-		case held == retry:
-			verdicts[i] = skipped
-			h.setVisibility(ctx, recs[i].msg, backoff)
-			h.logger().InfoContext(ctx, "delivery deferred behind a failed one of its group", "message_id", recs[i].msg.MessageId,
-				"customer_id", recs[i].delivery.CustomerID)
-			continue
-		case held == outOfTime || !h.timeLeft(ctx):
-			held, verdicts[i] = outOfTime, outOfTime
-			h.setVisibility(ctx, recs[i].msg, 0)
-			h.logger().WarnContext(ctx, "delivery deferred: the invocation is ending", "message_id", recs[i].msg.MessageId,
-				"customer_id", recs[i].delivery.CustomerID)
-			continue
+		r := recs[i]
+		if r.bad != nil {
+			log.ErrorContext(ctx, "malformed delivery dropped", "message_id", r.msg.MessageId, "bytes", len(r.msg.Body), "error", decodeProblem(r.bad))
+			continue // done
 		}
-		var ok bool
-		if ok, backoff = h.one(ctx, recs[i]); !ok {
-			held, verdicts[i] = retry, retry
+		for _, e := range r.delivery.Events {
+			if !h.sentIDs().has(e.ID) {
+				items = append(items, item{rec: i, ev: e})
+			}
+		}
+		lastItem[i] = len(items) // no items left: done (this instance delivered them)
+	}
+	now := h.now()
+	expired := func(i int) bool {
+		ft := firstTry(recs[i])
+		return !ft.IsZero() && now.Sub(ft) > h.retryWindow()
+	}
+	// A POST mixes neither customers (a stand-in queue without groups
+	// groups by customer anyway) nor records past the retry window with
+	// records within it, so that a failed POST of expired records alone
+	// is dropped.
+	chunks := events.Cut(items, func(it item) events.Event { return it.ev }, len(`{"events":[]}`),
+		func(a, b item) bool {
+			return recs[a.rec].delivery.CustomerID != recs[b.rec].delivery.CustomerID || expired(a.rec) != expired(b.rec)
+		},
+		func(it item, size int) {
+			log.ErrorContext(ctx, "event dropped: larger than a delivery", "message_id", recs[it.rec].msg.MessageId, "event_id", it.ev.ID, "type", it.ev.Type, "bytes", size)
+		})
+
+	send, hold := chunks, time.Duration(0)
+	if len(chunks) > 0 {
+		if d, ok := h.holdFor(recs, chunks[len(chunks)-1], now); ok {
+			send, hold = chunks[:len(chunks)-1], d
 		}
 	}
+	sent := 0 // items sent (or dropped) so far
+	state, backoff := done, time.Duration(0)
+	for _, ch := range send {
+		if !h.timeLeft(ctx) {
+			state = outOfTime
+			break
+		}
+		var ok bool
+		if ok, backoff = h.post(ctx, recs, ch, expired(ch[0].rec)); !ok {
+			state = retry
+			break
+		}
+		sent += len(ch)
+	}
+	if state == done && len(send) < len(chunks) {
+		state = held
+	}
+	for _, i := range idx {
+		if recs[i].bad != nil || lastItem[i] <= sent {
+			continue // done
+		}
+		r := recs[i]
+		switch verdicts[i] = state; state {
+		case retry:
+			h.setVisibility(ctx, r.msg, backoff)
+		case outOfTime:
+			h.setVisibility(ctx, r.msg, 0)
+			log.WarnContext(ctx, "delivery deferred: the invocation is ending", "message_id", r.msg.MessageId, "customer_id", r.delivery.CustomerID)
+		case held:
+			h.setVisibility(ctx, r.msg, hold)
+			log.DebugContext(ctx, "bulk events held for the next ones", "message_id", r.msg.MessageId, "customer_id", r.delivery.CustomerID,
+				"events", lastItem[i], "hold", hold.String())
+		}
+	}
+}
+
+// bulkTypes are the events of bulk changes, which may wait for the next
+// ones (Hold).
+var bulkTypes = map[events.Type]bool{events.TargetCreated: true, events.TargetDeleted: true}
+
+// holdFor reports whether the last chunk of a group is to be held, and
+// for how long: it is partial, holds bulk events only, and its newest
+// record was queued less than Hold ago (then until Hold has passed since,
+// in whole seconds, at least one).
+func (h *Handler) holdFor(recs []record, last []item, now time.Time) (time.Duration, bool) {
+	hold := h.Hold
+	if hold == 0 {
+		hold = DefaultHold
+	}
+	if hold < 0 || len(last) >= events.MaxEventsPerDelivery {
+		return 0, false
+	}
+	var newest time.Time
+	for _, it := range last {
+		if !bulkTypes[it.ev.Type] {
+			return 0, false
+		}
+		if ft := firstTry(recs[it.rec]); ft.After(newest) {
+			newest = ft
+		}
+	}
+	left := hold - now.Sub(newest)
+	if newest.IsZero() || left <= 0 {
+		return 0, false
+	}
+	return max(left.Round(time.Second), time.Second), true
+}
+
+// post sends one chunk of a group's events as one delivery. It reports
+// whether the chunk is done (delivered, nowhere to send it, or dropped:
+// a failed chunk of records past the retry window, expired), and else the
+// backoff of its records: that of the most received one.
+func (h *Handler) post(ctx context.Context, recs []record, ch []item, expired bool) (ok bool, backoff time.Duration) {
+	log := h.logger()
+	first := recs[ch[0].rec]
+	d := events.Delivery{CustomerID: first.delivery.CustomerID, Events: make([]events.Event, len(ch))}
+	var ids []string
+	attempt := 0
+	var oldest time.Time
+	for j, it := range ch {
+		d.Events[j] = it.ev
+		r := recs[it.rec]
+		if j == 0 || it.rec != ch[j-1].rec {
+			ids = append(ids, r.msg.MessageId)
+			attempt = max(attempt, receiveCount(r.msg))
+			if ft := firstTry(r); !ft.IsZero() && (oldest.IsZero() || ft.Before(oldest)) {
+				oldest = ft
+			}
+		}
+	}
+	msgs := strings.Join(ids, ",")
+	res, err := h.send(ctx, d)
+	if err == nil {
+		switch res.Status {
+		case webhook.NoWebhook:
+			log.InfoContext(ctx, "delivery dropped: the customer has no webhook", "message_id", msgs, "customer_id", d.CustomerID, "events", len(d.Events))
+		case webhook.NotWanted:
+			log.InfoContext(ctx, "delivery not sent: the webhook wants none of its events", "message_id", msgs, "customer_id", d.CustomerID, "events", len(d.Events))
+		default:
+			attrs := []any{"message_id", msgs, "customer_id", d.CustomerID, "events", res.Events, "status", res.StatusCode, "attempt", attempt}
+			if !oldest.IsZero() {
+				attrs = append(attrs, "since_queued_ms", h.now().Sub(oldest).Milliseconds())
+			}
+			log.InfoContext(ctx, "delivered", attrs...)
+		}
+		h.sentIDs().add(d.Events)
+		return true, 0
+	}
+	// A delivery whose first try is unknown is retried until the queue's
+	// maxReceiveCount sends it to the DLQ.
+	if expired {
+		log.ErrorContext(ctx, "delivery dropped: retry window exceeded", "message_id", msgs, "customer_id", d.CustomerID,
+			"events", len(d.Events), "attempt", attempt, "age", h.now().Sub(oldest).Round(time.Second).String(), "error", err.Error())
+		return true, 0
+	}
+	backoff = h.backoff(attempt)
+	log.WarnContext(ctx, "delivery failed; will retry", "message_id", msgs, "customer_id", d.CustomerID, "events", len(d.Events),
+		"attempt", attempt, "retry_in", backoff.Round(time.Second).String(), "status", res.StatusCode, "error", err.Error())
+	return false, backoff
 }
 
 // timeLeft reports whether the invocation has time for one more attempt
@@ -233,48 +458,6 @@ func (h *Handler) timeLeft(ctx context.Context) bool {
 		return ctx.Err() == nil
 	}
 	return time.Until(dl) > webhook.Timeout+time.Second
-}
-
-// one attempts record r. It reports whether SQS may delete r, and else
-// the backoff set as r's visibility.
-func (h *Handler) one(ctx context.Context, r record) (ok bool, backoff time.Duration) {
-	log := h.logger()
-	id := r.msg.MessageId
-	if r.bad != nil {
-		log.ErrorContext(ctx, "malformed delivery dropped", "message_id", id, "bytes", len(r.msg.Body), "error", decodeProblem(r.bad))
-		return true, 0
-	}
-	d := r.delivery
-	attempt := receiveCount(r.msg)
-	res, err := h.send(ctx, d)
-	if err == nil {
-		switch res.Status {
-		case webhook.NoWebhook:
-			log.InfoContext(ctx, "delivery dropped: the customer has no webhook", "message_id", id, "customer_id", d.CustomerID, "events", len(d.Events))
-		case webhook.NotWanted:
-			log.InfoContext(ctx, "delivery not sent: the webhook wants none of its events", "message_id", id, "customer_id", d.CustomerID, "events", len(d.Events))
-		default:
-			attrs := []any{"message_id", id, "customer_id", d.CustomerID, "events", res.Events, "status", res.StatusCode, "attempt", attempt}
-			if ft := firstTry(r); !ft.IsZero() {
-				attrs = append(attrs, "since_queued_ms", h.now().Sub(ft).Milliseconds())
-			}
-			log.InfoContext(ctx, "delivered", attrs...)
-		}
-		return true, 0
-	}
-	// A delivery whose first try is unknown is retried until the queue's
-	// maxReceiveCount sends it to the DLQ.
-	ft := firstTry(r)
-	if age := h.now().Sub(ft); !ft.IsZero() && age > h.retryWindow() {
-		log.ErrorContext(ctx, "delivery dropped: retry window exceeded", "message_id", id, "customer_id", d.CustomerID,
-			"events", len(d.Events), "attempt", attempt, "age", age.Round(time.Second).String(), "error", err.Error())
-		return true, 0
-	}
-	backoff = h.backoff(attempt)
-	log.WarnContext(ctx, "delivery failed; will retry", "message_id", id, "customer_id", d.CustomerID, "events", len(d.Events),
-		"attempt", attempt, "retry_in", backoff.Round(time.Second).String(), "status", res.StatusCode, "error", err.Error())
-	h.setVisibility(ctx, r.msg, backoff)
-	return false, backoff
 }
 
 // send runs the deliverer, turning a panic into an error.

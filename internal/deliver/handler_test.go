@@ -82,14 +82,15 @@ func (v *visibility) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMe
 // customer, recording the event ids each received in order and failing
 // (500) deliveries holding an event id in fail.
 type hooks struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	got  map[string][]string // path -> event ids, in order of arrival
-	fail map[string]bool
+	srv   *httptest.Server
+	mu    sync.Mutex
+	got   map[string][]string // path -> event ids, in order of arrival
+	posts map[string][]int    // path -> events of each POST answered 2xx
+	fail  map[string]bool
 }
 
 func newHooks(t *testing.T) *hooks {
-	h := &hooks{got: map[string][]string{}, fail: map[string]bool{}}
+	h := &hooks{got: map[string][]string{}, posts: map[string][]int{}, fail: map[string]bool{}}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		secret := map[string]string{"/a": secretA, "/b": secretB}[r.URL.Path]
@@ -111,9 +112,24 @@ func newHooks(t *testing.T) *hooks {
 		for _, e := range b.Events {
 			h.got[r.URL.Path] = append(h.got[r.URL.Path], e.ID)
 		}
+		h.posts[r.URL.Path] = append(h.posts[r.URL.Path], len(b.Events))
 	}))
 	t.Cleanup(h.srv.Close)
 	return h
+}
+
+// postCount is how many POSTs to path were answered 2xx.
+func (h *hooks) postCount(path string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.posts[path])
+}
+
+// postSizes is the number of events of each POST to path answered 2xx.
+func (h *hooks) postSizes(path string) []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.posts[path])
 }
 
 func (h *hooks) received(path string) []string {
@@ -211,9 +227,10 @@ func TestInOrderPerGroup(t *testing.T) {
 	checkLogs(t, logs)
 }
 
-// TestFailedGroupHeldBack: once a record of a group fails, it and the
-// later records of the group are reported without being sent, and get
-// the failed one's backoff; other groups go on.
+// TestFailedGroupHeldBack: a group's records go out together (one POST
+// here); when it fails, every record of the group is reported, with the
+// backoff of the most received one, and none of it is delivered; other
+// groups go on.
 func TestFailedGroupHeldBack(t *testing.T) {
 	h := newHooks(t)
 	h.fail["a2"] = true
@@ -221,17 +238,20 @@ func TestFailedGroupHeldBack(t *testing.T) {
 	got := handle(t, handler,
 		msg("a1", custA, 0, 1), msg("a2", custA, time.Minute, 3), msg("b1", custB, 0, 1),
 		msg("a3", custA, 0, 1), msg("b2", custB, 0, 1), msg("a4", custA, 0, 2))
-	if want := []string{"m-a2", "m-a3", "m-a4"}; !slices.Equal(got, want) {
+	if want := []string{"m-a1", "m-a2", "m-a3", "m-a4"}; !slices.Equal(got, want) {
 		t.Errorf("failures %v, want %v", got, want)
 	}
-	if a := h.received("/a"); !slices.Equal(a, []string{"a1"}) {
-		t.Errorf("customer A's webhook got %v, want only a1 (a3 and a4 wait behind a2)", a)
+	if a := h.received("/a"); len(a) != 0 {
+		t.Errorf("customer A's webhook got %v, want nothing (its POST failed)", a)
 	}
 	if b := h.received("/b"); !slices.Equal(b, []string{"b1", "b2"}) {
 		t.Errorf("customer B's webhook got %v, want b1 b2", b)
 	}
-	// a2 was received 3 times: Backoff(3) = 21 s, for it and those behind it.
-	want := map[string]int32{"rh-a2": 21, "rh-a3": 21, "rh-a4": 21}
+	if n := h.postCount("/b"); n != 1 {
+		t.Errorf("customer B got %d POSTs, want 1 (b1 and b2 together)", n)
+	}
+	// a2 was received 3 times: Backoff(3) = 21 s, for the whole group.
+	want := map[string]int32{"rh-a1": 21, "rh-a2": 21, "rh-a3": 21, "rh-a4": 21}
 	if !maps.Equal(q.calls, want) {
 		t.Errorf("visibility %v, want %v", q.calls, want)
 	}
@@ -240,7 +260,7 @@ func TestFailedGroupHeldBack(t *testing.T) {
 	// Next time round the receiver is back: the group goes through, in order.
 	delete(h.fail, "a2")
 	q.calls = nil
-	if got := handle(t, handler, msg("a2", custA, time.Minute, 4), msg("a3", custA, 0, 2), msg("a4", custA, 0, 3)); len(got) != 0 {
+	if got := handle(t, handler, msg("a1", custA, 0, 2), msg("a2", custA, time.Minute, 4), msg("a3", custA, 0, 2), msg("a4", custA, 0, 3)); len(got) != 0 {
 		t.Errorf("failures %v, want none", got)
 	}
 	if a := h.received("/a"); !slices.Equal(a, []string{"a1", "a2", "a3", "a4"}) {

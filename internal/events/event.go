@@ -64,3 +64,37 @@ type Delivery struct {
 type Body struct {
 	Events []Event `json:"events"`
 }
+
+// Cut splits items, in order, into runs of at most MaxEventsPerDelivery
+// events whose encoding as a JSON array, plus overhead bytes, is at most
+// MaxDeliveryBytes; overhead is the encoding of the message around the
+// array with the array empty ("[]" included). A run also ends where
+// apart(previous, next) is true (nil: nowhere). An item whose event fits
+// in no run is passed to drop (none does: the text fields are bounded far
+// below).
+func Cut[T any](items []T, event func(T) Event, overhead int, apart func(prev, next T) bool, drop func(item T, size int)) [][]T {
+	var out [][]T
+	var cur []T
+	size := overhead
+	for _, it := range items {
+		enc, err := json.Marshal(event(it))
+		if err != nil || overhead+len(enc) > MaxDeliveryBytes {
+			drop(it, len(enc))
+			continue
+		}
+		n := len(enc)
+		if len(cur) > 0 {
+			n++ // the comma
+		}
+		if len(cur) > 0 && (len(cur) == MaxEventsPerDelivery || size+n > MaxDeliveryBytes || (apart != nil && apart(cur[len(cur)-1], it))) {
+			out = append(out, cur)
+			cur, size, n = nil, overhead, len(enc)
+		}
+		cur = append(cur, it)
+		size += n
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}

@@ -402,31 +402,7 @@ func (b *batch) undo(ctx context.Context, evs []pending) {
 // the text fields are bounded far below) is passed to drop.
 func cut(customerID string, evs []pending, firstTry int64, drop func(e pending, size int)) [][]pending {
 	empty, _ := json.Marshal(events.Delivery{CustomerID: customerID, Events: []events.Event{}, FirstTry: firstTry})
-	overhead := len(empty) // with "[]"
-	var out [][]pending
-	var cur []pending
-	size := overhead
-	for _, e := range evs {
-		enc, err := json.Marshal(e.ev)
-		if err != nil || overhead+len(enc) > events.MaxDeliveryBytes {
-			drop(e, len(enc))
-			continue
-		}
-		n := len(enc)
-		if len(cur) > 0 {
-			n++ // the comma
-		}
-		if len(cur) > 0 && (len(cur) == events.MaxEventsPerDelivery || size+n > events.MaxDeliveryBytes) {
-			out = append(out, cur)
-			cur, size, n = nil, overhead, len(enc)
-		}
-		cur = append(cur, e)
-		size += n
-	}
-	if len(cur) > 0 {
-		out = append(out, cur)
-	}
-	return out
+	return events.Cut(evs, func(p pending) events.Event { return p.ev }, len(empty), nil, drop)
 }
 
 func (p *Publisher) now() time.Time {
