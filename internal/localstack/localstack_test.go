@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -189,7 +190,64 @@ func TestStartSQS(t *testing.T) {
 		t.Errorf("ReceiveMessage = %+v, want one message hello", got.Messages)
 	}
 
+	checkFIFOReceive(t, client)
 	assertStops(t, p)
+}
+
+// checkFIFOReceive: a FIFO receive hands out as many messages of a group
+// as it may, in order, as SQS does (fauxqs 1.9 alone hands out one per
+// group); none while one of the group is in flight; and a message made
+// visible again comes back first, with the group's later ones.
+func checkFIFOReceive(t *testing.T, client *sqs.Client) {
+	t.Helper()
+	ctx := t.Context()
+	q, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("deliveries.fifo"),
+		Attributes: map[string]string{"FifoQueue": "true", "VisibilityTimeout": "30"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(group string, bodies ...string) {
+		for _, b := range bodies {
+			if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: q.QueueUrl, MessageBody: aws.String(b),
+				MessageGroupId: aws.String(group), MessageDeduplicationId: aws.String(b)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	receive := func() ([]string, []string) {
+		got, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bodies, handles []string
+		for _, m := range got.Messages {
+			bodies = append(bodies, aws.ToString(m.Body))
+			handles = append(handles, aws.ToString(m.ReceiptHandle))
+		}
+		return bodies, handles
+	}
+	send("a", "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "a10")
+	bodies, handles := receive()
+	if want := []string{"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"}; !slices.Equal(bodies, want) {
+		t.Fatalf("FIFO receive = %v, want %v", bodies, want)
+	}
+	if more, _ := receive(); len(more) != 0 {
+		t.Errorf("received %v while the group is in flight", more)
+	}
+	// a0 back in a second; the rest done; then more of the group.
+	if _, err := client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: q.QueueUrl, ReceiptHandle: aws.String(handles[0]), VisibilityTimeout: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range handles[1:] {
+		if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: q.QueueUrl, ReceiptHandle: aws.String(h)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("a", "a11")
+	time.Sleep(1100 * time.Millisecond)
+	if bodies, _ := receive(); !slices.Equal(bodies, []string{"a0", "a10", "a11"}) {
+		t.Errorf("after the visibility change: %v, want a0 a10 a11", bodies)
+	}
 }
 
 func TestStopAfterCrash(t *testing.T) {

@@ -65,8 +65,16 @@ func StartDynamoDB(ctx context.Context, root string, port int) (*Process, error)
 	})
 }
 
-// fauxqsLoopback runs fauxqs's CLI (path in argv[1]) with its listening
-// socket moved from 0.0.0.0, which fauxqs 1.9 hard-codes, to 127.0.0.1.
+// fauxqsLoopback runs fauxqs's CLI (path in argv[1]) with two changes:
+//   - its listening socket moved from 0.0.0.0, which fauxqs 1.9 hard-codes,
+//     to 127.0.0.1;
+//   - a FIFO receive hands out as many messages of a group as it may, in
+//     order, as SQS does ("SQS returns as many messages with the same
+//     message group ID as possible",
+//     https://repost.aws/knowledge-center/sqs-fifo-messages-not-returned),
+//     where fauxqs 1.9 hands out one per group and receive: its
+//     dequeueFifo is called again while it finds more, with the groups it
+//     locked during this receive seen as open.
 const fauxqsLoopback = `import net from "node:net";
 import { pathToFileURL } from "node:url";
 const listen = net.Server.prototype.listen;
@@ -77,7 +85,35 @@ net.Server.prototype.listen = function (...args) {
   }
   return listen.apply(this, args);
 };
-await import(pathToFileURL(process.argv[1]).href);
+const cli = pathToFileURL(process.argv[1]);
+const { SqsQueue } = await import(new URL("./sqs/sqsStore.js", cli).href);
+const dequeueFifo = SqsQueue.prototype.dequeueFifo;
+if (typeof dequeueFifo !== "function") throw new Error("fauxqs: SqsQueue.prototype.dequeueFifo not found");
+SqsQueue.prototype.dequeueFifo = function (maxCount, ...rest) {
+  this.processTimers();
+  const locks = this.fifoLockedGroups;
+  const before = new Set(locks.keys());
+  const view = {
+    has: (g) => before.has(g),
+    get: (g) => locks.get(g),
+    set: (g, v) => { locks.set(g, v); return view; },
+    delete: (g) => locks.delete(g),
+  };
+  const count = Math.min(maxCount, 10);
+  const out = [];
+  this.fifoLockedGroups = view;
+  try {
+    while (out.length < count) {
+      const got = dequeueFifo.call(this, count - out.length, ...rest);
+      if (got.length === 0) break;
+      out.push(...got);
+    }
+  } finally {
+    this.fifoLockedGroups = locks;
+  }
+  return out;
+};
+await import(cli.href);
 `
 
 // StartSQS starts fauxqs, an SQS JSON-protocol server, from node_modules
