@@ -104,7 +104,8 @@ type eventsResult struct {
 	Without    []eventsPhase // import, claims, outcomes of the customer without a webhook
 	With       []eventsPhase // the same with a webhook
 	Latency    []time.Duration
-	Completed  int // outdial_completed events
+	Completed  int  // outdial_completed events
+	ImportOnly bool // only the import of the customer with a webhook was run
 	ByType     map[events.Type]int
 	Duplicates int // events received again (same id)
 	Unverified int // deliveries whose signature did not verify
@@ -247,6 +248,8 @@ type eventsBench struct {
 	n        int
 	rate     float64
 	progress io.Writer
+	// importOnly stops after the import of the customer with a webhook.
+	importOnly bool
 }
 
 func (b *eventsBench) progressf(format string, args ...any) {
@@ -257,13 +260,14 @@ func (b *eventsBench) progressf(format string, args ...any) {
 func runEvents(ctx context.Context, cfg config, root, endpoint string, progress io.Writer) (_ *eventsResult, err error) {
 	res := &eventsResult{N: cfg.EventsTargets, Rate: cfg.EventsRate, Started: time.Now()}
 	b := &eventsBench{
-		double:   ddbdouble.New(nil, ddbdouble.Config{NoConflicts: true}),
-		rv:       newBenchReceiver(),
-		records:  &recordCounter{},
-		http:     &http.Client{Timeout: 60 * time.Second},
-		n:        cfg.EventsTargets,
-		rate:     cfg.EventsRate,
-		progress: progress,
+		double:     ddbdouble.New(nil, ddbdouble.Config{NoConflicts: true}),
+		rv:         newBenchReceiver(),
+		records:    &recordCounter{},
+		http:       &http.Client{Timeout: 60 * time.Second},
+		n:          cfg.EventsTargets,
+		rate:       cfg.EventsRate,
+		importOnly: cfg.EventsImport,
+		progress:   progress,
 	}
 
 	// The receiver.
@@ -329,9 +333,11 @@ func runEvents(ctx context.Context, cfg config, root, endpoint string, progress 
 	defer func() { stopSP(); <-spDone }()
 
 	// The customer without a webhook first: it warms the stack up too.
-	b.progressf("customer without a webhook: %d targets, outcomes at %.0f/s", b.n, b.rate)
-	if res.Without, _, err = b.campaign(ctx, uuid.NewString(), false); err != nil {
-		return nil, fmt.Errorf("without a webhook: %w", err)
+	if !b.importOnly {
+		b.progressf("customer without a webhook: %d targets, outcomes at %.0f/s", b.n, b.rate)
+		if res.Without, _, err = b.campaign(ctx, uuid.NewString(), false); err != nil {
+			return nil, fmt.Errorf("without a webhook: %w", err)
+		}
 	}
 
 	// The customer with a webhook.
@@ -368,7 +374,8 @@ func runEvents(ctx context.Context, cfg config, root, endpoint string, progress 
 	}
 	res.Duplicates, res.Unverified = b.rv.duplicates, b.rv.unverified
 	b.rv.mu.Unlock()
-	if len(res.Latency) != b.n {
+	res.ImportOnly = b.importOnly
+	if len(res.Latency) != b.n && !b.importOnly {
 		return nil, fmt.Errorf("latency of %d outcomes, want %d", len(res.Latency), b.n)
 	}
 	if res.Unverified > 0 {
@@ -434,20 +441,28 @@ func (b *eventsBench) campaign(ctx context.Context, customer string, hooked bool
 
 	// Import.
 	if err := measure("import", func() error {
-		var imp struct {
-			Created int `json:"created"`
-		}
-		if err := b.call(ctx, "POST", base+"/targets", tok, eventTargetsBody(b.n), &imp); err != nil {
-			return err
-		}
-		if imp.Created != b.n {
-			return fmt.Errorf("created %d targets, want %d", imp.Created, b.n)
+		// Requests of up to eventImportChunk targets, one after the
+		// other, as a client imports a large list.
+		for from := 0; from < b.n; from += eventImportChunk {
+			n := min(eventImportChunk, b.n-from)
+			var imp struct {
+				Created int `json:"created"`
+			}
+			if err := b.call(ctx, "POST", base+"/targets", tok, eventTargetsBody(from, n), &imp); err != nil {
+				return err
+			}
+			if imp.Created != n {
+				return fmt.Errorf("created %d targets, want %d", imp.Created, n)
+			}
 		}
 		return nil
 	}, func() bool {
 		return !hooked || b.rv.count(func(r *benchReceiver) int { return r.byType[events.TargetCreated] }) >= b.n
 	}); err != nil {
 		return nil, nil, err
+	}
+	if b.importOnly {
+		return phases, nil, nil
 	}
 
 	// Claims.
@@ -519,13 +534,18 @@ func (b *eventsBench) campaign(ctx context.Context, customer string, hooked bool
 	return phases, sent, nil
 }
 
-// eventTargetsBody is {"targets":[...]} of n tel targets with
-// try_count_max 1 (every outcome is final).
-func eventTargetsBody(n int) string {
+// eventImportChunk is the most targets the events measurement imports
+// per request: 10 000 in one request outlasts API Gateway's 29 s on
+// DynamoDB Local while the stream is read.
+const eventImportChunk = 2000
+
+// eventTargetsBody is {"targets":[...]} of the tel targets from to
+// from+n-1, with try_count_max 1 (every outcome is final).
+func eventTargetsBody(from, n int) string {
 	var sb strings.Builder
 	sb.WriteString(`{"targets":[`)
-	for i := range n {
-		if i > 0 {
+	for i := from; i < from+n; i++ {
+		if i > from {
 			sb.WriteByte(',')
 		}
 		fmt.Fprintf(&sb, `{"destination":{"type":"tel","target":"+1 555 %03d %04d"},"try_count_max":1,"name":"bench target %d"}`, 200+i/10000, i%10000, i)
@@ -653,6 +673,22 @@ func (r *eventsResult) print(w io.Writer) {
 	oc, ocN := with["outcomes"], without["outcomes"]
 	row("figure", "value")
 	row("------", "-----")
+	if r.ImportOnly {
+		p := with["import"]
+		row("import: events, deliveries (fewest possible), deliveries per event", fmt.Sprintf("%d, %d (%d), %.3f; events per delivery %s",
+			p.Events, p.Deliveries, (p.Events+events.MaxEventsPerDelivery-1)/events.MaxEventsPerDelivery, ratio(p.Deliveries, p.Events), sizesSummary(p.Sizes)))
+		row("import: stream records (outdial heads / targets / other items)", fmt.Sprintf("%d (%d / %d / %d), wall %s (requests of up to %d targets, then every event at the webhook)",
+			p.Records.Total(), p.Records.Outdial, p.Records.Target, p.Records.Other, dur(p.Wall), eventImportChunk))
+		var partial []string
+		for i, n := range p.Sizes {
+			if n < events.MaxEventsPerDelivery {
+				partial = append(partial, fmt.Sprintf("#%d: %d", i+1, n))
+			}
+		}
+		row("import: deliveries of fewer than 100 events", strings.Join(partial, ", "))
+		tw.Flush()
+		return
+	}
 	row("latency, outcome SendMessage -> outdial_target_updated at the webhook", lat(r.Latency, 0.50, 0.95, 0.99)+fmt.Sprintf(" (max %s, %d outcomes)", dur(percentile(r.Latency, 1)), len(r.Latency)))
 	row("events per outcome", fmt.Sprintf("%.3f (%d events for %d outcomes: %d outdial_target_updated + %d outdial_completed)",
 		ratio(oc.Events, r.N), oc.Events, r.N, oc.Events-r.Completed, r.Completed))

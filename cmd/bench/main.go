@@ -76,6 +76,7 @@ type config struct {
 	EventsOnly    bool    // only that measurement
 	EventsTargets int     // targets per customer of the events measurement
 	EventsRate    float64 // outcomes per second sent in the events measurement
+	EventsImport  bool    // the events measurement stops after the import of the customer with a webhook
 }
 
 func main() {
@@ -101,6 +102,7 @@ func main() {
 	flag.BoolVar(&cfg.EventsOnly, "events-only", false, "print only the events measurement")
 	flag.IntVar(&cfg.EventsTargets, "events-targets", 500, "targets imported, claimed and given an outcome per customer in the events measurement")
 	flag.Float64Var(&cfg.EventsRate, "events-rate", 100, "outcomes sent per second in the events measurement")
+	flag.BoolVar(&cfg.EventsImport, "events-import-only", false, "with -events-only: only the import of the customer with a webhook (deliveries per import)")
 	flag.Parse()
 	if cfg.Targets < 1 || cfg.Outcomes < 1 || cfg.Concurrency < 1 || cfg.Claims < 1 || cfg.Gets < 1 || cfg.Warmup < 0 || cfg.ColdStartRuns < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -targets, -outcomes, -concurrency, -claims, -gets and -coldstart-runs must be at least 1")

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,10 +59,10 @@ func TestCoalesce(t *testing.T) {
 	checkLogs(t, logs)
 }
 
-// TestHoldBulkTail: an import's partial last POST, queued less than Hold
-// ago, is held (reported, visible again when Hold has passed) and goes out
-// with the next stream batch's events; the part of a record already
-// delivered is not sent again.
+// TestHoldBulkTail: an import's partial last POST, on its first receive,
+// is held (reported, visible again after Hold) and goes out with the next
+// stream batch's events; the part of a record already delivered is not
+// sent again.
 func TestHoldBulkTail(t *testing.T) {
 	h := newHooks(t)
 	handler, q, _ := setup(h)
@@ -93,7 +94,7 @@ func TestHoldBulkTail(t *testing.T) {
 }
 
 // TestHoldOnlyYoungBulk: a partial POST is sent at once when it holds a
-// status change, when its newest record was queued Hold ago or more, or
+// status change, when a record in it was received more than twice, or
 // when holding is off.
 func TestHoldOnlyYoungBulk(t *testing.T) {
 	for _, tc := range []struct {
@@ -103,7 +104,8 @@ func TestHoldOnlyYoungBulk(t *testing.T) {
 	}{
 		{"status changes", []lambdaevents.SQSMessage{batchMsg("r1", events.TargetUpdated, 37, 0, 1)}, 0},
 		{"bulk and a status change", []lambdaevents.SQSMessage{batchMsg("r1", events.TargetCreated, 30, 0, 1), batchMsg("r2", events.TargetUpdated, 1, 0, 1)}, 0},
-		{"queued 5 s ago", []lambdaevents.SQSMessage{batchMsg("r1", events.TargetCreated, 37, 5*time.Second, 2)}, 0},
+		{"received twice before", []lambdaevents.SQSMessage{batchMsg("r1", events.TargetCreated, 37, 5*time.Second, 3)}, 0},
+		{"received twice before, with a new one", []lambdaevents.SQSMessage{batchMsg("r1", events.TargetCreated, 37, 0, 3), batchMsg("r2", events.TargetCreated, 3, 0, 1)}, 0},
 		{"holding off", []lambdaevents.SQSMessage{batchMsg("r1", events.TargetDeleted, 37, 0, 1)}, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,13 +120,136 @@ func TestHoldOnlyYoungBulk(t *testing.T) {
 			}
 		})
 	}
-	// A young partial bulk tail is held, bulk deletes too.
+	// A partial bulk tail on its first receive is held, bulk deletes too,
+	// however long it waited in the queue (behind a held one, say).
 	h := newHooks(t)
 	handler, q, _ := setup(h)
-	if got := handle(t, handler, batchMsg("r1", events.TargetDeleted, 37, 4700*time.Millisecond, 1)); !slices.Equal(got, []string{"m-r1"}) {
+	if got := handle(t, handler, batchMsg("r1", events.TargetDeleted, 37, time.Minute, 1)); !slices.Equal(got, []string{"m-r1"}) {
 		t.Errorf("failures %v, want m-r1 held", got)
 	}
-	if want := map[string]int32{"rh-r1": 1}; !maps.Equal(q.calls, want) {
-		t.Errorf("visibility %v, want %v (the rest of the 5 s, at least 1 s)", q.calls, want)
+	if want := map[string]int32{"rh-r1": 5}; !maps.Equal(q.calls, want) {
+		t.Errorf("visibility %v, want %v", q.calls, want)
+	}
+}
+
+// TestHoldBounded: a record is held once: back from its hold, it is sent
+// with whatever came back with it; the hold is rounded up to whole
+// seconds; without the queue to make records visible again nothing is
+// held.
+func TestHoldBounded(t *testing.T) {
+	h := newHooks(t)
+	handler, q, _ := setup(h)
+	handler.Hold = 2500 * time.Millisecond
+	if got := handle(t, handler, batchMsg("r1", events.TargetCreated, 10, 0, 1)); !slices.Equal(got, []string{"m-r1"}) {
+		t.Errorf("failures %v, want m-r1", got)
+	}
+	if want := map[string]int32{"rh-r1": 3}; !maps.Equal(q.calls, want) {
+		t.Errorf("visibility %v, want %v (2.5 s rounded up)", q.calls, want)
+	}
+	// Back, alone or with a new one: sent.
+	if got := handle(t, handler, batchMsg("r1", events.TargetCreated, 10, 3*time.Second, 2), batchMsg("r2", events.TargetCreated, 10, 0, 1)); len(got) != 0 {
+		t.Errorf("failures %v, want none: r1 was held once", got)
+	}
+	if sizes := h.postSizes("/a"); !slices.Equal(sizes, []int{20}) {
+		t.Errorf("POSTs of %v events, want one of 20", sizes)
+	}
+	// Received 3 times (failed before, say): sent.
+	q.calls = nil
+	if got := handle(t, handler, batchMsg("old", events.TargetCreated, 10, time.Minute, 3)); len(got) != 0 || len(q.calls) != 0 {
+		t.Errorf("failures %v, visibility %v; want it sent", got, q.calls)
+	}
+	handler.Queue = nil
+	if got := handle(t, handler, batchMsg("r3", events.TargetCreated, 10, 0, 1)); len(got) != 0 {
+		t.Errorf("failures %v, want none without a queue", got)
+	}
+}
+
+// TestDeferWhenBatchFull: a group that fills the batch (10 records) likely
+// has more queued: its partial bulk tail is made visible again at once,
+// to come back with them; once.
+func TestDeferWhenBatchFull(t *testing.T) {
+	h := newHooks(t)
+	handler, q, _ := setup(h)
+	var msgs []lambdaevents.SQSMessage
+	for k := range 10 {
+		msgs = append(msgs, batchMsg(fmt.Sprint("r", k), events.TargetCreated, 95, 0, 1))
+	}
+	got := handle(t, handler, msgs...) // 950 events: 9 POSTs and 50 deferred
+	if !slices.Equal(got, []string{"m-r9"}) {
+		t.Fatalf("failures %v, want m-r9", got)
+	}
+	if want := map[string]int32{"rh-r9": 0}; !maps.Equal(q.calls, want) {
+		t.Errorf("visibility %v, want %v", q.calls, want)
+	}
+	if n := h.postCount("/a"); n != 9 {
+		t.Errorf("%d POSTs, want 9", n)
+	}
+	// Back with 9 more, again a full batch: r9 is not deferred again.
+	q.calls = nil
+	msgs = []lambdaevents.SQSMessage{batchMsg("r9", events.TargetCreated, 95, 0, 2)}
+	for k := 10; k < 19; k++ {
+		msgs = append(msgs, batchMsg(fmt.Sprint("r", k), events.TargetCreated, 1, 0, 1))
+	}
+	if got := handle(t, handler, msgs...); len(got) != 0 {
+		t.Errorf("failures %v, want none (the tail holds r9, received before)", got)
+	}
+	if a := h.received("/a"); len(a) != 959 {
+		t.Errorf("received %d events, want 959 once each", len(a))
+	}
+}
+
+// TestSplitRecordRetried: when the second POST fails, the records wholly
+// in the first are done, the record split across the two comes back, and
+// this instance then sends only its rest; another instance sends it whole.
+func TestSplitRecordRetried(t *testing.T) {
+	h := newHooks(t)
+	h.fail["r2-050"] = true // in the second POST
+	handler, q, _ := setup(h)
+	got := handle(t, handler, batchMsg("r1", events.TargetUpdated, 60, 0, 1), batchMsg("r2", events.TargetUpdated, 60, 0, 2))
+	if !slices.Equal(got, []string{"m-r2"}) {
+		t.Fatalf("failures %v, want m-r2 (r1 was wholly in the first POST)", got)
+	}
+	if want := map[string]int32{"rh-r2": 14}; !maps.Equal(q.calls, want) {
+		t.Errorf("visibility %v, want %v (Backoff(2))", q.calls, want)
+	}
+	delete(h.fail, "r2-050")
+	if got := handle(t, handler, batchMsg("r2", events.TargetUpdated, 60, 0, 3)); len(got) != 0 {
+		t.Fatalf("failures %v, want none", got)
+	}
+	if a, want := h.received("/a"), slices.Concat(ids("r1", 60), ids("r2", 60)); !slices.Equal(a, want) {
+		t.Errorf("received %d events, want %d once each in order", len(a), len(want))
+	}
+	// Another instance (a new handler) knows nothing of what was sent.
+	other, _, _ := setup(h)
+	if got := handle(t, other, batchMsg("r2", events.TargetUpdated, 60, 0, 4)); len(got) != 0 {
+		t.Fatalf("failures %v, want none", got)
+	}
+	if n := len(h.received("/a")); n != 180 {
+		t.Errorf("received %d events in all, want 180 (r2 whole again)", n)
+	}
+}
+
+// TestOversizedEventDropped: an event too large for any delivery is
+// dropped (logged); the records around it are done.
+func TestOversizedEventDropped(t *testing.T) {
+	h := newHooks(t)
+	handler, q, logs := setup(h)
+	big := batchMsg("big", events.TargetCreated, 1, time.Minute, 1)
+	var d events.Delivery
+	if err := json.Unmarshal([]byte(big.Body), &d); err != nil {
+		t.Fatal(err)
+	}
+	d.Events[0].Data = json.RawMessage(`{"x":"` + strings.Repeat("y", events.MaxDeliveryBytes) + `"}`)
+	b, _ := json.Marshal(d)
+	big.Body = string(b)
+	got := handle(t, handler, big, batchMsg("r2", events.TargetCreated, 100, time.Minute, 1), batchMsg("r3", events.TargetCreated, 10, 0, 1))
+	if !slices.Equal(got, []string{"m-r3"}) {
+		t.Errorf("failures %v, want m-r3 only (held); big and r2 are done", got)
+	}
+	if want := map[string]int32{"rh-r3": 5}; !maps.Equal(q.calls, want) {
+		t.Errorf("visibility %v, want %v", q.calls, want)
+	}
+	if !strings.Contains(logs.String(), "larger than a delivery") {
+		t.Errorf("the drop is not logged:\n%s", logs)
 	}
 }

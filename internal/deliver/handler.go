@@ -13,21 +13,22 @@
 //
 // Batching. Cutting a group's records afresh sends a stream batch's
 // partial last delivery with the next one's events. A partial last POST
-// of bulk events (outdial_target_created, outdial_target_deleted) queued
-// less than Hold (5 s) ago is held: its records are made visible again
-// when Hold has passed and come back first in their group, with what was
-// queued meanwhile; so an import of 10^4 targets makes about 10^2 POSTs
+// of bulk events (outdial_target_created, outdial_target_deleted) is held
+// once: its records are made visible again at once when their group
+// filled the batch (more of it are queued), else after Hold (5 s), and
+// come back first in their group, with what was queued meanwhile; so an import of 10^4 targets makes 10^2 POSTs
 // however many stream batches it spans. Status changes are never held.
 // Events this instance has delivered are remembered (the last 20 000
 // ids), so a record received again after part of it was delivered sends
-// only the rest.
+// only the rest (another instance sends it whole, which may cost a POST
+// more).
 //
 // Retries. The records of a failed POST, and those behind it, get the
-// visibility Backoff(receive count of the most received one) (by default
-// 10 s doubling up to 1 h, with jitter), so the group comes back
-// together. Each attempt reads the webhook again: a URI fixed or a
-// receiver back up is picked up at the next try. A hold counts as a
-// receive.
+// visibility Backoff(receive count of the failed POST's most received
+// record) (by default 10 s doubling up to 1 h, with jitter), so the
+// group comes back together. Each attempt reads the webhook again: a URI
+// fixed or a receiver back up is picked up at the next try. A hold counts
+// as a receive.
 //
 // Giving up. When a POST fails and more than RetryWindow (default 24 h)
 // has passed since the FirstTry of its records (a POST never mixes
@@ -104,13 +105,13 @@ type Handler struct {
 	// Concurrency bounds how many groups are delivered at once (10 when
 	// 0).
 	Concurrency int
-	// Hold is how long after it was queued a partial delivery of bulk
-	// events may be held for the next ones (DefaultHold when 0, never
-	// when negative).
+	// Hold is how long a partial delivery of bulk events may be held for
+	// the next ones, once (DefaultHold when 0, never when negative).
 	Hold time.Duration
 
-	sentOnce sync.Once
-	sent     *idSet
+	initOnce sync.Once
+	sent     *idSet // event ids delivered
+	held     *idSet // message ids held for Hold
 }
 
 // DefaultHold is Hold's default: well over publish-events' batching
@@ -123,9 +124,23 @@ const DefaultHold = 5 * time.Second
 // a failed POST) sends only the rest. Another instance sends it whole;
 // receivers dedupe on the event id.
 func (h *Handler) sentIDs() *idSet {
-	h.sentOnce.Do(func() { h.sent = newIDSet(sentIDsKept) })
+	h.init()
 	return h.sent
 }
+
+// heldIDs is the set of message ids this instance has held for Hold
+// lately: a record is held once.
+func (h *Handler) heldIDs() *idSet {
+	h.init()
+	return h.held
+}
+
+func (h *Handler) init() {
+	h.initOnce.Do(func() { h.sent, h.held = newIDSet(sentIDsKept), newIDSet(heldIDsKept) })
+}
+
+// heldIDsKept bounds heldIDs.
+const heldIDsKept = 10_000
 
 // sentIDsKept bounds sentIDs: 200 deliveries' worth of events.
 const sentIDsKept = 200 * events.MaxEventsPerDelivery
@@ -149,18 +164,18 @@ func (s *idSet) has(id string) bool {
 	return ok
 }
 
-func (s *idSet) add(evs []events.Event) {
+func (s *idSet) add(ids ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range evs {
-		if _, ok := s.ids[e.ID]; ok {
+	for _, id := range ids {
+		if _, ok := s.ids[id]; ok {
 			continue
 		}
 		if old := s.ring[s.next]; old != "" {
 			delete(s.ids, old)
 		}
-		s.ring[s.next] = e.ID
-		s.ids[e.ID] = struct{}{}
+		s.ring[s.next] = id
+		s.ids[id] = struct{}{}
 		s.next = (s.next + 1) % len(s.ring)
 	}
 }
@@ -270,6 +285,7 @@ func groupKey(r record) string {
 // item is one event of the group's records, to be sent.
 type item struct {
 	rec int // index in recs
+	pos int // index in the group's items
 	ev  events.Event
 }
 
@@ -286,9 +302,8 @@ type item struct {
 //   - when the invocation is ending: visible again at once;
 //   - held: the last POST would be partial and holds only bulk events
 //     (an import's outdial_target_created, a bulk delete's
-//     outdial_target_deleted) queued less than Hold ago: its records are
-//     made visible again when Hold has passed, and go out with the events
-//     queued meanwhile.
+//     outdial_target_deleted): they are made visible again at once or
+//     after Hold (holdFor), and go out with the events queued meanwhile.
 func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts []verdict) {
 	log := h.logger()
 	var items []item
@@ -301,7 +316,7 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 		}
 		for _, e := range r.delivery.Events {
 			if !h.sentIDs().has(e.ID) {
-				items = append(items, item{rec: i, ev: e})
+				items = append(items, item{rec: i, pos: len(items), ev: e})
 			}
 		}
 		lastItem[i] = len(items) // no items left: done (this instance delivered them)
@@ -325,13 +340,16 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 
 	send, hold := chunks, time.Duration(0)
 	if len(chunks) > 0 {
-		if d, ok := h.holdFor(recs, chunks[len(chunks)-1], now); ok {
+		if d, ok := h.holdFor(recs, chunks[len(chunks)-1], len(idx)); ok {
 			send, hold = chunks[:len(chunks)-1], d
 		}
 	}
-	sent := 0 // items sent (or dropped) so far
+	sent := 0 // items before this one are sent (or dropped by Cut)
+	if len(chunks) > 0 {
+		sent = chunks[0][0].pos
+	}
 	state, backoff := done, time.Duration(0)
-	for _, ch := range send {
+	for k, ch := range send {
 		if !h.timeLeft(ctx) {
 			state = outOfTime
 			break
@@ -341,7 +359,10 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 			state = retry
 			break
 		}
-		sent += len(ch)
+		sent = len(items)
+		if k+1 < len(chunks) {
+			sent = chunks[k+1][0].pos
+		}
 	}
 	if state == done && len(send) < len(chunks) {
 		state = held
@@ -359,8 +380,11 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 			log.WarnContext(ctx, "delivery deferred: the invocation is ending", "message_id", r.msg.MessageId, "customer_id", r.delivery.CustomerID)
 		case held:
 			h.setVisibility(ctx, r.msg, hold)
+			if hold > 0 {
+				h.heldIDs().add(r.msg.MessageId)
+			}
 			log.DebugContext(ctx, "bulk events held for the next ones", "message_id", r.msg.MessageId, "customer_id", r.delivery.CustomerID,
-				"events", lastItem[i], "hold", hold.String())
+				"hold", hold.String())
 		}
 	}
 }
@@ -369,32 +393,50 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 // ones (Hold).
 var bulkTypes = map[events.Type]bool{events.TargetCreated: true, events.TargetDeleted: true}
 
+// fullBatch is the most records SQS hands out per receive (and the
+// template's BatchSize): a group with that many in a batch likely has more
+// queued behind them.
+const fullBatch = 10
+
 // holdFor reports whether the last chunk of a group is to be held, and
-// for how long: it is partial, holds bulk events only, and its newest
-// record was queued less than Hold ago (then until Hold has passed since,
-// in whole seconds, at least one).
-func (h *Handler) holdFor(recs []record, last []item, now time.Time) (time.Duration, bool) {
+// for how long. Only a partial chunk of bulk events is, and only with the
+// queue there to make its records visible again:
+//   - deferred (0 s) when the group filled the batch: more of it are
+//     likely queued, and the chunk's records come back at once with them;
+//     once (records on their first receive);
+//   - held for Hold (in whole seconds, rounded up) when the group did not
+//     fill the batch: the next stream batch's deliveries are likely on
+//     their way; once (records received at most twice, and not held by
+//     this instance before).
+//
+// So no event waits more than about Hold for others, however many newer
+// records come back with it. A record's age says nothing here: it may
+// have waited in its group behind a held one.
+func (h *Handler) holdFor(recs []record, last []item, groupSize int) (time.Duration, bool) {
 	hold := h.Hold
 	if hold == 0 {
 		hold = DefaultHold
 	}
-	if hold < 0 || len(last) >= events.MaxEventsPerDelivery {
+	if hold < 0 || len(last) >= events.MaxEventsPerDelivery || h.Queue == nil || h.QueueURL == "" {
 		return 0, false
 	}
-	var newest time.Time
+	maxReceive := 2
+	if groupSize >= fullBatch {
+		maxReceive = 1
+	}
 	for _, it := range last {
-		if !bulkTypes[it.ev.Type] {
+		r := recs[it.rec]
+		if !bulkTypes[it.ev.Type] || r.msg.ReceiptHandle == "" || receiveCount(r.msg) > maxReceive {
 			return 0, false
 		}
-		if ft := firstTry(recs[it.rec]); ft.After(newest) {
-			newest = ft
+		if groupSize < fullBatch && h.heldIDs().has(r.msg.MessageId) {
+			return 0, false
 		}
 	}
-	left := hold - now.Sub(newest)
-	if newest.IsZero() || left <= 0 {
-		return 0, false
+	if groupSize >= fullBatch {
+		return 0, true
 	}
-	return max(left.Round(time.Second), time.Second), true
+	return (hold + time.Second - 1).Truncate(time.Second), true
 }
 
 // post sends one chunk of a group's events as one delivery. It reports
@@ -434,7 +476,9 @@ func (h *Handler) post(ctx context.Context, recs []record, ch []item, expired bo
 			}
 			log.InfoContext(ctx, "delivered", attrs...)
 		}
-		h.sentIDs().add(d.Events)
+		for _, e := range d.Events {
+			h.sentIDs().add(e.ID)
+		}
 		return true, 0
 	}
 	// A delivery whose first try is unknown is retried until the queue's
