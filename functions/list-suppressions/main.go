@@ -1,17 +1,16 @@
 // Command list-suppressions is the Lambda function behind GET
-// /v1.0/suppressions; it normalises nothing, but shares the suppression
-// handlers' package, which links libphonenumber; template.yaml gives its
-// trigger, environment and permissions.
+// /v1.0/suppressions; it normalises nothing, so it does not link
+// libphonenumber; template.yaml gives its trigger, environment and
+// permissions.
 package main
 
 import (
 	"context"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/outdial/outdial/internal/api/suppressions"
+	"github.com/outdial/outdial/internal/api/suppressionlist"
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/app"
 	"github.com/outdial/outdial/internal/app/storeenv"
@@ -29,6 +28,6 @@ func main() {
 	if err != nil {
 		app.Exit(log, name, err)
 	}
-	h := &suppressions.Handler{Store: store, Pages: apigw.NewPageTokens([]byte(secret)), Log: log, Now: time.Now}
+	h := &suppressionlist.Handler{Store: store, Pages: apigw.NewPageTokens([]byte(secret)), Log: log}
 	lambda.Start(h.List)
 }

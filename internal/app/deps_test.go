@@ -55,12 +55,13 @@ func linksPackage(deps []string, pkg string) bool {
 
 // normalisers are the functions that normalise addresses (package
 // internal/destination), and so link libphonenumber: add-targets and the
-// suppression-list functions (list-suppressions shares their package).
+// suppression functions that take addresses (add, check, delete);
+// list-suppressions reads them as stored (package suppressionlist).
 // The others, claim-targets included, must not: a target's time zones are
 // worked out at import and stored.
 var normalisers = map[string]bool{
 	"add-targets": true, "add-suppressions": true, "check-suppressions": true,
-	"delete-suppressions": true, "list-suppressions": true,
+	"delete-suppressions": true,
 }
 
 // sqsUsers are the functions that link the SQS client: those of the

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/outdial/outdial/internal/api/routes"
+	"github.com/outdial/outdial/internal/api/suppressionlist"
 	"github.com/outdial/outdial/internal/api/suppressions"
 	"github.com/outdial/outdial/internal/api/targetimport"
 	"github.com/outdial/outdial/internal/api/webhooks"
@@ -117,23 +118,14 @@ func routeFunc(withPages bool, pick func(*routes.Handlers) httpHandler) func(con
 }
 
 // suppressionFunc is the constructor of a function whose handler is a
-// method of suppressions.Handler, with page tokens when withPages (as
-// routeFunc).
-func suppressionFunc(withPages bool, pick func(*suppressions.Handler) httpHandler) func(context.Context, *Deps) (any, error) {
+// method of suppressions.Handler.
+func suppressionFunc(pick func(*suppressions.Handler) httpHandler) func(context.Context, *Deps) (any, error) {
 	return func(ctx context.Context, d *Deps) (any, error) {
 		store, err := d.store(ctx)
 		if err != nil {
 			return nil, err
 		}
-		h := &suppressions.Handler{Store: store, Log: d.Log, Now: d.Now}
-		if withPages {
-			secret, err := app.TokenSecret(d.Getenv)
-			if err != nil {
-				return nil, err
-			}
-			h.Pages = apigw.NewPageTokens([]byte(secret))
-		}
-		return pick(h), nil
+		return pick(&suppressions.Handler{Store: store, Log: d.Log, Now: d.Now}), nil
 	}
 }
 
@@ -208,10 +200,20 @@ var functions = map[string]func(context.Context, *Deps) (any, error){
 	"delete-target":       routeFunc(false, func(h *routes.Handlers) httpHandler { return h.DeleteTarget }),
 	"delete-targets":      routeFunc(false, func(h *routes.Handlers) httpHandler { return h.DeleteTargets }),
 	"claim-targets":       routeFunc(false, func(h *routes.Handlers) httpHandler { return h.ClaimTargets }),
-	"add-suppressions":    suppressionFunc(false, func(h *suppressions.Handler) httpHandler { return h.Add }),
-	"check-suppressions":  suppressionFunc(false, func(h *suppressions.Handler) httpHandler { return h.Check }),
-	"delete-suppressions": suppressionFunc(false, func(h *suppressions.Handler) httpHandler { return h.Delete }),
-	"list-suppressions":   suppressionFunc(true, func(h *suppressions.Handler) httpHandler { return h.List }),
+	"add-suppressions":    suppressionFunc(func(h *suppressions.Handler) httpHandler { return h.Add }),
+	"check-suppressions":  suppressionFunc(func(h *suppressions.Handler) httpHandler { return h.Check }),
+	"delete-suppressions": suppressionFunc(func(h *suppressions.Handler) httpHandler { return h.Delete }),
+	"list-suppressions": func(ctx context.Context, d *Deps) (any, error) {
+		store, err := d.store(ctx)
+		if err != nil {
+			return nil, err
+		}
+		secret, err := app.TokenSecret(d.Getenv) // page tokens are sealed with it
+		if err != nil {
+			return nil, err
+		}
+		return (&suppressionlist.Handler{Store: store, Pages: apigw.NewPageTokens([]byte(secret)), Log: d.Log}).List, nil
+	},
 	"expire-leases": func(ctx context.Context, d *Deps) (any, error) {
 		store, err := d.store(ctx)
 		if err != nil {

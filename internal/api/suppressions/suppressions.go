@@ -26,9 +26,9 @@ import (
 )
 
 // Handler carries what the suppression handlers need; build it once at init.
+// The list route is package suppressionlist's, which normalises nothing.
 type Handler struct {
 	Store outdial.SuppressionStore
-	Pages *apigw.PageTokens // List seals its page tokens with it
 	Log   *slog.Logger
 	// Now is the handlers' clock; the store stamps tm_create with its own.
 	Now func() time.Time
@@ -38,9 +38,6 @@ type Handler struct {
 // JSON or CSV fit, and the event stays under Lambda's 6 MB invocation
 // limit (as targetimport.MaxImportBody).
 const MaxBody = 5 << 20
-
-// listScope is the page-token scope of List.
-const listScope = "suppressions"
 
 // AddResponse answers POST /v1.0/suppressions. Added and Existing count
 // distinct normalised addresses (a repeat within the request counts once);
@@ -179,27 +176,6 @@ func (h *Handler) Delete(ctx context.Context, req apigw.Request) (apigw.Response
 			return 0, nil, err
 		}
 		return http.StatusOK, DeleteResponse{Deleted: n}, nil
-	})
-}
-
-// List handles GET /v1.0/suppressions?page_size=&page_token=. The order is
-// the store's: by bucket (a hash of the address), then by address.
-func (h *Handler) List(ctx context.Context, req apigw.Request) (apigw.Response, error) {
-	return routes.Respond(ctx, h.Log, req, func(customerID string) (int, any, error) {
-		page, err := h.Pages.PageParams(req, customerID, listScope)
-		if err != nil {
-			return 0, nil, err
-		}
-		list, next := []outdial.Suppression{}, ""
-		if !page.End {
-			if list, next, err = h.Store.ListSuppressions(ctx, customerID, page); err != nil {
-				return 0, nil, err
-			}
-		}
-		if list == nil {
-			list = []outdial.Suppression{}
-		}
-		return http.StatusOK, apigw.List[outdial.Suppression]{Result: list, NextPageToken: h.Pages.Next(customerID, listScope, next, len(list))}, nil
 	})
 }
 
