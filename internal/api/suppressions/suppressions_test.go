@@ -48,13 +48,13 @@ func (b *syncBuffer) String() string {
 // harness runs the suppression handlers on a fresh DynamoDB Local table,
 // with requests built from the events/ fixtures, and keeps their log.
 type harness struct {
-	t    *testing.T
-	ctx  context.Context
-	h    *suppressions.Handler
+	t      *testing.T
+	ctx    context.Context
+	h      *suppressions.Handler
 	lister *suppressionlist.Handler
-	logs *syncBuffer
-	root string
-	cust string // the customer of event
+	logs   *syncBuffer
+	root   string
+	cust   string // the customer of event
 }
 
 func newHarness(t *testing.T) *harness {
