@@ -675,3 +675,19 @@ func TestParse(t *testing.T) {
 		t.Errorf("flags = %v", names)
 	}
 }
+
+// TestREADMESize: the README stays a newcomer's ten-minute read (issue
+// 13: at most 15 KB); the API, the design and the figures live in docs/.
+func TestREADMESize(t *testing.T) {
+	root, err := localstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 15_000 {
+		t.Errorf("README.md is %d bytes, want at most 15 000: move reference material to docs/", fi.Size())
+	}
+}
