@@ -14,9 +14,9 @@
 // Batching. Cutting a group's records afresh sends a stream batch's
 // partial last delivery with the next one's events. A partial last POST
 // of bulk events (outdial_target_created, outdial_target_deleted) is held
-// once: its records are made visible again at once when their group
-// filled the batch (more of it are queued), else after Hold (5 s), and
-// come back first in their group, with what was queued meanwhile; so an import of 10^4 targets makes 10^2 POSTs
+// (at most twice): its records are made visible again at once when their
+// group filled the batch (more of it are queued), else after Hold (5 s),
+// and come back first in their group, with what was queued meanwhile; so an import of 10^4 targets makes 10^2 POSTs
 // however many stream batches it spans. Status changes are never held.
 // Events this instance has delivered are remembered (the last 20 000
 // ids), so a record received again after part of it was delivered sends
@@ -106,12 +106,12 @@ type Handler struct {
 	// 0).
 	Concurrency int
 	// Hold is how long a partial delivery of bulk events may be held for
-	// the next ones, once (DefaultHold when 0, never when negative).
+	// the next ones, at most twice (DefaultHold when 0, never when
+	// negative).
 	Hold time.Duration
 
 	initOnce sync.Once
 	sent     *idSet // event ids delivered
-	held     *idSet // message ids held for Hold
 }
 
 // DefaultHold is Hold's default: well over publish-events' batching
@@ -124,23 +124,9 @@ const DefaultHold = 5 * time.Second
 // a failed POST) sends only the rest. Another instance sends it whole;
 // receivers dedupe on the event id.
 func (h *Handler) sentIDs() *idSet {
-	h.init()
+	h.initOnce.Do(func() { h.sent = newIDSet(sentIDsKept) })
 	return h.sent
 }
-
-// heldIDs is the set of message ids this instance has held for Hold
-// lately: a record is held once.
-func (h *Handler) heldIDs() *idSet {
-	h.init()
-	return h.held
-}
-
-func (h *Handler) init() {
-	h.initOnce.Do(func() { h.sent, h.held = newIDSet(sentIDsKept), newIDSet(heldIDsKept) })
-}
-
-// heldIDsKept bounds heldIDs.
-const heldIDsKept = 10_000
 
 // sentIDsKept bounds sentIDs: 200 deliveries' worth of events.
 const sentIDsKept = 200 * events.MaxEventsPerDelivery
@@ -380,9 +366,6 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 			log.WarnContext(ctx, "delivery deferred: the invocation is ending", "message_id", r.msg.MessageId, "customer_id", r.delivery.CustomerID)
 		case held:
 			h.setVisibility(ctx, r.msg, hold)
-			if hold > 0 {
-				h.heldIDs().add(r.msg.MessageId)
-			}
 			log.DebugContext(ctx, "bulk events held for the next ones", "message_id", r.msg.MessageId, "customer_id", r.delivery.CustomerID,
 				"hold", hold.String())
 		}
@@ -403,15 +386,16 @@ const fullBatch = 10
 // queue there to make its records visible again:
 //   - deferred (0 s) when the group filled the batch: more of it are
 //     likely queued, and the chunk's records come back at once with them;
-//     once (records on their first receive);
+//     records on their first receive only;
 //   - held for Hold (in whole seconds, rounded up) when the group did not
 //     fill the batch: the next stream batch's deliveries are likely on
-//     their way; once (records received at most twice, and not held by
-//     this instance before).
+//     their way; records received at most twice, so a record is held at
+//     most twice (or deferred once and held once), however many newer
+//     records come back with it: no event waits much more than 2 x Hold
+//     for others.
 //
-// So no event waits more than about Hold for others, however many newer
-// records come back with it. A record's age says nothing here: it may
-// have waited in its group behind a held one.
+// A record's age says nothing here: it may have waited in its group
+// behind a held one.
 func (h *Handler) holdFor(recs []record, last []item, groupSize int) (time.Duration, bool) {
 	hold := h.Hold
 	if hold == 0 {
@@ -427,9 +411,6 @@ func (h *Handler) holdFor(recs []record, last []item, groupSize int) (time.Durat
 	for _, it := range last {
 		r := recs[it.rec]
 		if !bulkTypes[it.ev.Type] || r.msg.ReceiptHandle == "" || receiveCount(r.msg) > maxReceive {
-			return 0, false
-		}
-		if groupSize < fullBatch && h.heldIDs().has(r.msg.MessageId) {
 			return 0, false
 		}
 	}
