@@ -16,8 +16,9 @@
 // of bulk events (outdial_target_created, outdial_target_deleted) is held
 // (at most twice): its records are made visible again at once when their
 // group filled the batch (more of it are queued), else after Hold (5 s),
-// and come back first in their group, with what was queued meanwhile; so an import of 10^4 targets makes 10^2 POSTs
-// however many stream batches it spans. Status changes are never held.
+// and come back first in their group, with what was queued meanwhile; so
+// an import of 10^4 targets makes 10^2 POSTs however many stream batches
+// it spans. Status changes are never held.
 // Events this instance has delivered are remembered (the last 20 000
 // ids), so a record received again after part of it was delivered sends
 // only the rest (another instance sends it whole, which may cost a POST
@@ -28,15 +29,16 @@
 // record) (by default 10 s doubling up to 1 h, with jitter), so the
 // group comes back together. Each attempt reads the webhook again: a URI
 // fixed or a receiver back up is picked up at the next try. A hold counts
-// as a receive.
+// as a receive (the DLQ's maxReceiveCount of 50 leaves room for the two
+// holds).
 //
 // Giving up. When a POST fails and more than RetryWindow (default 24 h)
 // has passed since the FirstTry of its records (a POST never mixes
 // records past the window with others), it is logged and reported as a
 // success, so SQS deletes them: the events are dropped, and the group
 // moves on. A record that is not a delivery at all (malformed JSON) is
-// dropped the same way, at once: it can never succeed, and retrying it would hold up
-// the customer's later events. The queue's redrive policy (a DLQ after
+// dropped the same way, at once: it can never succeed, and retrying it
+// would hold up the customer's later events. The queue's redrive policy (a DLQ after
 // maxReceiveCount receives) is the backstop for poison messages that
 // neither succeed nor reach the window (the function crashing or timing
 // out on them, a FirstTry in the future); maxReceiveCount must exceed the
