@@ -195,9 +195,10 @@ func TestStartSQS(t *testing.T) {
 }
 
 // checkFIFOReceive: a FIFO receive hands out as many messages of a group
-// as it may, in order, as SQS does (fauxqs 1.9 alone hands out one per
-// group); none while one of the group is in flight; and a message made
-// visible again comes back first, with the group's later ones.
+// as it may, in order, before another group's, as SQS does (fauxqs 1.9
+// alone hands out one per group); none while one of the group is in
+// flight; and messages made visible again come back first, in order, with
+// the group's later ones.
 func checkFIFOReceive(t *testing.T, client *sqs.Client) {
 	t.Helper()
 	ctx := t.Context()
@@ -226,27 +227,35 @@ func checkFIFOReceive(t *testing.T, client *sqs.Client) {
 		}
 		return bodies, handles
 	}
+	visible := func(handle string, secs int32) {
+		if _, err := client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: q.QueueUrl, ReceiptHandle: aws.String(handle), VisibilityTimeout: secs}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	send("a", "a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9", "a10")
+	send("b", "b0", "b1")
 	bodies, handles := receive()
 	if want := []string{"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"}; !slices.Equal(bodies, want) {
-		t.Fatalf("FIFO receive = %v, want %v", bodies, want)
+		t.Fatalf("FIFO receive = %v, want %v (group a first, in order)", bodies, want)
 	}
-	if more, _ := receive(); len(more) != 0 {
-		t.Errorf("received %v while the group is in flight", more)
+	if more, _ := receive(); !slices.Equal(more, []string{"b0", "b1"}) {
+		t.Errorf("received %v while group a is in flight, want b0 b1", more)
 	}
-	// a0 back in a second; the rest done; then more of the group.
-	if _, err := client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: q.QueueUrl, ReceiptHandle: aws.String(handles[0]), VisibilityTimeout: 1}); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range handles[1:] {
+	// a0 and a1 back at once, a2 and a3 in a second; the rest done; then
+	// more of the group.
+	visible(handles[0], 0)
+	visible(handles[1], 0)
+	visible(handles[2], 1)
+	visible(handles[3], 1)
+	for _, h := range handles[4:] {
 		if _, err := client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: q.QueueUrl, ReceiptHandle: aws.String(h)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	send("a", "a11")
 	time.Sleep(1100 * time.Millisecond)
-	if bodies, _ := receive(); !slices.Equal(bodies, []string{"a0", "a10", "a11"}) {
-		t.Errorf("after the visibility change: %v, want a0 a10 a11", bodies)
+	if bodies, _ := receive(); !slices.Equal(bodies, []string{"a0", "a1", "a2", "a3", "a10", "a11"}) {
+		t.Errorf("after the visibility changes: %v, want a0 a1 a2 a3 a10 a11", bodies)
 	}
 }
 

@@ -68,13 +68,16 @@ func StartDynamoDB(ctx context.Context, root string, port int) (*Process, error)
 // fauxqsLoopback runs fauxqs's CLI (path in argv[1]) with two changes:
 //   - its listening socket moved from 0.0.0.0, which fauxqs 1.9 hard-codes,
 //     to 127.0.0.1;
-//   - a FIFO receive hands out as many messages of a group as it may, in
-//     order, as SQS does ("SQS returns as many messages with the same
-//     message group ID as possible",
-//     https://repost.aws/knowledge-center/sqs-fifo-messages-not-returned),
-//     where fauxqs 1.9 hands out one per group and receive: its
-//     dequeueFifo is called again while it finds more, with the groups it
-//     locked during this receive seen as open.
+//   - a FIFO receive as SQS does it ("SQS returns as many messages with
+//     the same message group ID as possible",
+//     https://repost.aws/knowledge-center/sqs-fifo-messages-not-returned):
+//     fauxqs 1.9 hands out one message per group and receive, and puts
+//     messages made visible again back at the front of their group one by
+//     one, so several come back in reverse order. The shim's dequeueFifo
+//     sorts each group by sequence number (fauxqs's are zero-padded
+//     decimal strings) and takes one message at a time, with the groups it
+//     locked during this receive seen as open, so a receive fills from one
+//     group, in order, before the next.
 const fauxqsLoopback = `import net from "node:net";
 import { pathToFileURL } from "node:url";
 const listen = net.Server.prototype.listen;
@@ -89,8 +92,10 @@ const cli = pathToFileURL(process.argv[1]);
 const { SqsQueue } = await import(new URL("./sqs/sqsStore.js", cli).href);
 const dequeueFifo = SqsQueue.prototype.dequeueFifo;
 if (typeof dequeueFifo !== "function") throw new Error("fauxqs: SqsQueue.prototype.dequeueFifo not found");
+const bySequence = (a, b) => (a.sequenceNumber < b.sequenceNumber ? -1 : a.sequenceNumber > b.sequenceNumber ? 1 : 0);
 SqsQueue.prototype.dequeueFifo = function (maxCount, ...rest) {
   this.processTimers();
+  for (const msgs of this.fifoMessages.values()) msgs.sort(bySequence);
   const locks = this.fifoLockedGroups;
   const before = new Set(locks.keys());
   const view = {
@@ -104,7 +109,7 @@ SqsQueue.prototype.dequeueFifo = function (maxCount, ...rest) {
   this.fifoLockedGroups = view;
   try {
     while (out.length < count) {
-      const got = dequeueFifo.call(this, count - out.length, ...rest);
+      const got = dequeueFifo.call(this, 1, ...rest);
       if (got.length === 0) break;
       out.push(...got);
     }
