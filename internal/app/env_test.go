@@ -61,6 +61,7 @@ func TestRequiredVariables(t *testing.T) {
 	}{
 		{app.EnvTableName, app.TableName},
 		{app.EnvPurgeQueueURL, app.PurgeQueueURL},
+		{app.EnvOutcomeQueueURL, app.OutcomeQueueURL},
 		{app.EnvTokenSecret, app.TokenSecret},
 		{app.EnvDeliveryQueueURL, app.DeliveryQueueURL},
 	} {

@@ -123,6 +123,9 @@ func TestMains(t *testing.T) {
 			if _, ok := f.Env[app.EnvPurgeQueueURL]; ok {
 				cases = append(cases, broken{"no purge queue", app.EnvPurgeQueueURL, ""})
 			}
+			if _, ok := f.Env[app.EnvOutcomeQueueURL]; ok {
+				cases = append(cases, broken{"no outcome queue", app.EnvOutcomeQueueURL, ""})
+			}
 			// The webhook functions (issue 15).
 			if _, ok := f.Env[app.EnvDeliveryQueueURL]; ok {
 				cases = append(cases, broken{"no delivery queue", app.EnvDeliveryQueueURL, ""})

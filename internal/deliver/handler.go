@@ -21,8 +21,10 @@
 // it spans. Status changes are never held.
 // Events this instance has delivered are remembered (the last 20 000
 // ids), so a record received again after part of it was delivered sends
-// only the rest (another instance sends it whole, which may cost a POST
-// more).
+// only the rest. Another instance sends it whole: a held record is often
+// one part of which went out in the last full POST, so events received
+// twice are routine (at least once; receivers dedupe on the event id),
+// and an import may then take a POST or two more.
 //
 // Retries. The records of a failed POST, and those behind it, get the
 // visibility Backoff(receive count of the failed POST's most received
@@ -208,7 +210,7 @@ const (
 	done      verdict = iota // delivered, dropped or nothing to do: SQS deletes it
 	retry                    // in or behind a failed POST: reported, visibility set to the backoff
 	outOfTime                // not attempted (the invocation is about to end): reported, visible at once
-	held                     // bulk events held for the next ones: reported, visible when Hold has passed
+	held                     // bulk events held for the next ones: reported, visible again at once or after Hold (holdFor)
 )
 
 // Handle delivers the batch and reports the records to be received
@@ -328,7 +330,7 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 
 	send, hold := chunks, time.Duration(0)
 	if len(chunks) > 0 {
-		if d, ok := h.holdFor(recs, chunks[len(chunks)-1], len(idx)); ok {
+		if d, ok := h.holdFor(recs, chunks, len(idx)); ok {
 			send, hold = chunks[:len(chunks)-1], d
 		}
 	}
@@ -398,7 +400,8 @@ const fullBatch = 10
 //
 // A record's age says nothing here: it may have waited in its group
 // behind a held one.
-func (h *Handler) holdFor(recs []record, last []item, groupSize int) (time.Duration, bool) {
+func (h *Handler) holdFor(recs []record, chunks [][]item, groupSize int) (time.Duration, bool) {
+	last := chunks[len(chunks)-1]
 	hold := h.Hold
 	if hold == 0 {
 		hold = DefaultHold
@@ -408,6 +411,9 @@ func (h *Handler) holdFor(recs []record, last []item, groupSize int) (time.Durat
 	}
 	maxReceive := 2
 	if groupSize >= fullBatch {
+		if len(chunks) < 2 {
+			return 0, false // the group's records make one partial POST: more would not join them
+		}
 		maxReceive = 1
 	}
 	for _, it := range last {

@@ -208,9 +208,11 @@ func unavailable(err error) bool {
 // count, in batches of 10 (SQS's limit). Without a queue, or when SQS
 // refuses, the queue's visibility timeout applies.
 func (p *Processor) retrySoon(ctx context.Context, msgs []events.SQSMessage) {
-	if p.Queue == nil || p.QueueURL == "" {
+	if p.Queue == nil || p.QueueURL == "" || len(msgs) == 0 {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, retrySoonTimeout)
+	defer cancel()
 	for chunk := range slices.Chunk(msgs, 10) {
 		entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, 0, len(chunk))
 		for i, m := range chunk {
@@ -234,6 +236,10 @@ func (p *Processor) retrySoon(ctx context.Context, msgs []events.SQSMessage) {
 		}
 	}
 }
+
+// retrySoonTimeout bounds retrySoon's requests, within the two seconds
+// the store leaves before the deadline.
+const retrySoonTimeout = time.Second
 
 // receiveCount is the message's ApproximateReceiveCount (1 when absent).
 func receiveCount(m events.SQSMessage) int {
@@ -267,10 +273,11 @@ func (p *Processor) handleBatch(ctx context.Context, ev events.SQSEvent, b Batch
 	}
 	var results []outdial.OutcomeResult
 	// The store retries conflicts and throttling until its context ends;
-	// end it a second before the function's deadline, so that the
-	// outcomes it could not apply are reported as failed (and delivered
-	// again) instead of the whole invocation timing out.
-	work, cancel := beforeDeadline(ctx, time.Second)
+	// end it two seconds before the function's deadline, so that the
+	// outcomes it could not apply are made visible again early (retrySoon,
+	// up to a second) and reported as failed instead of the whole
+	// invocation timing out.
+	work, cancel := beforeDeadline(ctx, 2*time.Second)
 	defer cancel()
 	err := p.guard(ctx, "batch", func() error {
 		results = b.ApplyOutcomes(work, outcomes)
