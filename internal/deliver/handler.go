@@ -118,9 +118,10 @@ type Handler struct {
 	sent     *idSet // event ids delivered
 }
 
-// DefaultHold is Hold's default: well over publish-events' batching
-// window (2 s) and the time to publish a batch, so that the next stream
-// batch's deliveries are queued before the held ones come back.
+// DefaultHold is Hold's default: well over the time between two of
+// publish-events' stream batches during an import (the stream's polls and
+// the time to publish a batch), so that the next batch's deliveries are
+// queued before the held ones come back.
 const DefaultHold = 5 * time.Second
 
 // sentIDs is the set of event ids this instance has delivered lately: a
