@@ -142,36 +142,43 @@ func TestHoldOnlyYoungBulk(t *testing.T) {
 	}
 }
 
-// TestHoldBounded: a record is held at most twice: back a second time, it
-// is sent with whatever came back with it; the hold is rounded up to
-// whole seconds; without the queue to make records visible again nothing
-// is held.
+// TestHoldBounded: a record back from a hold with nothing new is sent; a
+// record is held at most twice; a lone record of a few events is not
+// held; the hold is rounded up to whole seconds; without the queue to make
+// records visible again nothing is held.
 func TestHoldBounded(t *testing.T) {
 	h := newHooks(t)
 	handler, q, _ := setup(h)
 	handler.Hold = 2500 * time.Millisecond
-	for count := 1; count <= 2; count++ {
+	step := func(what string, wantHeld []string, msgs ...lambdaevents.SQSMessage) {
+		t.Helper()
 		q.calls = nil
-		if got := handle(t, handler, batchMsg("r1", events.TargetCreated, 10, 0, count)); !slices.Equal(got, []string{"m-r1"}) {
-			t.Errorf("receive %d: failures %v, want m-r1 held", count, got)
+		got := handle(t, handler, msgs...)
+		if !slices.Equal(got, wantHeld) {
+			t.Errorf("%s: failures %v, want %v", what, got, wantHeld)
 		}
-		if want := map[string]int32{"rh-r1": 3}; !maps.Equal(q.calls, want) {
-			t.Errorf("receive %d: visibility %v, want %v (2.5 s rounded up)", count, q.calls, want)
+		for _, id := range wantHeld {
+			if v, ok := q.calls["rh-"+strings.TrimPrefix(id, "m-")]; !ok || v != 3 {
+				t.Errorf("%s: visibility %v, want 3 s (2.5 s rounded up) for %s", what, q.calls, id)
+			}
 		}
 	}
-	// Back a second time, with a new one: sent.
-	q.calls = nil
-	if got := handle(t, handler, batchMsg("r1", events.TargetCreated, 10, 5*time.Second, 3), batchMsg("r2", events.TargetCreated, 10, 0, 1)); len(got) != 0 || len(q.calls) != 0 {
-		t.Errorf("failures %v, visibility %v; want r1 and r2 sent: r1 was held twice", got, q.calls)
-	}
-	if sizes := h.postSizes("/a"); !slices.Equal(sizes, []int{20}) {
-		t.Errorf("POSTs of %v events, want one of 20", sizes)
+	step("r1 new", []string{"m-r1"}, batchMsg("r1", events.TargetCreated, 10, 0, 1))
+	step("r1 back alone", nil, batchMsg("r1", events.TargetCreated, 10, 3*time.Second, 2))
+	step("r2 new", []string{"m-r2"}, batchMsg("r2", events.TargetCreated, 10, 0, 1))
+	step("r2 back with r3", []string{"m-r2", "m-r3"}, batchMsg("r2", events.TargetCreated, 10, 3*time.Second, 2), batchMsg("r3", events.TargetCreated, 5, 0, 1))
+	step("r2 back again with r3 and r4", nil, batchMsg("r2", events.TargetCreated, 10, 6*time.Second, 3), batchMsg("r3", events.TargetCreated, 5, 3*time.Second, 2),
+		batchMsg("r4", events.TargetCreated, 5, 0, 1))
+	step("a lone record of a few events", nil, batchMsg("r5", events.TargetCreated, smallTail-1, 0, 1))
+	if sizes := h.postSizes("/a"); !slices.Equal(sizes, []int{10, 20, smallTail - 1}) {
+		t.Errorf("POSTs of %v events, want 10 (r1), 20 (r2 r3 r4), %d (r5)", sizes, smallTail-1)
 	}
 	handler.Queue = nil
-	if got := handle(t, handler, batchMsg("r3", events.TargetCreated, 10, 0, 1)); len(got) != 0 {
-		t.Errorf("failures %v, want none without a queue", got)
-	}
+	step("no queue", nil, batchMsg("r6", events.TargetCreated, 10, 0, 1))
 }
+
+// smallTail is deliver's: a lone record with fewer events is sent at once.
+const smallTail = 10
 
 // TestDeferWhenBatchFull: a group that fills the batch (10 records) likely
 // has more queued: its partial bulk tail is made visible again at once,

@@ -14,11 +14,12 @@
 // Batching. Cutting a group's records afresh sends a stream batch's
 // partial last delivery with the next one's events. A partial last POST
 // of bulk events (outdial_target_created, outdial_target_deleted) is held
-// (at most twice): its records are made visible again at once when their
-// group filled the batch (more of it are queued), else after Hold (5 s),
-// and come back first in their group, with what was queued meanwhile; so
-// an import of 10^4 targets makes 10^2 POSTs however many stream batches
-// it spans. Status changes are never held.
+// (holdFor): its records are made visible again at once when their group
+// filled the batch (more of it are queued), else after Hold (5 s), and
+// come back first in their group, with what was queued meanwhile; so an
+// import of 10^4 targets makes 10^2 POSTs however many stream batches it
+// spans. Status changes, and a lone record of a few events, are never
+// held.
 // Events this instance has delivered are remembered (the last 20 000
 // ids), so a record received again after part of it was delivered sends
 // only the rest. Another instance sends it whole: a held record is often
@@ -331,7 +332,7 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 
 	send, hold := chunks, time.Duration(0)
 	if len(chunks) > 0 {
-		if d, ok := h.holdFor(recs, chunks, len(idx)); ok {
+		if d, ok := h.holdFor(recs, idx, chunks); ok {
 			send, hold = chunks[:len(chunks)-1], d
 		}
 	}
@@ -386,22 +387,23 @@ var bulkTypes = map[events.Type]bool{events.TargetCreated: true, events.TargetDe
 // queued behind them.
 const fullBatch = 10
 
-// holdFor reports whether the last chunk of a group is to be held, and
-// for how long. Only a partial chunk of bulk events is, and only with the
-// queue there to make its records visible again:
-//   - deferred (0 s) when the group filled the batch: more of it are
-//     likely queued, and the chunk's records come back at once with them;
-//     records on their first receive only;
+// holdFor reports whether the last chunk of a group (the records idx) is
+// to be held, and for how long. Only a partial chunk of bulk events is,
+// and only with the queue there to make its records visible again:
+//   - deferred (0 s) when the group filled the batch and made more than
+//     one POST: more of it are likely queued, and the chunk's records
+//     come back at once with them; records on their first receive only;
 //   - held for Hold (in whole seconds, rounded up) when the group did not
 //     fill the batch: the next stream batch's deliveries are likely on
-//     their way; records received at most twice, so a record is held at
-//     most twice (or deferred once and held once), however many newer
-//     records come back with it: no event waits much more than 2 x Hold
-//     for others.
+//     their way. Not a lone record of fewer than smallTail events (a
+//     target or a few added: sent at once), and only while something new
+//     is in the group's batch (a record on its first receive): a record
+//     back from a hold with nothing new is sent. Records received at most
+//     twice, so no event waits much more than 2 x Hold for others.
 //
 // A record's age says nothing here: it may have waited in its group
 // behind a held one.
-func (h *Handler) holdFor(recs []record, chunks [][]item, groupSize int) (time.Duration, bool) {
+func (h *Handler) holdFor(recs []record, idx []int, chunks [][]item) (time.Duration, bool) {
 	last := chunks[len(chunks)-1]
 	hold := h.Hold
 	if hold == 0 {
@@ -410,12 +412,24 @@ func (h *Handler) holdFor(recs []record, chunks [][]item, groupSize int) (time.D
 	if hold < 0 || len(last) >= events.MaxEventsPerDelivery || h.Queue == nil || h.QueueURL == "" {
 		return 0, false
 	}
+	full := len(idx) >= fullBatch
 	maxReceive := 2
-	if groupSize >= fullBatch {
+	if full {
 		if len(chunks) < 2 {
 			return 0, false // the group's records make one partial POST: more would not join them
 		}
 		maxReceive = 1
+	} else {
+		if len(idx) == 1 && len(last) < smallTail {
+			return 0, false
+		}
+		fresh := false
+		for _, i := range idx {
+			fresh = fresh || receiveCount(recs[i].msg) == 1
+		}
+		if !fresh {
+			return 0, false
+		}
 	}
 	for _, it := range last {
 		r := recs[it.rec]
@@ -423,11 +437,15 @@ func (h *Handler) holdFor(recs []record, chunks [][]item, groupSize int) (time.D
 			return 0, false
 		}
 	}
-	if groupSize >= fullBatch {
+	if full {
 		return 0, true
 	}
 	return (hold + time.Second - 1).Truncate(time.Second), true
 }
+
+// smallTail: a lone record with fewer events than this (a target or a few
+// added by hand) is not held.
+const smallTail = 10
 
 // post sends one chunk of a group's events as one delivery. It reports
 // whether the chunk is done (delivered, nowhere to send it, or dropped:
