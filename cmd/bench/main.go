@@ -12,7 +12,7 @@
 //	go run ./cmd/bench [-targets 10000] [-outcomes 2000] [-concurrency 10] [-cpuprofile file]
 //	go run ./cmd/bench -coldstart-only [-coldstart-runs 5]
 //	go run ./cmd/bench -screened-only [-targets 10000] [-claims 20]
-//	go run ./cmd/bench -events-only [-events-targets 500] [-events-rate 100]
+//	go run ./cmd/bench -events-only [-events-targets 500] [-events-rate 100] [-events-import-only]
 //
 // It starts its own DynamoDB Local on a free port and stops it at the end,
 // or uses OUTDIAL_DYNAMODB_ENDPOINT when that is set. Every DynamoDB call
