@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	awsevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
@@ -179,7 +180,7 @@ func (p *StreamPoller) discover(ctx context.Context, iters map[string]*string) {
 // again from the first failed record while it reports one.
 func (p *StreamPoller) deliver(ctx context.Context, shard string, records []stypes.Record) {
 	for attempt := 0; len(records) > 0 && ctx.Err() == nil; attempt++ {
-		payload, err := json.Marshal(map[string]any{"Records": lambdaRecords(p.StreamARN, records)})
+		payload, err := lambdaEventJSON(p.StreamARN, records)
 		if err != nil {
 			p.Log.Error("stream: encode event", "err", err)
 			return
@@ -225,6 +226,23 @@ func (p *StreamPoller) noteDelivered(shard string, records []stypes.Record) {
 	if len(records) > 0 {
 		p.lastSeq[shard] = aws.ToString(records[len(records)-1].Dynamodb.SequenceNumber)
 	}
+}
+
+// LambdaDynamoDBEvent is records of the dynamodbstreams API as the event
+// Lambda's DynamoDB event source mapping hands a function, decoded as the
+// function decodes it: what the local runner invokes publish-events with.
+func LambdaDynamoDBEvent(arn string, records []stypes.Record) (awsevents.DynamoDBEvent, error) {
+	var ev awsevents.DynamoDBEvent
+	payload, err := lambdaEventJSON(arn, records)
+	if err == nil {
+		err = json.Unmarshal(payload, &ev)
+	}
+	return ev, err
+}
+
+// lambdaEventJSON is records in the JSON of Lambda's DynamoDB event.
+func lambdaEventJSON(arn string, records []stypes.Record) ([]byte, error) {
+	return json.Marshal(map[string]any{"Records": lambdaRecords(arn, records)})
 }
 
 // lambdaRecords is records in the JSON of Lambda's DynamoDB event.

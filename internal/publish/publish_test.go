@@ -2,12 +2,10 @@ package publish_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +23,7 @@ import (
 	"github.com/outdial/outdial/internal/dynamo"
 	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/events"
+	"github.com/outdial/outdial/internal/localrun"
 	"github.com/outdial/outdial/internal/localstack"
 	"github.com/outdial/outdial/internal/outdial"
 	"github.com/outdial/outdial/internal/publish"
@@ -133,14 +132,14 @@ func newTap(t *testing.T, client *dynamodb.Client, table string) *tap {
 }
 
 // read returns the records written since the last read, by shard.
-func (tp *tap) read(t *testing.T) [][]publish.Record {
+func (tp *tap) read(t *testing.T) [][]awsevents.DynamoDBEventRecord {
 	t.Helper()
 	ctx := t.Context()
 	desc, err := tp.client.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: &tp.arn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out [][]publish.Record
+	var out [][]awsevents.DynamoDBEventRecord
 	for _, s := range desc.StreamDescription.Shards {
 		id := aws.ToString(s.ShardId)
 		if tp.done[id] {
@@ -153,19 +152,13 @@ func (tp *tap) read(t *testing.T) [][]publish.Record {
 			}
 			tp.iters[id] = it.ShardIterator
 		}
-		var recs []publish.Record
+		var recs []stypes.Record
 		for {
 			res, err := tp.client.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: tp.iters[id]})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, r := range res.Records {
-				rec, err := publish.FromStream(r)
-				if err != nil {
-					t.Fatal(err)
-				}
-				recs = append(recs, rec)
-			}
+			recs = append(recs, res.Records...)
 			if res.NextShardIterator == nil {
 				tp.done[id] = true
 				break
@@ -176,7 +169,13 @@ func (tp *tap) read(t *testing.T) [][]publish.Record {
 			}
 		}
 		if len(recs) > 0 {
-			out = append(out, recs)
+			// As the event source mapping (and the local runner) hands
+			// them to the function.
+			ev, err := localrun.LambdaDynamoDBEvent(tp.arn, recs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, ev.Records)
 		}
 	}
 	return out
@@ -219,11 +218,26 @@ func (h *harness) publisher() *publish.Publisher {
 // records returns the records written since the last call, by shard.
 func (h *harness) records() [][]publish.Record {
 	h.t.Helper()
-	shards := h.tap.read(h.t)
-	for _, recs := range shards {
+	var shards [][]publish.Record
+	for _, evs := range h.events() {
+		recs := make([]publish.Record, len(evs))
+		for i, e := range evs {
+			var err error
+			if recs[i], err = publish.FromLambda(e); err != nil {
+				h.t.Fatal(err)
+			}
+		}
 		h.kept = append(h.kept, recs...)
+		shards = append(shards, recs)
 	}
 	return shards
+}
+
+// events returns the records written since the last call, by shard, as
+// Lambda's event holds them.
+func (h *harness) events() [][]awsevents.DynamoDBEventRecord {
+	h.t.Helper()
+	return h.tap.read(h.t)
 }
 
 // publish hands the new records to the publisher, batch records at a
@@ -762,7 +776,7 @@ func TestEnqueueFailure(t *testing.T) {
 	}
 }
 
-func strAV(v ddbAV) string {
+func strAV(v ddbtypes.AttributeValue) string {
 	if s, ok := v.(*ddbtypes.AttributeValueMemberS); ok {
 		return s.Value
 	}
@@ -842,12 +856,11 @@ func TestHandle(t *testing.T) {
 	h.hooks.set(cust)
 	o := h.outdial(cust)
 	h.targets(cust, o.ID, 150, "")
-	shards := h.records()
-	var all []publish.Record
-	for _, s := range shards {
+	var all []awsevents.DynamoDBEventRecord
+	for _, s := range h.events() {
 		all = append(all, s...)
 	}
-	ev := lambdaEvent(t, all)
+	ev := awsevents.DynamoDBEvent{Records: all}
 
 	h.queue.failOn(2)
 	resp, err := h.pub.Handle(h.ctx, ev)
@@ -860,12 +873,12 @@ func TestHandle(t *testing.T) {
 	// The failures are a tail of the batch, by sequence number.
 	first := len(all) - len(resp.BatchItemFailures)
 	for i, f := range resp.BatchItemFailures {
-		if f.ItemIdentifier != all[first+i].SequenceNumber {
-			t.Fatalf("failure %d = %s, want %s", i, f.ItemIdentifier, all[first+i].SequenceNumber)
+		if f.ItemIdentifier != all[first+i].Change.SequenceNumber {
+			t.Fatalf("failure %d = %s, want %s", i, f.ItemIdentifier, all[first+i].Change.SequenceNumber)
 		}
 	}
 	h.queue.failOn(0)
-	resp, err = h.pub.Handle(h.ctx, lambdaEvent(t, all[first:]))
+	resp, err = h.pub.Handle(h.ctx, awsevents.DynamoDBEvent{Records: all[first:]})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("retry: %v, %v", resp, err)
 	}
@@ -876,80 +889,4 @@ func TestHandle(t *testing.T) {
 	if len(ids) != 151 {
 		t.Errorf("%d distinct events, want 151", len(ids))
 	}
-}
-
-// lambdaEvent is recs as Lambda's DynamoDB event (its JSON, decoded).
-func lambdaEvent(t *testing.T, recs []publish.Record) awsevents.DynamoDBEvent {
-	t.Helper()
-	var out []map[string]any
-	for _, r := range recs {
-		ddb := map[string]any{"SequenceNumber": r.SequenceNumber, "StreamViewType": "NEW_AND_OLD_IMAGES"}
-		if !r.Created.IsZero() {
-			ddb["ApproximateCreationDateTime"] = r.Created.Unix()
-		}
-		if r.New != nil {
-			ddb["NewImage"] = imageJSON(r.New)
-		}
-		if r.Old != nil {
-			ddb["OldImage"] = imageJSON(r.Old)
-		}
-		out = append(out, map[string]any{"eventID": r.EventID, "eventName": r.Op, "eventSource": "aws:dynamodb", "dynamodb": ddb})
-	}
-	b, err := json.Marshal(map[string]any{"Records": out})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev awsevents.DynamoDBEvent
-	if err := json.Unmarshal(b, &ev); err != nil {
-		t.Fatal(err)
-	}
-	return ev
-}
-
-func imageJSON(img map[string]ddbAV) map[string]any {
-	out := map[string]any{}
-	keys := make([]string, 0, len(img))
-	for k := range img {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		out[k] = avJSON(img[k])
-	}
-	return out
-}
-
-type ddbAV = ddbtypes.AttributeValue
-
-// avJSON is one attribute value in DynamoDB's JSON form ({"S": "x"}).
-func avJSON(v ddbAV) map[string]any {
-	switch v := v.(type) {
-	case *ddbtypes.AttributeValueMemberS:
-		return map[string]any{"S": v.Value}
-	case *ddbtypes.AttributeValueMemberN:
-		return map[string]any{"N": v.Value}
-	case *ddbtypes.AttributeValueMemberB:
-		return map[string]any{"B": base64.StdEncoding.EncodeToString(v.Value)}
-	case *ddbtypes.AttributeValueMemberBOOL:
-		return map[string]any{"BOOL": v.Value}
-	case *ddbtypes.AttributeValueMemberSS:
-		return map[string]any{"SS": v.Value}
-	case *ddbtypes.AttributeValueMemberNS:
-		return map[string]any{"NS": v.Value}
-	case *ddbtypes.AttributeValueMemberBS:
-		bs := make([]string, len(v.Value))
-		for i, b := range v.Value {
-			bs[i] = base64.StdEncoding.EncodeToString(b)
-		}
-		return map[string]any{"BS": bs}
-	case *ddbtypes.AttributeValueMemberL:
-		l := make([]any, len(v.Value))
-		for i, e := range v.Value {
-			l[i] = avJSON(e)
-		}
-		return map[string]any{"L": l}
-	case *ddbtypes.AttributeValueMemberM:
-		return map[string]any{"M": imageJSON(v.Value)}
-	}
-	return map[string]any{"NULL": true}
 }

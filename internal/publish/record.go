@@ -6,14 +6,13 @@ import (
 	"time"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	stypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 )
 
-// Record is one stream record in the SDK's DynamoDB types, whichever way
-// it came: a Lambda DynamoDB event (FromLambda) or the dynamodbstreams API
-// that the local runner polls (FromStream).
+// Record is one stream record in the SDK's DynamoDB types, as a Lambda
+// DynamoDB event brings it (FromLambda; the local runner polls the
+// dynamodbstreams API and hands the function the same event,
+// localrun.LambdaDynamoDBEvent).
 type Record struct {
 	EventID string // unique per record; event ids are made from it
 	Op      string // INSERT, MODIFY or REMOVE
@@ -100,90 +99,4 @@ func LambdaAV(v awsevents.DynamoDBAttributeValue) (types.AttributeValue, error) 
 		return &types.AttributeValueMemberM{Value: m}, nil
 	}
 	return nil, fmt.Errorf("unknown attribute value type %d", v.DataType())
-}
-
-// FromStream converts a record of the dynamodbstreams API.
-func FromStream(r stypes.Record) (Record, error) {
-	out := Record{EventID: aws.ToString(r.EventID), Op: string(r.EventName)}
-	d := r.Dynamodb
-	if d == nil {
-		return out, fmt.Errorf("record %s: no stream record", out.EventID)
-	}
-	out.SequenceNumber = aws.ToString(d.SequenceNumber)
-	if d.ApproximateCreationDateTime != nil {
-		out.Created = *d.ApproximateCreationDateTime
-	}
-	var err error
-	if out.Old, err = StreamImage(d.OldImage); err != nil {
-		return out, fmt.Errorf("record %s: old image: %w", out.EventID, err)
-	}
-	if out.New, err = StreamImage(d.NewImage); err != nil {
-		return out, fmt.Errorf("record %s: new image: %w", out.EventID, err)
-	}
-	return out, nil
-}
-
-// StreamImage converts an item image of the dynamodbstreams API (nil
-// stays nil).
-func StreamImage(img map[string]stypes.AttributeValue) (map[string]types.AttributeValue, error) {
-	if img == nil {
-		return nil, nil
-	}
-	out := make(map[string]types.AttributeValue, len(img))
-	for k, v := range img {
-		av, err := StreamAV(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", k, err)
-		}
-		out[k] = av
-	}
-	return out, nil
-}
-
-// StreamAV converts one attribute value of the dynamodbstreams API.
-func StreamAV(v stypes.AttributeValue) (types.AttributeValue, error) {
-	switch v := v.(type) {
-	case *stypes.AttributeValueMemberS:
-		return &types.AttributeValueMemberS{Value: v.Value}, nil
-	case *stypes.AttributeValueMemberN:
-		return &types.AttributeValueMemberN{Value: v.Value}, nil
-	case *stypes.AttributeValueMemberB:
-		return &types.AttributeValueMemberB{Value: slices.Clone(v.Value)}, nil
-	case *stypes.AttributeValueMemberBOOL:
-		return &types.AttributeValueMemberBOOL{Value: v.Value}, nil
-	case *stypes.AttributeValueMemberNULL:
-		return &types.AttributeValueMemberNULL{Value: v.Value}, nil
-	case *stypes.AttributeValueMemberSS:
-		return &types.AttributeValueMemberSS{Value: slices.Clone(v.Value)}, nil
-	case *stypes.AttributeValueMemberNS:
-		return &types.AttributeValueMemberNS{Value: slices.Clone(v.Value)}, nil
-	case *stypes.AttributeValueMemberBS:
-		bs := make([][]byte, len(v.Value))
-		for i, b := range v.Value {
-			bs[i] = slices.Clone(b)
-		}
-		return &types.AttributeValueMemberBS{Value: bs}, nil
-	case *stypes.AttributeValueMemberL:
-		l := make([]types.AttributeValue, len(v.Value))
-		for i, e := range v.Value {
-			av, err := StreamAV(e)
-			if err != nil {
-				return nil, fmt.Errorf("[%d]: %w", i, err)
-			}
-			l[i] = av
-		}
-		return &types.AttributeValueMemberL{Value: l}, nil
-	case *stypes.AttributeValueMemberM:
-		m, err := StreamImage(v.Value)
-		if err != nil {
-			return nil, err
-		}
-		if m == nil {
-			m = map[string]types.AttributeValue{}
-		}
-		return &types.AttributeValueMemberM{Value: m}, nil
-	case nil:
-		return nil, fmt.Errorf("nil attribute value")
-	}
-	return nil, fmt.Errorf("unknown attribute value type %T", v)
 }
