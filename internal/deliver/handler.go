@@ -66,10 +66,9 @@ import (
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/outdial/outdial/internal/events"
+	"github.com/outdial/outdial/internal/sqsrecord"
 	"github.com/outdial/outdial/internal/webhook"
 )
 
@@ -83,20 +82,12 @@ const (
 	DefaultBackoffMax  = time.Hour
 )
 
-// maxVisibility is SQS's maximum visibility timeout.
-const maxVisibility = 12 * time.Hour
-
-// VisibilityChanger is the part of the SQS client the handler uses.
-type VisibilityChanger interface {
-	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
-}
-
 // Handler is the SQS-triggered Lambda handler of deliver-webhooks.
 type Handler struct {
 	Deliverer *webhook.Deliverer
 	// Queue and QueueURL set the visibility of failed records; with
 	// either unset the queue's visibility timeout applies instead.
-	Queue    VisibilityChanger
+	Queue    sqsrecord.VisibilityChanger
 	QueueURL string
 	// RetryWindow is how long after its FirstTry a delivery is retried
 	// (DefaultRetryWindow when 0).
@@ -359,23 +350,24 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 	if state == done && len(send) < len(chunks) {
 		state = held
 	}
+	after := map[verdict]time.Duration{retry: backoff, outOfTime: 0, held: hold}[state]
+	var back []sqsrecord.Visible // the records not done: all of them visible again after the same time
 	for _, i := range idx {
 		if recs[i].bad != nil || lastItem[i] <= sent {
 			continue // done
 		}
 		r := recs[i]
-		switch verdicts[i] = state; state {
-		case retry:
-			h.setVisibility(ctx, r.msg, backoff)
+		verdicts[i] = state
+		back = append(back, sqsrecord.Visible{Record: r.msg, After: after})
+		switch state {
 		case outOfTime:
-			h.setVisibility(ctx, r.msg, 0)
 			log.WarnContext(ctx, "delivery deferred: the invocation is ending", "message_id", r.msg.MessageId, "customer_id", r.delivery.CustomerID)
 		case held:
-			h.setVisibility(ctx, r.msg, hold)
 			log.DebugContext(ctx, "bulk events held for the next ones", "message_id", r.msg.MessageId, "customer_id", r.delivery.CustomerID,
 				"hold", hold.String())
 		}
 	}
+	h.requeue(ctx, back)
 }
 
 // bulkTypes are the events of bulk changes, which may wait for the next
@@ -425,7 +417,7 @@ func (h *Handler) holdFor(recs []record, idx []int, chunks [][]item) (time.Durat
 		}
 		fresh := false
 		for _, i := range idx {
-			fresh = fresh || receiveCount(recs[i].msg) == 1
+			fresh = fresh || sqsrecord.ReceiveCount(recs[i].msg) == 1
 		}
 		if !fresh {
 			return 0, false
@@ -433,7 +425,7 @@ func (h *Handler) holdFor(recs []record, idx []int, chunks [][]item) (time.Durat
 	}
 	for _, it := range last {
 		r := recs[it.rec]
-		if !bulkTypes[it.ev.Type] || r.msg.ReceiptHandle == "" || receiveCount(r.msg) > maxReceive {
+		if !bulkTypes[it.ev.Type] || r.msg.ReceiptHandle == "" || sqsrecord.ReceiveCount(r.msg) > maxReceive {
 			return 0, false
 		}
 	}
@@ -463,7 +455,7 @@ func (h *Handler) post(ctx context.Context, recs []record, ch []item, expired bo
 		r := recs[it.rec]
 		if j == 0 || it.rec != ch[j-1].rec {
 			ids = append(ids, r.msg.MessageId)
-			attempt = max(attempt, receiveCount(r.msg))
+			attempt = max(attempt, sqsrecord.ReceiveCount(r.msg))
 			if ft := firstTry(r); !ft.IsZero() && (oldest.IsZero() || ft.Before(oldest)) {
 				oldest = ft
 			}
@@ -525,29 +517,16 @@ func (h *Handler) send(ctx context.Context, d events.Delivery) (res webhook.Resu
 	return h.Deliverer.Send(ctx, d)
 }
 
-// setVisibility makes msg visible again after d (clamped to SQS's
-// bounds). Without a queue, or when SQS refuses, the queue's visibility
-// timeout applies.
-func (h *Handler) setVisibility(ctx context.Context, msg lambdaevents.SQSMessage, d time.Duration) {
-	if h.Queue == nil || h.QueueURL == "" || msg.ReceiptHandle == "" {
+// requeue makes the records of vs visible again after their After (one
+// ChangeMessageVisibilityBatch per ten). Without a queue, or when SQS
+// refuses, the queue's visibility timeout applies.
+func (h *Handler) requeue(ctx context.Context, vs []sqsrecord.Visible) {
+	if h.Queue == nil || h.QueueURL == "" || len(vs) == 0 {
 		return
 	}
-	secs := int32(min(max(d, 0), maxVisibility).Round(time.Second) / time.Second)
-	_, err := h.Queue.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-		QueueUrl: aws.String(h.QueueURL), ReceiptHandle: aws.String(msg.ReceiptHandle), VisibilityTimeout: secs,
-	})
-	if err != nil {
-		h.logger().WarnContext(ctx, "could not set the visibility of a failed delivery", "message_id", msg.MessageId, "seconds", secs, "error", err.Error())
+	if failed, err := sqsrecord.Requeue(ctx, h.Queue, h.QueueURL, vs); err != nil {
+		h.logger().WarnContext(ctx, "could not set the visibility of deliveries not done", "messages", failed, "error", err.Error())
 	}
-}
-
-// receiveCount is the record's ApproximateReceiveCount (1 when absent).
-func receiveCount(m lambdaevents.SQSMessage) int {
-	n, err := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
-	if err != nil || n < 1 {
-		return 1
-	}
-	return n
 }
 
 // firstTry is when the delivery was first queued: its FirstTry, or the

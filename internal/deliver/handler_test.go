@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -20,6 +21,7 @@ import (
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/outdial/outdial/internal/deliver"
 	"github.com/outdial/outdial/internal/events"
@@ -58,24 +60,33 @@ func (s *store) RotateWebhook(context.Context, string) (*webhook.Config, error) 
 	return nil, errors.New("not used")
 }
 
-// visibility is a fake of SQS's ChangeMessageVisibility: it records the
-// calls.
+// visibility is a fake of SQS's ChangeMessageVisibilityBatch: it records
+// the visibility set for each receipt handle, and the requests.
 type visibility struct {
-	mu    sync.Mutex
-	calls map[string]int32 // receipt handle -> seconds
+	mu       sync.Mutex
+	calls    map[string]int32 // receipt handle -> seconds
+	requests int
 }
 
-func (v *visibility) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+func (v *visibility) ChangeMessageVisibilityBatch(_ context.Context, in *sqs.ChangeMessageVisibilityBatchInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if aws.ToString(in.QueueUrl) != queueURL {
 		return nil, errors.New("wrong queue")
 	}
+	if len(in.Entries) == 0 || len(in.Entries) > 10 {
+		return nil, fmt.Errorf("%d entries", len(in.Entries))
+	}
 	if v.calls == nil {
 		v.calls = map[string]int32{}
 	}
-	v.calls[aws.ToString(in.ReceiptHandle)] = in.VisibilityTimeout
-	return &sqs.ChangeMessageVisibilityOutput{}, nil
+	v.requests++
+	out := &sqs.ChangeMessageVisibilityBatchOutput{}
+	for _, e := range in.Entries {
+		v.calls[aws.ToString(e.ReceiptHandle)] = e.VisibilityTimeout
+		out.Successful = append(out.Successful, sqstypes.ChangeMessageVisibilityBatchResultEntry{Id: e.Id})
+	}
+	return out, nil
 }
 
 // hooks is the customers' webhooks: one httptest server, a path per
@@ -250,10 +261,11 @@ func TestFailedGroupHeldBack(t *testing.T) {
 	if n := h.postCount("/b"); n != 1 {
 		t.Errorf("customer B got %d POSTs, want 1 (b1 and b2 together)", n)
 	}
-	// a2 was received 3 times: Backoff(3) = 21 s, for the whole group.
+	// a2 was received 3 times: Backoff(3) = 21 s, for the whole group,
+	// in one request.
 	want := map[string]int32{"rh-a1": 21, "rh-a2": 21, "rh-a3": 21, "rh-a4": 21}
-	if !maps.Equal(q.calls, want) {
-		t.Errorf("visibility %v, want %v", q.calls, want)
+	if !maps.Equal(q.calls, want) || q.requests != 1 {
+		t.Errorf("visibility %v in %d requests, want %v in 1", q.calls, q.requests, want)
 	}
 	checkLogs(t, logs)
 

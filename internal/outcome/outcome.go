@@ -11,17 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/sqsrecord"
 	"github.com/outdial/outdial/internal/strictjson"
 )
 
@@ -122,13 +118,8 @@ type Processor struct {
 	// unavailable) is made visible again after RetryDelay of its receive
 	// count, seconds rather than the queue's visibility timeout, so that
 	// it is applied before the dialer's lease runs out.
-	Queue    VisibilityChanger
+	Queue    sqsrecord.VisibilityChanger
 	QueueURL string
-}
-
-// VisibilityChanger is the part of the SQS client the processor uses.
-type VisibilityChanger interface {
-	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, optFns ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 }
 
 // RetryDelay is how long an outcome that could not be applied in time
@@ -205,50 +196,26 @@ func unavailable(err error) bool {
 }
 
 // retrySoon makes msgs visible again after RetryDelay of their receive
-// count, in batches of 10 (SQS's limit). Without a queue, or when SQS
-// refuses, the queue's visibility timeout applies.
+// count. Without a queue, or when SQS refuses, the queue's visibility
+// timeout applies.
 func (p *Processor) retrySoon(ctx context.Context, msgs []events.SQSMessage) {
 	if p.Queue == nil || p.QueueURL == "" || len(msgs) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, retrySoonTimeout)
 	defer cancel()
-	for chunk := range slices.Chunk(msgs, 10) {
-		entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, 0, len(chunk))
-		for i, m := range chunk {
-			if m.ReceiptHandle == "" {
-				continue
-			}
-			entries = append(entries, sqstypes.ChangeMessageVisibilityBatchRequestEntry{
-				Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(m.ReceiptHandle),
-				VisibilityTimeout: int32(RetryDelay(receiveCount(m)) / time.Second),
-			})
-		}
-		if len(entries) == 0 {
-			continue
-		}
-		out, err := p.Queue.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(p.QueueURL), Entries: entries})
-		switch {
-		case err != nil:
-			p.logger().WarnContext(ctx, "could not make outcomes visible again early", "messages", len(entries), "error", err.Error())
-		case len(out.Failed) > 0:
-			p.logger().WarnContext(ctx, "could not make outcomes visible again early", "messages", len(out.Failed), "code", aws.ToString(out.Failed[0].Code))
-		}
+	vs := make([]sqsrecord.Visible, len(msgs))
+	for i, m := range msgs {
+		vs[i] = sqsrecord.Visible{Record: m, After: RetryDelay(sqsrecord.ReceiveCount(m))}
+	}
+	if failed, err := sqsrecord.Requeue(ctx, p.Queue, p.QueueURL, vs); err != nil {
+		p.logger().WarnContext(ctx, "could not make outcomes visible again early", "messages", failed, "error", err.Error())
 	}
 }
 
 // retrySoonTimeout bounds retrySoon's requests, within the two seconds
 // the store leaves before the deadline.
 const retrySoonTimeout = time.Second
-
-// receiveCount is the message's ApproximateReceiveCount (1 when absent).
-func receiveCount(m events.SQSMessage) int {
-	n, err := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
-	if err != nil || n < 1 {
-		return 1
-	}
-	return n
-}
 
 // handleBatch parses every message, applies the well-formed ones with one
 // ApplyOutcomes call, and reports the malformed and failed ones.
