@@ -61,6 +61,9 @@ func TestCoalesce(t *testing.T) {
 	if sizes := h.postSizes("/a"); !slices.Equal(sizes, []int{100, 100}) {
 		t.Errorf("POSTs of %v events, want 100 100", sizes)
 	}
+	if n := handler.Deliverer.Store.(*store).reads; n != 1 {
+		t.Errorf("the webhook was read %d times, want once for the group's two POSTs", n)
+	}
 	want := slices.Concat(ids("r1", 37), ids("r2", 100), ids("r3", 63))
 	if a := h.received("/a"); !slices.Equal(a, want) {
 		t.Errorf("received %d events out of order or not once each", len(a))

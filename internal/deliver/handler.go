@@ -30,8 +30,9 @@
 // Retries. The records of a failed POST, and those behind it, get the
 // visibility Backoff(receive count of the failed POST's most received
 // record) (by default 10 s doubling up to 1 h, with jitter), so the
-// group comes back together. Each attempt reads the webhook again: a URI
-// fixed or a receiver back up is picked up at the next try. A hold counts
+// group comes back together. Each invocation reads a group's webhook
+// once, at its first POST: a URI fixed or a receiver back up is picked up
+// at the next try. A hold counts
 // as a receive (the DLQ's maxReceiveCount of 50 leaves room for the two
 // holds).
 //
@@ -332,13 +333,14 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 		sent = chunks[0][0].pos
 	}
 	state, backoff := done, time.Duration(0)
+	var wh hook
 	for k, ch := range send {
 		if !h.timeLeft(ctx) {
 			state = outOfTime
 			break
 		}
 		var ok bool
-		if ok, backoff = h.post(ctx, recs, ch, expired(ch[0].rec)); !ok {
+		if ok, backoff = h.post(ctx, &wh, recs, ch, expired(ch[0].rec)); !ok {
 			state = retry
 			break
 		}
@@ -443,7 +445,7 @@ const smallTail = 10
 // whether the chunk is done (delivered, nowhere to send it, or dropped:
 // a failed chunk of records past the retry window, expired), and else the
 // backoff of its records: that of the most received one.
-func (h *Handler) post(ctx context.Context, recs []record, ch []item, expired bool) (ok bool, backoff time.Duration) {
+func (h *Handler) post(ctx context.Context, wh *hook, recs []record, ch []item, expired bool) (ok bool, backoff time.Duration) {
 	log := h.logger()
 	first := recs[ch[0].rec]
 	d := events.Delivery{CustomerID: first.delivery.CustomerID, Events: make([]events.Event, len(ch))}
@@ -462,7 +464,7 @@ func (h *Handler) post(ctx context.Context, recs []record, ch []item, expired bo
 		}
 	}
 	msgs := strings.Join(ids, ",")
-	res, err := h.send(ctx, d)
+	res, err := h.send(ctx, wh, d)
 	if err == nil {
 		switch res.Status {
 		case webhook.NoWebhook:
@@ -504,8 +506,16 @@ func (h *Handler) timeLeft(ctx context.Context) bool {
 	return time.Until(dl) > webhook.Timeout+time.Second
 }
 
-// send runs the deliverer, turning a panic into an error.
-func (h *Handler) send(ctx context.Context, d events.Delivery) (res webhook.Result, err error) {
+// hook is a group's webhook, read once per invocation (at its first
+// POST): its later POSTs in the invocation go to the same one.
+type hook struct {
+	cfg  *webhook.Config // nil: none
+	read bool
+}
+
+// send runs the deliverer, reading the group's webhook first if it is not
+// read yet, and turning a panic into an error.
+func (h *Handler) send(ctx context.Context, wh *hook, d events.Delivery) (res webhook.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
@@ -514,7 +524,13 @@ func (h *Handler) send(ctx context.Context, d events.Delivery) (res webhook.Resu
 	if h.Deliverer == nil {
 		return res, errors.New("no deliverer")
 	}
-	return h.Deliverer.Send(ctx, d)
+	if !wh.read {
+		if wh.cfg, err = h.Deliverer.Webhook(ctx, d.CustomerID); err != nil {
+			return res, err
+		}
+		wh.read = true
+	}
+	return h.Deliverer.SendTo(ctx, wh.cfg, d)
 }
 
 // requeue makes the records of vs visible again after their After (one

@@ -42,10 +42,17 @@ const (
 	dataMark = "+15550001234" // in every event's data: must never be logged
 )
 
-// store is a webhook.Store of fixed configs.
-type store struct{ cfgs map[string]*webhook.Config }
+// store is a webhook.Store of fixed configs; it counts the reads.
+type store struct {
+	cfgs  map[string]*webhook.Config
+	mu    sync.Mutex
+	reads int
+}
 
 func (s *store) GetWebhook(_ context.Context, id string) (*webhook.Config, error) {
+	s.mu.Lock()
+	s.reads++
+	s.mu.Unlock()
 	if c, ok := s.cfgs[id]; ok {
 		cp := *c
 		return &cp, nil

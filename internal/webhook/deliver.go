@@ -94,12 +94,32 @@ func (dl *Deliverer) Deliver(ctx context.Context, d events.Delivery) error {
 // now). The URI is checked again with ValidateURI before sending, and
 // the client refuses private addresses at connect time.
 func (dl *Deliverer) Send(ctx context.Context, d events.Delivery) (Result, error) {
-	cfg, err := dl.Store.GetWebhook(ctx, d.CustomerID)
+	cfg, err := dl.Webhook(ctx, d.CustomerID)
 	if err != nil {
-		if outdial.ErrorCode(err) == outdial.ECodeNotFound {
-			return Result{Status: NoWebhook}, nil
-		}
-		return Result{}, fmt.Errorf("read webhook: %w", err)
+		return Result{}, err
+	}
+	return dl.SendTo(ctx, cfg, d)
+}
+
+// Webhook reads the customer's webhook; nil, and no error, when it has
+// none.
+func (dl *Deliverer) Webhook(ctx context.Context, customerID string) (*Config, error) {
+	cfg, err := dl.Store.GetWebhook(ctx, customerID)
+	switch {
+	case outdial.ErrorCode(err) == outdial.ECodeNotFound:
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read webhook: %w", err)
+	}
+	return cfg, nil
+}
+
+// SendTo is Send to cfg, the customer's webhook as Webhook read it (nil:
+// none, so nothing is sent), for a caller that sends several deliveries
+// of one customer at one go.
+func (dl *Deliverer) SendTo(ctx context.Context, cfg *Config, d events.Delivery) (Result, error) {
+	if cfg == nil {
+		return Result{Status: NoWebhook}, nil
 	}
 	var wanted []events.Event
 	for _, e := range d.Events {
