@@ -18,8 +18,7 @@
 // filled the batch (more of it are queued), else after Hold (5 s), and
 // come back first in their group, with what was queued meanwhile; so an
 // import of 10^4 targets makes 10^2 POSTs however many stream batches it
-// spans. Status changes, and a lone record of a few events, are never
-// held.
+// spans. Status changes are never held.
 // Events this instance has delivered are remembered (the last 20 000
 // ids), so a record received again after part of it was delivered sends
 // only the rest. Another instance sends it whole: a held record is often
@@ -389,10 +388,10 @@ const fullBatch = 10
 //     come back at once with them; records on their first receive only;
 //   - held for Hold (in whole seconds, rounded up) when the group did not
 //     fill the batch: the next stream batch's deliveries are likely on
-//     their way. Not a lone record of fewer than smallTail events (a
-//     target or a few added: sent at once), and only while something new
-//     is in the group's batch (a record on its first receive): a record
-//     back from a hold with nothing new is sent. Records received at most
+//     their way; only while something new is in the group's batch (a
+//     record on its first receive): a record back from a hold with
+//     nothing new is sent. (A lone record of a few events is held too: it
+//     may be the first or last poll's share of an import.) Records received at most
 //     twice, so no event waits much more than 2 x Hold for others.
 //
 // A record's age says nothing here: it may have waited in its group
@@ -414,9 +413,6 @@ func (h *Handler) holdFor(recs []record, idx []int, chunks [][]item) (time.Durat
 		}
 		maxReceive = 1
 	} else {
-		if len(idx) == 1 && len(last) < smallTail {
-			return 0, false
-		}
 		fresh := false
 		for _, i := range idx {
 			fresh = fresh || sqsrecord.ReceiveCount(recs[i].msg) == 1
@@ -436,10 +432,6 @@ func (h *Handler) holdFor(recs []record, idx []int, chunks [][]item) (time.Durat
 	}
 	return (hold + time.Second - 1).Truncate(time.Second), true
 }
-
-// smallTail: a lone record with fewer events than this (a target or a few
-// added by hand) is not held.
-const smallTail = 10
 
 // post sends one chunk of a group's events as one delivery. It reports
 // whether the chunk is done (delivered, nowhere to send it, or dropped:
