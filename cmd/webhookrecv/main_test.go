@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/outdial/outdial/internal/auth"
+	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/events"
 	"github.com/outdial/outdial/internal/outdial"
 	"github.com/outdial/outdial/internal/webhook"
@@ -26,24 +27,6 @@ const (
 	customer = "7c4d2f3a-1b8e-4f5c-9a6d-3e2f1a0b4c5d"
 	secret   = "receiver-test-secret-0123456789"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // store holds one webhook.
 type store struct{ cfg webhook.Config }
@@ -86,7 +69,7 @@ func targetEvent(id, status, reason string) events.Event {
 }
 
 func TestReceiverVerifiesAndPrints(t *testing.T) {
-	var out syncBuffer
+	var out dynamotest.SyncBuffer
 	rv := newReceiver(fixed(secret), 0, &out)
 	// During a rotation the delivery carries two signatures; the
 	// receiver holds the old secret and still verifies it.
@@ -116,7 +99,7 @@ func TestReceiverVerifiesAndPrints(t *testing.T) {
 }
 
 func TestReceiverRefusesBadSignature(t *testing.T) {
-	var out syncBuffer
+	var out dynamotest.SyncBuffer
 	rv := newReceiver(fixed(secret), 0, &out)
 	err := sender(t, rv, "some-other-secret-0123456789").Deliver(context.Background(), delivery(targetEvent("e1", "idle", "")))
 	var de *webhook.DeliveryError
@@ -151,7 +134,7 @@ func TestReceiverRefusesBadSignature(t *testing.T) {
 // deliveries; the redelivery is printed once; a duplicate event is
 // skipped.
 func TestReceiverFailFirstAndDedupe(t *testing.T) {
-	var out syncBuffer
+	var out dynamotest.SyncBuffer
 	rv := newReceiver(fixed(secret), 2, &out)
 	d := sender(t, rv, secret)
 	del := delivery(targetEvent("e1", "dialing", ""), targetEvent("e2", "finished", ""))
@@ -191,7 +174,7 @@ func TestRun(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "secret")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr dynamotest.SyncBuffer
 	addr := make(chan string, 1)
 	code := make(chan int, 1)
 	go func() {
@@ -314,7 +297,7 @@ func TestRegister(t *testing.T) {
 	fake := &fakeAPI{t: t}
 	apiSrv := httptest.NewServer(fake)
 	defer apiSrv.Close()
-	var stdout, stderr syncBuffer
+	var stdout, stderr dynamotest.SyncBuffer
 	args := []string{"-register", "-api", apiSrv.URL, "-port", "0", "-event-types", "outdial_completed, outdial_target_updated", "-drain", "300ms",
 		"--", "sh", "-c", "sleep 1; echo from the command; exit 3"}
 	code := run(context.Background(), args, func(string) string { return "" }, &stdout, &stderr, nil)

@@ -1,7 +1,6 @@
 package suppressions_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,24 +25,6 @@ import (
 	"github.com/outdial/outdial/internal/samtemplate"
 )
 
-// syncBuffer is a log sink safe for the handlers' goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness runs the suppression handlers on a fresh DynamoDB Local table,
 // with requests built from the events/ fixtures, and keeps their log.
 type harness struct {
@@ -52,7 +32,7 @@ type harness struct {
 	ctx    context.Context
 	h      *suppressions.Handler
 	lister *suppressionlist.Handler
-	logs   *syncBuffer
+	logs   *dynamotest.SyncBuffer
 	root   string
 	cust   string // the customer of event
 }
@@ -71,7 +51,7 @@ func newHarnessOn(t *testing.T, store outdial.SuppressionStore) *harness {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	logs := &syncBuffer{}
+	logs := &dynamotest.SyncBuffer{}
 	a := &harness{
 		t: t, ctx: ctx, logs: logs, root: root, cust: uuid.NewString(),
 		h: &suppressions.Handler{

@@ -1,7 +1,6 @@
 package webhooks_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,24 +29,6 @@ import (
 func TestMain(m *testing.M) { dynamotest.Main(m) }
 
 var secretRE = regexp.MustCompile(`^whsec_[0-9a-f]{64}$`)
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // fakeQueue is a webhook.Enqueuer that keeps what it is given, or fails
 // with err.
@@ -80,7 +61,7 @@ type harness struct {
 	ctx   context.Context
 	h     *webhooks.Handler
 	queue *fakeQueue
-	logs  *syncBuffer
+	logs  *dynamotest.SyncBuffer
 	root  string
 	cust  string
 	now   time.Time
@@ -96,7 +77,7 @@ func newHarness(t *testing.T) *harness {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	a := &harness{
-		t: t, ctx: ctx, root: root, cust: uuid.NewString(), queue: &fakeQueue{}, logs: &syncBuffer{},
+		t: t, ctx: ctx, root: root, cust: uuid.NewString(), queue: &fakeQueue{}, logs: &dynamotest.SyncBuffer{},
 		now: time.Date(2024, 5, 24, 10, 15, 30, 123456000, time.UTC),
 	}
 	a.h = &webhooks.Handler{
