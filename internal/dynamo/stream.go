@@ -153,28 +153,39 @@ func images(op string, oldImg, newImg map[string]types.AttributeValue) (o, n map
 	return o, n, nil
 }
 
+// unmarshalImages decodes a record's old and new images (nil stays nil)
+// into items of kind what.
+func unmarshalImages[T any](oldImg, newImg map[string]types.AttributeValue, what string) (o, n *T, err error) {
+	decode := func(img map[string]types.AttributeValue) (*T, error) {
+		if img == nil {
+			return nil, nil
+		}
+		it := new(T)
+		if err := attributevalue.UnmarshalMap(img, it); err != nil {
+			return nil, fmt.Errorf("stream record: unmarshal %s %s: %w", what, strAttr(img, "id"), err)
+		}
+		return it, nil
+	}
+	if o, err = decode(oldImg); err != nil {
+		return nil, nil, err
+	}
+	n, err = decode(newImg)
+	return o, n, err
+}
+
 func (c *Change) decodeOutdial(oldImg, newImg map[string]types.AttributeValue) error {
 	o, n, err := images(c.Op, oldImg, newImg)
 	if err != nil {
 		return err
 	}
 	c.Kind = KindOutdial
-	unmarshal := func(img map[string]types.AttributeValue) (*outdialItem, error) {
-		if img == nil {
-			return nil, nil
-		}
-		it := &outdialItem{}
-		if err := attributevalue.UnmarshalMap(img, it); err != nil {
-			return nil, fmt.Errorf("stream record: unmarshal outdial %s: %w", strAttr(img, "id"), err)
-		}
-		it.callingWindow() // parsed once, so that the item is read-only from now on
-		return it, nil
-	}
-	if c.oldOutdial, err = unmarshal(o); err != nil {
+	if c.oldOutdial, c.newOutdial, err = unmarshalImages[outdialItem](o, n, "outdial"); err != nil {
 		return err
 	}
-	if c.newOutdial, err = unmarshal(n); err != nil {
-		return err
+	for _, it := range []*outdialItem{c.oldOutdial, c.newOutdial} {
+		if it != nil {
+			it.callingWindow() // parsed once, so that the item is read-only from now on
+		}
 	}
 	ref := c.newOutdial
 	if ref == nil {
@@ -200,20 +211,7 @@ func (c *Change) decodeTarget(oldImg, newImg map[string]types.AttributeValue) er
 		return err
 	}
 	c.Kind = KindTarget
-	unmarshal := func(img map[string]types.AttributeValue) (*targetItem, error) {
-		if img == nil {
-			return nil, nil
-		}
-		it := &targetItem{}
-		if err := attributevalue.UnmarshalMap(img, it); err != nil {
-			return nil, fmt.Errorf("stream record: unmarshal target %s: %w", strAttr(img, "id"), err)
-		}
-		return it, nil
-	}
-	if c.oldTarget, err = unmarshal(o); err != nil {
-		return err
-	}
-	if c.newTarget, err = unmarshal(n); err != nil {
+	if c.oldTarget, c.newTarget, err = unmarshalImages[targetItem](o, n, "target"); err != nil {
 		return err
 	}
 	ref := c.newTarget
