@@ -81,7 +81,8 @@ fmt-check:
 # The tests share one DynamoDB Local: cmd/teststack starts it (through
 # internal/localstack, on a free port), passes it to every test binary as
 # OUTDIAL_DYNAMODB_ENDPOINT (internal/dynamotest uses it instead of starting
-# a JVM per package) and stops it when go test ends, or passes Ctrl-C and
+# a JVM per package, with a database of its own there: one per access key,
+# localstack.StartDynamoDBPerKey) and stops it when go test ends, or passes Ctrl-C and
 # SIGTERM on to go test first. It is built and run directly rather than with
 # `go run`, which would die of a SIGTERM without passing it on. Set
 # OUTDIAL_DYNAMODB_ENDPOINT yourself to use an instance you run; plain

@@ -9,6 +9,10 @@
 //	go build -o .local/bin/teststack ./cmd/teststack
 //	.local/bin/teststack -- go test ./... -count=1 -timeout 20m
 //
+// DynamoDB Local keeps a database per access key there
+// (localstack.StartDynamoDBPerKey) and internal/dynamotest gives each test
+// binary a key of its own, so the binaries share the JVM, not the data.
+//
 // DynamoDB Local has no bind option and listens on all interfaces; the
 // URL the command gets is on 127.0.0.1. When OUTDIAL_DYNAMODB_ENDPOINT is
 // already set, that instance is used and nothing is started.
@@ -114,7 +118,7 @@ func startDynamoDB(sigs <-chan os.Signal, stderr io.Writer) (*localstack.Process
 		case <-started:
 		}
 	}()
-	proc, err := localstack.StartDynamoDB(ctx, root, 0)
+	proc, err := localstack.StartDynamoDBPerKey(ctx, root, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,9 @@
 // binary whose selected tests (or fuzz workers) never touch the database
 // starts no JVM. When OUTDIAL_DYNAMODB_ENDPOINT is set (`make test` sets it,
 // through cmd/teststack, to one instance for the whole run), that endpoint
-// is used and nothing is started.
+// is used and nothing is started; Main gives the test binary an access key
+// of its own (localstack.EnvAccessKeyID), and so a database of its own in
+// that instance.
 //
 // With -short (`make unit`) nothing is started at all: Client and Table
 // skip the test that calls them, so the pure tests of a package still run.
@@ -78,6 +80,14 @@ var shared struct {
 // the stand-in could not be stopped cleanly). Call it from TestMain.
 func Main(m *testing.M) {
 	shared.mainRan = true
+	// A database of its own in `make test`'s DynamoDB Local, which keeps
+	// one per access key (localstack.StartDynamoDBPerKey): another
+	// package's stream records cannot slow this one's writes down.
+	if os.Getenv(localstack.EnvAccessKeyID) == "" {
+		key := make([]byte, 8)
+		rand.Read(key)
+		os.Setenv(localstack.EnvAccessKeyID, "test"+hex.EncodeToString(key))
+	}
 	code := m.Run()
 	if err := shared.proc.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "dynamotest: %v\n", err)
@@ -127,8 +137,9 @@ func Client(t testing.TB) *dynamodb.Client {
 // when the test ends. It returns a client and the table name. With -short
 // it skips the test instead.
 //
-// The table has no stream: DynamoDB Local keeps every stream record of
-// every table for a day, which slows a whole test run down; StreamTable
+// The table has no stream: DynamoDB Local keeps the stream records of a
+// database after their tables are deleted, and every later stream write of
+// that database (the test binary's) gets slower with them; StreamTable
 // makes one with the production stream for the tests that read it.
 func Table(t testing.TB) (*dynamodb.Client, string) {
 	t.Helper()

@@ -651,7 +651,7 @@ func TestEnv(t *testing.T) {
 		}},
 		{"create-outdial", map[string]string{
 			"TABLE_NAME": "t1", "DYNAMODB_ENDPOINT": "http://127.0.0.1:1", "AWS_REGION": localstack.Region,
-			"AWS_ACCESS_KEY_ID": "local", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+			"AWS_ACCESS_KEY_ID": localstack.AccessKeyID(), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
 		}},
 		{"AddTargetsFunction", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}},
 		{"DeleteOutdialFunction", map[string]string{

@@ -117,7 +117,7 @@ func (st *Stack) Env(fn *samtemplate.Function) (map[string]string, error) {
 		return nil, fmt.Errorf("%s: cannot resolve the environment variables %v for the local stack (a queue needs the SQS stand-in)", fn.LogicalID, unresolved)
 	}
 	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":               "local",
+		"AWS_ACCESS_KEY_ID":               localstack.AccessKeyID(),
 		"AWS_SECRET_ACCESS_KEY":           "local",
 		"AWS_REGION":                      localstack.Region,
 		"AWS_DEFAULT_REGION":              localstack.Region,

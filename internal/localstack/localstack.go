@@ -36,9 +36,24 @@ const (
 	EnvSQSEndpoint      = "OUTDIAL_SQS_ENDPOINT"
 )
 
-// Region is the region every local client uses. DynamoDB Local runs with
-// -sharedDb, so region and credentials do not partition its data.
+// EnvAccessKeyID sets the access key id of the local clients (AWSConfig);
+// "local" when it is unset. A DynamoDB Local started by
+// StartDynamoDBPerKey keeps one database per access key id and region, so
+// clients with different keys do not see or slow each other's tables:
+// internal/dynamotest gives each test binary a key of its own.
+const EnvAccessKeyID = "OUTDIAL_LOCAL_ACCESS_KEY_ID"
+
+// Region is the region every local client uses.
 const Region = "us-east-1"
+
+// AccessKeyID returns the access key id of the local clients: the value
+// of EnvAccessKeyID, or "local".
+func AccessKeyID() string {
+	if k := os.Getenv(EnvAccessKeyID); k != "" {
+		return k
+	}
+	return "local"
+}
 
 // Paths of the stand-ins inside the repository.
 const (
@@ -130,7 +145,7 @@ func nodeModulesPresent(root string) bool {
 }
 
 // AWSConfig returns the configuration both local clients use: region
-// us-east-1 and static dummy credentials. It is built from scratch rather
+// us-east-1 and static dummy credentials (access key id AccessKeyID). It is built from scratch rather
 // than from the environment and ~/.aws, so a developer's AWS profile can
 // neither break the local stack nor point it at a real account. The
 // returned error is always nil today; the signature leaves room for
@@ -139,7 +154,7 @@ func AWSConfig(ctx context.Context) (aws.Config, error) {
 	_ = ctx
 	cfg := aws.NewConfig()
 	cfg.Region = Region
-	cfg.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider("local", "local", ""))
+	cfg.Credentials = aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(AccessKeyID(), "local", ""))
 	return *cfg, nil
 }
 

@@ -142,7 +142,55 @@ func TestStartDynamoDB(t *testing.T) {
 		t.Errorf("GetItem name = %v, want spring campaign", out.Item["name"])
 	}
 
+	// -sharedDb: a client with another access key sees the same table.
+	if !tableSeenWithKey(t, p.Endpoint, "other", "localstack") {
+		t.Error("StartDynamoDB: a client with another access key does not see the table")
+	}
+
 	assertStops(t, p)
+}
+
+// StartDynamoDBPerKey keeps a database per access key: a table made with
+// one key is not there for another, and is for the same key.
+func TestStartDynamoDBPerKey(t *testing.T) {
+	root := standInRoot(t)
+	ctx := t.Context()
+	p, err := StartDynamoDBPerKey(ctx, root, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	t.Setenv(EnvAccessKeyID, "first")
+	client, err := DynamoDBClient(ctx, p.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dynamo.CreateTable(ctx, client, dynamo.CreateTableInput("perkey")); err != nil {
+		t.Fatal(err)
+	}
+	if !tableSeenWithKey(t, p.Endpoint, "first", "perkey") {
+		t.Error("the table is not there for the key that made it")
+	}
+	if tableSeenWithKey(t, p.Endpoint, "second", "perkey") {
+		t.Error("a client with another access key sees the table")
+	}
+	assertStops(t, p)
+}
+
+// tableSeenWithKey reports whether a client with access key id key lists
+// table at endpoint.
+func tableSeenWithKey(t *testing.T, endpoint, key, table string) bool {
+	t.Helper()
+	t.Setenv(EnvAccessKeyID, key)
+	client, err := DynamoDBClient(t.Context(), endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.ListTables(t.Context(), &dynamodb.ListTablesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Contains(out.TableNames, table)
 }
 
 func TestStartSQS(t *testing.T) {
