@@ -5,7 +5,6 @@
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -19,7 +18,7 @@ const name = "add-targets"
 
 func main() {
 	log := app.NewLogger(os.Getenv)
-	store, _, err := storeenv.Load(context.Background(), os.Getenv)
+	store, _, err := storeenv.Load(os.Getenv)
 	if err != nil {
 		app.Exit(log, name, err)
 	}

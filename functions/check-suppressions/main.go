@@ -5,7 +5,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"time"
 
@@ -20,7 +19,7 @@ const name = "check-suppressions"
 
 func main() {
 	log := app.NewLogger(os.Getenv)
-	store, _, err := storeenv.Load(context.Background(), os.Getenv)
+	store, _, err := storeenv.Load(os.Getenv)
 	if err != nil {
 		app.Exit(log, name, err)
 	}

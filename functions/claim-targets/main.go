@@ -4,7 +4,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"time"
 
@@ -19,7 +18,7 @@ const name = "claim-targets"
 
 func main() {
 	log := app.NewLogger(os.Getenv)
-	store, _, err := storeenv.Load(context.Background(), os.Getenv)
+	store, _, err := storeenv.Load(os.Getenv)
 	if err != nil {
 		app.Exit(log, name, err)
 	}

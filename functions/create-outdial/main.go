@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"time"
 
@@ -18,7 +17,7 @@ const name = "create-outdial"
 
 func main() {
 	log := app.NewLogger(os.Getenv)
-	store, _, err := storeenv.Load(context.Background(), os.Getenv)
+	store, _, err := storeenv.Load(os.Getenv)
 	if err != nil {
 		app.Exit(log, name, err)
 	}

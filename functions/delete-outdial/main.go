@@ -5,7 +5,6 @@
 package main
 
 import (
-	"context"
 	"os"
 	"time"
 
@@ -21,7 +20,7 @@ const name = "delete-outdial"
 
 func main() {
 	log := app.NewLogger(os.Getenv)
-	store, cfg, err := storeenv.Load(context.Background(), os.Getenv)
+	store, cfg, err := storeenv.Load(os.Getenv)
 	if err != nil {
 		app.Exit(log, name, err)
 	}

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -19,7 +18,7 @@ const name = "process-outcomes"
 
 func main() {
 	log := app.NewLogger(os.Getenv)
-	store, cfg, err := storeenv.Load(context.Background(), os.Getenv)
+	store, cfg, err := storeenv.Load(os.Getenv)
 	if err != nil {
 		app.Exit(log, name, err)
 	}

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -17,7 +16,7 @@ const name = "test-webhook"
 
 func main() {
 	log := app.NewLogger(os.Getenv)
-	store, cfg, err := storeenv.Load(context.Background(), os.Getenv)
+	store, cfg, err := storeenv.Load(os.Getenv)
 	if err != nil {
 		app.Exit(log, name, err)
 	}

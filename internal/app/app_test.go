@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
 	"github.com/outdial/outdial/internal/auth"
 	"github.com/outdial/outdial/internal/localrun"
 	"github.com/outdial/outdial/internal/localstack"
@@ -75,6 +76,11 @@ func templateEnv(t *testing.T, tpl *samtemplate.Template, f *samtemplate.Functio
 	}
 	env[app.EnvDynamoDBEndpoint] = unreachable
 	env[app.EnvSQSEndpoint] = unreachable
+	// What Lambda sets: the region and the execution role's credentials.
+	env[storeenv.EnvRegion] = "us-east-1"
+	env[storeenv.EnvAccessKeyID] = "test"
+	env[storeenv.EnvSecretAccessKey] = "test"
+	env[storeenv.EnvSessionToken] = "test"
 	for k, v := range overrides {
 		if v == "" {
 			delete(env, k)

@@ -16,6 +16,8 @@ const (
 	dynamoDBSDK   = "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	sqsSDK        = "github.com/aws/aws-sdk-go-v2/service/sqs"
 	awsConfigSDK  = "github.com/aws/aws-sdk-go-v2/config"
+	stsSDK        = "github.com/aws/aws-sdk-go-v2/service/sts"
+	ssoSDK        = "github.com/aws/aws-sdk-go-v2/service/sso"
 	modulePrefix  = "github.com/outdial/outdial/"
 	functionsPath = modulePrefix + "functions/"
 )
@@ -91,7 +93,7 @@ var eventsUsers = map[string]bool{
 
 // TestFunctionDeps checks that each function links only what it needs:
 // the authorizer no AWS service client, no AWS config and no
-// libphonenumber; only the normalisers libphonenumber (destination
+// libphonenumber; no function the SDK's default configuration chain; only the normalisers libphonenumber (destination
 // normalisation); only the functions of the purge and delivery queues the
 // SQS client; only the webhook functions the publisher and the deliverer.
 func TestFunctionDeps(t *testing.T) {
@@ -121,6 +123,13 @@ func TestFunctionDeps(t *testing.T) {
 		}
 		if got, want := linksPackage(d, dynamoDBSDK), name != "authorizer"; got != want {
 			t.Errorf("%s: links %s = %v, want %v", name, dynamoDBSDK, got, want)
+		}
+		// Region and credentials come from Lambda's variables
+		// (storeenv.LambdaConfig), not the SDK's default chain.
+		for _, pkg := range []string{awsConfigSDK, stsSDK, ssoSDK} {
+			if linksPackage(d, pkg) {
+				t.Errorf("%s links %s (storeenv.LambdaConfig reads what Lambda sets)", name, pkg)
+			}
 		}
 	}
 	authz := deps["authorizer"]

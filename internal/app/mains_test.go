@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/outdial/outdial/internal/app"
+	"github.com/outdial/outdial/internal/app/storeenv"
 	"github.com/outdial/outdial/internal/invoke"
 	"github.com/outdial/outdial/internal/localstack"
 	"github.com/outdial/outdial/internal/samtemplate"
@@ -113,7 +114,8 @@ func TestMains(t *testing.T) {
 				cases = append(cases, broken{"no token secret", app.EnvTokenSecret, ""}, broken{"short token secret", app.EnvTokenSecret, "too-short-secret"})
 			}
 			if kind[f.Name] != "authorizer" {
-				cases = append(cases, broken{"no table", app.EnvTableName, ""})
+				cases = append(cases, broken{"no table", app.EnvTableName, ""},
+					broken{"no region", storeenv.EnvRegion, ""}, broken{"no credentials", storeenv.EnvAccessKeyID, ""})
 			} else {
 				cases = append(cases, broken{"lifetime too short", app.EnvMaxTokenLifetime, "59"}, broken{"lifetime not a number", app.EnvMaxTokenLifetime, "30d"})
 			}
