@@ -324,27 +324,30 @@ func (s *Store) ListSuppressions(ctx context.Context, customerID string, p outdi
 		return nil, "", err
 	}
 	// The cursor's bucket first: the page of a large list fills there.
-	// Then every later bucket at once, each read for what the page still
-	// needs: one more round trip instead of up to 15 in a row (a short
-	// list's page was 16 sequential queries). A list of between one and
-	// 16 pages reads up to 15 partial buckets more than it returns.
+	// Then the later buckets in waves of 1, 2, 4 and 8 read at once, each
+	// for what the page still needs, until the page is full: at most 5
+	// round trips instead of up to 16 in a row (a short list's page), at
+	// most 8 requests at a time (the SDK keeps 10 idle connections to a
+	// host), and a wave reads at most its width times the need more than
+	// the page returns.
 	raw, err := s.suppressionBucket(ctx, customerID, cur.Bucket, cur.Address, size+1)
 	if err != nil {
 		return nil, "", err
 	}
-	if need := size + 1 - len(raw); need > 0 && cur.Bucket+1 < SuppressionBuckets {
-		rest := make([][]map[string]types.AttributeValue, SuppressionBuckets-cur.Bucket-1)
+	for next, width := cur.Bucket+1, 1; next < SuppressionBuckets && len(raw) <= size; next, width = next+width, width*2 {
+		need := size + 1 - len(raw)
+		wave := make([][]map[string]types.AttributeValue, min(width, SuppressionBuckets-next))
 		g, gctx := errgroup.WithContext(ctx)
-		for i := range rest {
+		for i := range wave {
 			g.Go(func() (err error) {
-				rest[i], err = s.suppressionBucket(gctx, customerID, cur.Bucket+1+i, "", need)
+				wave[i], err = s.suppressionBucket(gctx, customerID, next+i, "", need)
 				return err
 			})
 		}
 		if err := g.Wait(); err != nil {
 			return nil, "", err
 		}
-		for _, items := range rest {
+		for _, items := range wave {
 			raw = append(raw, items...)
 		}
 	}
