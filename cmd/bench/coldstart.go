@@ -124,8 +124,9 @@ const warmInvokes = 3
 // part of the cold start that is the emulator's own, and the median
 // latency of the warm invokes: the function's work itself (its DynamoDB
 // requests against DynamoDB Local), which the first invoke pays too. The
-// same event again may take a shorter path (a second delete finds
-// nothing), which makes first − warm larger, never smaller.
+// same event again may take another path, a shorter one (a second delete
+// finds nothing) or a longer one (process-outcomes), so first − warm is a
+// guide to what being cold adds, not an exact split.
 func coldStart(ctx context.Context, opt invoke.Options, event []byte) (time.Duration, *invoke.Result, time.Duration, error) {
 	s, err := invoke.Start(ctx, opt)
 	if err != nil {

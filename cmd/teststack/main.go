@@ -33,6 +33,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -85,6 +87,10 @@ func run(args []string, sigs <-chan os.Signal, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "teststack: DynamoDB Local (pid %d) answers on %s after %d ms\n",
 			proc.PID(), proc.Endpoint, proc.StartupTime.Milliseconds())
+		// Each test binary picks an access key, and so a database, of its
+		// own (internal/dynamotest); one exported for all would put them
+		// back into one.
+		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, localstack.EnvAccessKeyID+"=") })
 		env = append(env, localstack.EnvDynamoDBEndpoint+"="+proc.Endpoint)
 	}
 

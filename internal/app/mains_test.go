@@ -115,7 +115,8 @@ func TestMains(t *testing.T) {
 			}
 			if kind[f.Name] != "authorizer" {
 				cases = append(cases, broken{"no table", app.EnvTableName, ""},
-					broken{"no region", storeenv.EnvRegion, ""}, broken{"no credentials", storeenv.EnvAccessKeyID, ""})
+					broken{"no region", storeenv.EnvRegion, ""}, broken{"no access key", storeenv.EnvAccessKeyID, ""},
+					broken{"no secret key", storeenv.EnvSecretAccessKey, ""})
 			} else {
 				cases = append(cases, broken{"lifetime too short", app.EnvMaxTokenLifetime, "59"}, broken{"lifetime not a number", app.EnvMaxTokenLifetime, "30d"})
 			}

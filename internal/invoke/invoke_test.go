@@ -629,6 +629,9 @@ func TestRIEVersion(t *testing.T) {
 // variables resolved for the stack, the local endpoints, dummy
 // credentials and Lambda's own variables, and nothing unresolved.
 func TestEnv(t *testing.T) {
+	// The access key of the local clients, so that the function reads the
+	// DynamoDB Local database the test binary's tables are in.
+	t.Setenv(localstack.EnvAccessKeyID, "k1")
 	tpl, err := samtemplate.LoadRepo()
 	if err != nil {
 		t.Fatal(err)
@@ -651,7 +654,7 @@ func TestEnv(t *testing.T) {
 		}},
 		{"create-outdial", map[string]string{
 			"TABLE_NAME": "t1", "DYNAMODB_ENDPOINT": "http://127.0.0.1:1", "AWS_REGION": localstack.Region,
-			"AWS_ACCESS_KEY_ID": localstack.AccessKeyID(), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+			"AWS_ACCESS_KEY_ID": "k1", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
 		}},
 		{"AddTargetsFunction", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"}},
 		{"DeleteOutdialFunction", map[string]string{
