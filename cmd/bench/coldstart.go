@@ -151,8 +151,8 @@ func coldStart(ctx context.Context, opt invoke.Options, event []byte) (time.Dura
 // coldStartFigure describes the cold starts cold (process start to first
 // response) of one function, the first invokes' latencies first (the
 // bootstrap starts on the first invoke), the emulator's own start ready
-// and the warm invokes' latencies warm; first − warm is what being cold
-// adds to the function's work.
+// and the warm invokes' latencies warm; first − warm is a guide to what
+// being cold adds to the function's work (see coldStart).
 func coldStartFigure(cold, first, ready, warm []time.Duration) string {
 	extra := ms(median(first)) - ms(median(warm))
 	if len(cold) == 1 {

@@ -93,9 +93,10 @@ var eventsUsers = map[string]bool{
 
 // TestFunctionDeps checks that each function links only what it needs:
 // the authorizer no AWS service client, no AWS config and no
-// libphonenumber; no function the SDK's default configuration chain; only the normalisers libphonenumber (destination
-// normalisation); only the functions of the purge and delivery queues the
-// SQS client; only the webhook functions the publisher and the deliverer.
+// libphonenumber; no function the SDK's default configuration chain; only
+// the normalisers libphonenumber (destination normalisation); only the
+// functions of the purge and delivery queues the SQS client; only the
+// webhook functions the publisher and the deliverer.
 func TestFunctionDeps(t *testing.T) {
 	deps := functionDeps(t)
 	if len(deps) < 30 {

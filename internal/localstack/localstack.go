@@ -145,9 +145,10 @@ func nodeModulesPresent(root string) bool {
 }
 
 // AWSConfig returns the configuration both local clients use: region
-// us-east-1 and static dummy credentials (access key id AccessKeyID). It is built from scratch rather
-// than from the environment and ~/.aws, so a developer's AWS profile can
-// neither break the local stack nor point it at a real account. The
+// us-east-1 and static dummy credentials (access key id AccessKeyID). It
+// is built from scratch rather than from the environment and ~/.aws, so a
+// developer's AWS profile can neither break the local stack nor point it
+// at a real account. The
 // returned error is always nil today; the signature leaves room for
 // configuration that can fail.
 func AWSConfig(ctx context.Context) (aws.Config, error) {

@@ -27,9 +27,10 @@ func StartDynamoDB(ctx context.Context, root string, port int) (*Process, error)
 }
 
 // StartDynamoDBPerKey is StartDynamoDB without -sharedDb: DynamoDB Local
-// then keeps a database per access key id and region ("If you specify
-// -sharedDb, DynamoDB Local uses a single database file instead of
-// separate files for each credential and Region",
+// then keeps a database per access key id and region ("If you omit
+// -sharedDb, the database file is named myaccesskeyid_region.db, with the
+// AWS access key ID and AWS Region as they appear in your application
+// configuration",
 // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/DynamoDBLocal.UsageNotes.html),
 // so clients with different keys (EnvAccessKeyID) have separate tables.
 // The page says -inMemory requires -sharedDb; DynamoDB Local 3.3 keeps
