@@ -66,6 +66,7 @@ import (
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/outdial/outdial/internal/events"
 	"github.com/outdial/outdial/internal/sqsrecord"
@@ -230,18 +231,18 @@ func (h *Handler) Handle(ctx context.Context, ev lambdaevents.SQSEvent) (lambdae
 	if conc <= 0 {
 		conc = 10
 	}
-	sem := make(chan struct{}, conc)
-	var wg sync.WaitGroup
+	// group reports what becomes of each record in verdicts, never an
+	// error to the group.
+	var g errgroup.Group
+	g.SetLimit(conc)
 	for _, key := range order {
 		idx := groups[key]
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			h.group(ctx, recs, idx, verdicts)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 
 	var failures []lambdaevents.SQSBatchItemFailure
 	for i, v := range verdicts {
@@ -305,9 +306,10 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 		lastItem[i] = len(items) // no items left: done (this instance delivered them)
 	}
 	now := h.now()
-	expired := func(i int) bool {
+	expired := map[int]bool{} // record -> past the retry window
+	for _, i := range idx {
 		ft := firstTry(recs[i])
-		return !ft.IsZero() && now.Sub(ft) > h.retryWindow()
+		expired[i] = !ft.IsZero() && now.Sub(ft) > h.retryWindow()
 	}
 	// A POST mixes neither customers (a stand-in queue without groups
 	// groups by customer anyway) nor records past the retry window with
@@ -315,7 +317,7 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 	// is dropped.
 	chunks := events.Cut(items, func(it item) events.Event { return it.ev }, len(`{"events":[]}`),
 		func(a, b item) bool {
-			return recs[a.rec].delivery.CustomerID != recs[b.rec].delivery.CustomerID || expired(a.rec) != expired(b.rec)
+			return recs[a.rec].delivery.CustomerID != recs[b.rec].delivery.CustomerID || expired[a.rec] != expired[b.rec]
 		},
 		func(it item, size int) {
 			log.ErrorContext(ctx, "event dropped: larger than a delivery", "message_id", recs[it.rec].msg.MessageId, "event_id", it.ev.ID, "type", it.ev.Type, "bytes", size)
@@ -339,7 +341,7 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 			break
 		}
 		var ok bool
-		if ok, backoff = h.post(ctx, &wh, recs, ch, expired(ch[0].rec)); !ok {
+		if ok, backoff = h.post(ctx, &wh, recs, ch, expired[ch[0].rec]); !ok {
 			state = retry
 			break
 		}
@@ -351,7 +353,13 @@ func (h *Handler) group(ctx context.Context, recs []record, idx []int, verdicts 
 	if state == done && len(send) < len(chunks) {
 		state = held
 	}
-	after := map[verdict]time.Duration{retry: backoff, outOfTime: 0, held: hold}[state]
+	after := time.Duration(0) // outOfTime: at once
+	switch state {
+	case retry:
+		after = backoff
+	case held:
+		after = hold
+	}
 	var back []sqsrecord.Visible // the records not done: all of them visible again after the same time
 	for _, i := range idx {
 		if recs[i].bad != nil || lastItem[i] <= sent {
@@ -441,21 +449,21 @@ func (h *Handler) post(ctx context.Context, wh *hook, recs []record, ch []item, 
 	log := h.logger()
 	first := recs[ch[0].rec]
 	d := events.Delivery{CustomerID: first.delivery.CustomerID, Events: make([]events.Event, len(ch))}
-	var ids []string
+	var msgIDs []string
 	attempt := 0
 	var oldest time.Time
 	for j, it := range ch {
 		d.Events[j] = it.ev
 		r := recs[it.rec]
 		if j == 0 || it.rec != ch[j-1].rec {
-			ids = append(ids, r.msg.MessageId)
+			msgIDs = append(msgIDs, r.msg.MessageId)
 			attempt = max(attempt, sqsrecord.ReceiveCount(r.msg))
 			if ft := firstTry(r); !ft.IsZero() && (oldest.IsZero() || ft.Before(oldest)) {
 				oldest = ft
 			}
 		}
 	}
-	msgs := strings.Join(ids, ",")
+	msgs := strings.Join(msgIDs, ",")
 	res, err := h.send(ctx, wh, d)
 	if err == nil {
 		switch res.Status {
@@ -470,9 +478,11 @@ func (h *Handler) post(ctx context.Context, wh *hook, recs []record, ch []item, 
 			}
 			log.InfoContext(ctx, "delivered", attrs...)
 		}
-		for _, e := range d.Events {
-			h.sentIDs().add(e.ID)
+		eventIDs := make([]string, len(d.Events))
+		for j, e := range d.Events {
+			eventIDs[j] = e.ID
 		}
+		h.sentIDs().add(eventIDs...)
 		return true, 0
 	}
 	// A delivery whose first try is unknown is retried until the queue's
