@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -326,7 +325,7 @@ type faultEnv struct {
 	cust   string
 	db     *faultDB
 	purges *recordingPurger
-	logs   *faultLogs
+	logs   *dynamotest.SyncBuffer
 	faulty *apiHarness
 	clean  *apiHarness
 
@@ -338,30 +337,12 @@ type faultEnv struct {
 // other spelling that keeps the digits together.
 var faultPhone = regexp.MustCompile(`1555\d{7}`)
 
-// faultLogs collects what the handlers of a case log.
-type faultLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *faultLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *faultLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // env returns a case of its own on the table, with no fault armed. When
 // the case ends, its handlers' logs must hold no phone number it used.
 func (tab *faultTable) env(t *testing.T) *faultEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	e := &faultEnv{t: t, ctx: ctx, tab: tab, cust: uuid.NewString(), db: &faultDB{API: tab.client}, purges: &recordingPurger{}, logs: &faultLogs{}}
+	e := &faultEnv{t: t, ctx: ctx, tab: tab, cust: uuid.NewString(), db: &faultDB{API: tab.client}, purges: &recordingPurger{}, logs: &dynamotest.SyncBuffer{}}
 	e.faulty = e.harness(e.db, 0)
 	e.clean = e.harness(tab.client, 0)
 	t.Cleanup(func() {

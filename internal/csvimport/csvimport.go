@@ -133,10 +133,6 @@ func NewReader(data []byte) (*csv.Reader, error) {
 	return cr, nil
 }
 
-// Blank reports whether every cell of rec is empty or whitespace (a
-// blank line, skipped).
-func Blank(rec []string) bool { return blank(rec) }
-
 // Parse reads all rows of the CSV file r. maxRows is the most data rows
 // accepted (outdial.MaxTargetsPerRequest if not positive). It reads r to its
 // end: the caller bounds its size. The package documentation lists the
@@ -169,7 +165,7 @@ func Parse(r io.Reader, maxRows int) ([]Row, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read csv header: %w", err)
 		}
-		if !blank(rec) {
+		if !Blank(rec) {
 			header = rec
 			break
 		}
@@ -198,7 +194,7 @@ func Parse(r io.Reader, maxRows int) ([]Row, error) {
 			}
 		case err != nil:
 			return nil, fmt.Errorf("read csv: %w", err)
-		case blank(rec):
+		case Blank(rec):
 			continue
 		default:
 			line, _ := cr.FieldPos(0)
@@ -368,8 +364,9 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 	buf.Truncate(buf.Len() - 1)
 }
 
-// blank reports whether every cell of rec is empty or whitespace.
-func blank(rec []string) bool {
+// Blank reports whether every cell of rec is empty or whitespace (a blank
+// line, skipped).
+func Blank(rec []string) bool {
 	for _, v := range rec {
 		if strings.TrimSpace(v) != "" {
 			return false

@@ -14,7 +14,6 @@
 package localruntest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -66,7 +65,8 @@ type Options struct {
 type Stack struct {
 	*localrun.Stack
 	Table string
-	logs  *syncBuffer
+	logs  *dynamotest.SyncBuffer
+	out   io.Writer // logs, or io.Discard (Options.DiscardLogs)
 }
 
 // Logs returns everything the stack logged so far (JSON, a record a line).
@@ -74,7 +74,7 @@ func (s *Stack) Logs() string { return s.logs.String() }
 
 // LogWriter is where the stack's log goes: more loggers of the test (a
 // gateway of its own, say) can write there too.
-func (s *Stack) LogWriter() io.Writer { return s.logs }
+func (s *Stack) LogWriter() io.Writer { return s.out }
 
 // doubleClient returns d's HTTP client, or nil.
 func doubleClient(d *ddbdouble.Double) aws.HTTPClient {
@@ -105,10 +105,14 @@ func Start(t *testing.T, opt Options) *Stack {
 	_, _ = rand.Read(suffix)
 	table := prefix + "-" + hex.EncodeToString(suffix)
 
-	logs := &syncBuffer{discard: opt.DiscardLogs}
-	var sink io.Writer = logs
+	logs := &dynamotest.SyncBuffer{}
+	var out io.Writer = logs
+	if opt.DiscardLogs {
+		out = io.Discard
+	}
+	sink := out
 	if opt.Tee != nil {
-		sink = io.MultiWriter(logs, &forgiving{w: opt.Tee})
+		sink = io.MultiWriter(out, &forgiving{w: opt.Tee})
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -160,7 +164,7 @@ func Start(t *testing.T, opt Options) *Stack {
 			t.Errorf("cleanup: delete table %s: %v", table, err)
 		}
 	})
-	return &Stack{Stack: st, Table: table, logs: logs}
+	return &Stack{Stack: st, Table: table, logs: logs, out: out}
 }
 
 // tail returns the last n bytes of s, from a line start.
@@ -189,26 +193,4 @@ func (f *forgiving) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers, or a sink.
-type syncBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	discard bool
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	if b.discard {
-		return len(p), nil
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
