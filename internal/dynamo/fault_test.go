@@ -161,6 +161,9 @@ func targetsOf(in *dynamodb.TransactWriteItemsInput) []string {
 	return ids
 }
 
+// always is a failure count: every call fails.
+const always = -1
+
 func TestFaultApplyOutcomeRetryable(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -172,9 +175,9 @@ func TestFaultApplyOutcomeRetryable(t *testing.T) {
 		{"over capacity three times", faultCapacity, 3, true},
 		{"transaction conflict once", faultConflict, 1, true},
 		{"timeout without a write once", faultTimeoutNoWrite, 1, true},
-		{"throttled throughout", faultThrottle, 1000, false},
-		{"over capacity throughout", faultCapacity, 1000, false},
-		{"transaction conflict throughout", faultConflict, 1000, false},
+		{"throttled throughout", faultThrottle, always, false},
+		{"over capacity throughout", faultCapacity, always, false},
+		{"transaction conflict throughout", faultConflict, always, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,7 +185,7 @@ func TestFaultApplyOutcomeRetryable(t *testing.T) {
 			id := e.addTel(1, 3)[0]
 			c := e.claimOne()
 			f.arm(func(n int, _ *dynamodb.TransactWriteItemsInput) fault {
-				if n <= tc.failures {
+				if tc.failures == always || n <= tc.failures {
 					return tc.fault
 				}
 				return faultNone
@@ -215,6 +218,13 @@ func TestFaultApplyOutcomeRetryable(t *testing.T) {
 			}
 			if writes != 0 || calls < 3 {
 				t.Errorf("%d calls, %d writes; want retries and no write", calls, writes)
+			}
+			// Backed off: 10 ms doubling to 640 ms fits about a dozen
+			// store attempts in 2 s, each up to 3 requests when throttled
+			// (10 to 33 calls measured); a loop that sent again at once
+			// when the wait no longer fitted made 600 to 1 000.
+			if calls > 100 {
+				t.Errorf("%d calls in 2 s: the retries spin instead of backing off", calls)
 			}
 			if took > 2*time.Second {
 				t.Errorf("gave up after %s, want before the 2 s deadline", took)

@@ -164,11 +164,14 @@ func (s *Store) applyOutdial(ctx context.Context, outdialID string, idxs []int, 
 		whole   = 0 // failures of the whole request in a row
 	)
 	pending := idxs
+	outOfTime := func() {
+		for _, i := range pending {
+			res[i].Err = outdial.Errorf(outdial.ECodeUnavailable, "out of time to apply the outcome; it will be delivered again")
+		}
+	}
 	for attempt := 1; len(pending) > 0; attempt++ {
 		if !keepTrying(ctx, attempt, outcomeReserve) {
-			for _, i := range pending {
-				res[i].Err = outdial.Errorf(outdial.ECodeUnavailable, "out of time to apply the outcome; it will be delivered again")
-			}
+			outOfTime()
 			break
 		}
 		chunk := pending[:min(txMaxTargets, len(pending))]
@@ -239,9 +242,13 @@ func (s *Store) applyOutdial(ctx context.Context, outdialID string, idxs []int, 
 				continue
 			}
 		}
-		// A conflict or throttling: wait it out.
+		// A conflict or throttling: wait it out. When the wait no longer
+		// fits before the deadline, stop: sending again at once instead
+		// spun, hundreds of transactions in the last second (the processor
+		// makes these outcomes visible again within seconds).
 		if backoff(ctx, attempt) != nil {
-			continue // the deadline check above reports them
+			outOfTime()
+			break
 		}
 	}
 	if len(solo) > 0 {
