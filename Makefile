@@ -32,7 +32,8 @@ GOTEST_FLAGS ?=
 # Fuzz smoke runs: each entry of FUZZ_TARGETS is <package>:<FuzzName>, and
 # is fuzzed for FUZZTIME after the tests pass: the destination validators,
 # the name and detail rules, the lone-surrogate check, the CSV reader, the
-# request decoders, page tokens and the SQS outcome message decoder.
+# request decoders, page tokens, the SQS outcome message decoder and our
+# copy of libphonenumber against the library (internal/phonenumbers).
 FUZZTIME ?= 5s
 FUZZ_TARGETS ?= \
 	./internal/outdial:FuzzNormalizeTel \
@@ -43,7 +44,8 @@ FUZZ_TARGETS ?= \
 	./internal/csvimport:FuzzParseCSV \
 	./internal/strictjson:FuzzDecode \
 	./internal/apigw:FuzzPageToken \
-	./internal/outcome:FuzzParse
+	./internal/outcome:FuzzParse \
+	./internal/phonenumbers:FuzzParseMatchesUpstream
 
 # Lambda bootstraps built without SAM: the flags build.mk uses for sam build.
 BOOTSTRAP_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0

@@ -12,7 +12,7 @@ import (
 
 // Packages whose linking is limited to the functions that use them.
 const (
-	phoneNumbers  = "github.com/nyaruka/phonenumbers"
+	phoneNumbers  = modulePrefix + "internal/phonenumbers"
 	dynamoDBSDK   = "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	sqsSDK        = "github.com/aws/aws-sdk-go-v2/service/sqs"
 	awsConfigSDK  = "github.com/aws/aws-sdk-go-v2/config"
@@ -106,6 +106,14 @@ func TestFunctionDeps(t *testing.T) {
 		for _, pkg := range []string{modulePrefix + "internal/localrun", modulePrefix + "internal/api"} {
 			if slices.Contains(d, pkg) {
 				t.Errorf("%s links %s, which holds every function's handler", name, pkg)
+			}
+		}
+		// The functions link our copy of libphonenumber, without the
+		// protobuf runtime and the geocoding and carrier tables
+		// (internal/phonenumbers/README.md), never the library itself.
+		for _, pkg := range []string{"github.com/nyaruka/phonenumbers", "google.golang.org/protobuf", "golang.org/x/text/language/display"} {
+			if linksPackage(d, pkg) {
+				t.Errorf("%s links %s", name, pkg)
 			}
 		}
 		if got, want := linksPackage(d, phoneNumbers), normalisers[name]; got != want {

@@ -12,9 +12,8 @@ package destination
 import (
 	"strings"
 
-	"github.com/nyaruka/phonenumbers"
-
 	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/phonenumbers"
 )
 
 // Limits on destination addresses.

@@ -3,9 +3,8 @@ package destination
 import (
 	"strings"
 
-	"github.com/nyaruka/phonenumbers"
-
 	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/phonenumbers"
 )
 
 // normalizeTel returns the E.164 form of the phone number s (trimmed,

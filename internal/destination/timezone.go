@@ -3,9 +3,8 @@ package destination
 import (
 	"slices"
 
-	"github.com/nyaruka/phonenumbers"
-
 	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/phonenumbers"
 )
 
 // MaxNumberZones is the most time zones TimezonesOf gives a phone number:
