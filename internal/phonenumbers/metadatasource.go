@@ -3,6 +3,8 @@
 // Last reconciled against: v9.0.32
 package phonenumbers
 
+import "sync"
+
 // metadataContainer bundles all of the metadata-derived lookup state used by
 // the library. The package keeps a single active container (currentMetadata),
 // built from the embedded metadata during init. Bundling the state behind one
@@ -39,9 +41,19 @@ type metadataContainer struct {
 }
 
 // currentMetadata is the active metadata container. It is populated from the
-// embedded metadata by initMetadata during package initialization. Tests may
-// swap it via useMetadata to exercise the library against alternate metadata.
-var currentMetadata *metadataContainer
+// embedded metadata by initMetadata, which the package's init starts in the
+// background (about 4 ms): the process goes on starting meanwhile, and the
+// first use waits for it (metadata).
+var (
+	currentMetadata *metadataContainer
+	metadataOnce    sync.Once
+)
+
+// metadata returns the metadata container, once it is loaded.
+func metadata() *metadataContainer {
+	metadataOnce.Do(initMetadata)
+	return currentMetadata
+}
 
 func initMetadata() {
 	// load our regions
@@ -51,7 +63,7 @@ func initMetadata() {
 	}
 
 	// then our metadata
-	coll, err := MetadataCollection()
+	coll, err := unmarshalMetadataCollection(numberData)
 	if err != nil {
 		panic(err)
 	}
@@ -124,55 +136,23 @@ func newMetadataContainer(coll *PhoneMetadataCollection, countryCodeToRegion map
 	return mc, nil
 }
 
-// useMetadata swaps the active metadata container, returning a function that
-// restores the previously active container. It is intended for tests that need
-// to run against alternate (e.g. synthetic) metadata; callers must invoke the
-// returned restore function (typically via t.Cleanup) and must not run such
-// tests in parallel, since the active container is process-global.
-func useMetadata(mc *metadataContainer) (restore func()) {
-	prev := currentMetadata
-	currentMetadata = mc
-	return func() { currentMetadata = prev }
-}
-
 func readFromNanpaRegions(key string) (struct{}, bool) {
-	v, ok := currentMetadata.nanpaRegions[key]
+	v, ok := metadata().nanpaRegions[key]
 	return v, ok
 }
 
 func readFromRegionToMetadataMap(key string) (*PhoneMetadata, bool) {
-	v, ok := currentMetadata.regionToMetadataMap[key]
+	v, ok := metadata().regionToMetadataMap[key]
 	return v, ok
 }
 
 func readFromCountryCodeToNonGeographicalMetadataMap(key int) (*PhoneMetadata, bool) {
-	v, ok := currentMetadata.countryCodeToNonGeographicalMetadataMap[key]
+	v, ok := metadata().countryCodeToNonGeographicalMetadataMap[key]
 	return v, ok
 }
 
-var (
-	currMetadataColl *PhoneMetadataCollection
-	reloadMetadata   = true
-)
-
-// MetadataCollection returns the embedded territory metadata collection. The
-// result is parsed once and cached; it always reflects the embedded data and
-// is independent of any container swapped in via useMetadata.
+// MetadataCollection returns the embedded territory metadata collection,
+// parsed once (initMetadata).
 func MetadataCollection() (*PhoneMetadataCollection, error) {
-	if !reloadMetadata {
-		return currMetadataColl, nil
-	}
-
-	rawBytes, err := decodeUnzip(numberData)
-	if err != nil {
-		return nil, err
-	}
-
-	metadataCollection, err := unmarshalMetadataCollection(rawBytes)
-	if err != nil {
-		return nil, err
-	}
-	currMetadataColl = metadataCollection
-	reloadMetadata = false
-	return metadataCollection, nil
+	return metadata().metadataCollection, nil
 }
