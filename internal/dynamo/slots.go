@@ -26,9 +26,10 @@ import (
 // slotOwnership is how long a slot stays a writer's after its last write.
 const slotOwnership = time.Minute
 
-// firstContactJitter bounds the random pause before a store's first slot
-// of an outdial (takeSlot).
-const firstContactJitter = 300 * time.Millisecond
+// collisionJitter bounds the random pause of a store that found the
+// slot it picked taken by another writer, before it reads the slots again
+// and picks another (takeSlot).
+const collisionJitter = 300 * time.Millisecond
 
 // sleepUpTo sleeps a random time up to d, or until ctx is done.
 func sleepUpTo(ctx context.Context, d time.Duration) error {
