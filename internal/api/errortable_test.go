@@ -15,13 +15,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/smithy-go"
 	"github.com/google/uuid"
 
 	"github.com/outdial/outdial/internal/api"
 	"github.com/outdial/outdial/internal/apigw"
-	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/ddbdouble"
+	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/localstack"
 	"github.com/outdial/outdial/internal/outdial"
 )
@@ -187,8 +186,21 @@ func TestEveryDocumentedErrorIsAnswered(t *testing.T) {
 	broken := func(t *testing.T) apigw.Response {
 		e := faults.env(t)
 		e.createOutdial("")
-		h := e.harness(refusingDB{e.tab.client}, 0)
-		return e.call(h, "get-outdial", e.req("get-outdial", ""))
+		// DynamoDB answers every Query with an error no retry clears (a
+		// ValidationException, as for a malformed request): the API must
+		// answer 500 internal with a generic message.
+		d := ddbdouble.New(nil, ddbdouble.Config{NoConflicts: true, Fault: func(op string, _ []byte) *ddbdouble.Fault {
+			if op != "Query" {
+				return nil
+			}
+			return &ddbdouble.Fault{Type: "ValidationException", Message: "One or more parameter values were invalid"}
+		}})
+		h := e.harness(dynamotest.Through(e.tab.client, d), 0)
+		resp := e.call(h, "get-outdial", e.req("get-outdial", ""))
+		if d.Stats("").Faults == 0 {
+			t.Errorf("get-outdial made no Query call to refuse")
+		}
+		return resp
 	}
 
 	producers := map[string][]errorProducer{
@@ -304,16 +316,6 @@ func wantCode(t *testing.T, resp apigw.Response, status int, code string) {
 	if resp.StatusCode != status || e.Code != code || e.Reason != strings.ToUpper(code) {
 		t.Errorf("got %d %s (reason %s), want %d %s; body %s", resp.StatusCode, e.Code, e.Reason, status, code, resp.Body)
 	}
-}
-
-// refusingDB is DynamoDB answering every Query with an error no retry
-// clears (a ValidationException, as for a malformed request): the API must
-// answer 500 internal with a generic message.
-type refusingDB struct{ dynamo.API }
-
-func (refusingDB) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	return nil, &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "Query",
-		Err: &smithy.GenericAPIError{Code: "ValidationException", Message: "One or more parameter values were invalid", Fault: smithy.FaultClient}}
 }
 
 // TestNameRulesOnEveryRoute sends refused and accepted names and details

@@ -24,6 +24,10 @@
 //     (ProvisionedThroughputExceededException with its ThrottlingReasons, or
 //     reason ThrottlingError inside a transaction).
 //
+// Tests also use it to count and break calls: Config.Observe sees every
+// request, and Config.Fault answers the ones it picks with an error of
+// DynamoDB's, a lost answer or a hang (see Fault).
+//
 // Use it as the HTTP client of the DynamoDB client:
 //
 //	d := ddbdouble.New(nil, ddbdouble.DefaultConfig())
@@ -64,7 +68,19 @@ type Config struct {
 	WriteUnitsPerKey float64
 	ReadUnitsPerKey  float64
 	// NoConflicts turns the item locks off, leaving latency and budgets.
+	// Config{NoConflicts: true} is a double that only counts and calls
+	// the hooks below: no latency, no locks, no budgets.
 	NoConflicts bool
+
+	// Observe, when set, is called with every request the double receives
+	// (SDK retries included), before it is served: op is the operation
+	// ("PutItem"), body the request's JSON, which it must not change. It
+	// is called concurrently and may block the request.
+	Observe func(op string, body []byte)
+	// Fault, when set, is asked about every request after Observe: a
+	// Fault it returns is the answer (see Fault); nil lets the double serve
+	// the request. It is called concurrently.
+	Fault func(op string, body []byte) *Fault
 }
 
 // DefaultConfig returns the double's defaults: 4 ms per request, 10 ms +
@@ -164,6 +180,9 @@ type Stats struct {
 	Throttled int
 	// InProgress counts TransactionInProgressException answers.
 	InProgress int
+	// Faults counts the answers Config.Fault made: the requests it failed,
+	// and those served whose answer it replaced.
+	Faults int
 	// WriteUnits are the write units of every write sent, from item sizes
 	// (2 per KB in a transaction, 1 per KB outside; refused and cancelled
 	// writes included); IndexWriteUnits is their index part (1 per KB per
@@ -205,6 +224,7 @@ func (s Stats) Sub(before Stats) Stats {
 	out.ConditionFailures -= before.ConditionFailures
 	out.Throttled -= before.Throttled
 	out.InProgress -= before.InProgress
+	out.Faults -= before.Faults
 	out.WriteUnits -= before.WriteUnits
 	out.IndexWriteUnits -= before.IndexWriteUnits
 	out.ReadUnits -= before.ReadUnits
@@ -259,6 +279,30 @@ func (d *Double) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	tag := tagOf(req.Context())
 	d.recordLocked(tag, func(s *Stats) { s.Requests[op]++ })
+	if d.cfg.Observe != nil {
+		d.cfg.Observe(op, body)
+	}
+	var f *Fault
+	if d.cfg.Fault != nil {
+		f = d.cfg.Fault(op, body)
+	}
+	if f == nil {
+		return d.serve(req, tag, op, body)
+	}
+	if !f.After {
+		return d.inject(req, tag, f, body)
+	}
+	resp, err := d.serve(req, tag, op, body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	resp.Body.Close()
+	return d.inject(req, tag, f, body)
+}
+
+// serve serves one request as DynamoDB would, with the double's latency,
+// locks and budgets.
+func (d *Double) serve(req *http.Request, tag, op string, body []byte) (*http.Response, error) {
 	switch op {
 	case "TransactWriteItems":
 		return d.transactWrite(req, tag, body)

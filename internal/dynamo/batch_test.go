@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outdial/outdial/internal/dynamo"
 	"github.com/outdial/outdial/internal/outdial"
 )
 
@@ -13,11 +12,8 @@ import (
 // applies every outcome as ApplyOutcome would, and that a batch with stale
 // outcomes and two outcomes of one target still applies each exactly once.
 func TestApplyOutcomesBatch(t *testing.T) {
-	var db *countingAPI
-	e := newDialEnv(t, dialOptions{policy: policyOf(0), wrap: func(a dynamo.API) dynamo.API {
-		db = &countingAPI{API: a}
-		return db
-	}})
+	db := newRequestCounter()
+	e := newDialEnv(t, dialOptions{policy: policyOf(0), double: db.Double})
 	e.addTel(12, 2)
 	claims := e.claim(12, time.Minute)
 	if len(claims) != 12 {

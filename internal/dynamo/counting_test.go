@@ -1,110 +1,82 @@
 package dynamo_test
 
 import (
-	"context"
+	"encoding/json"
+	"maps"
 	"strings"
 	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/ddbdouble"
 )
 
-// countingAPI counts the store's requests by operation, and the queries
-// by the kind of partition they read (for example "dialing" for GSI1's
-// dialing partitions, "SWEEP" for lease registrations).
-type countingAPI struct {
-	dynamo.API
-	mu  sync.Mutex
-	ops map[string]int
+// requestCounter is a DynamoDB double that only counts
+// (ddbdouble.Config{NoConflicts: true}: no latency, locks or budgets): the
+// requests sent through it by operation (its Stats), and the queries by the
+// kind of partition they read ("Query:dialing" for GSI1's dialing
+// partitions, "Query:idle", "Query:SWEEP" for lease registrations). Give
+// the store a client through it: dialOptions.double, or dynamotest.Through.
+type requestCounter struct {
+	*ddbdouble.Double
+	mu      sync.Mutex
+	queries map[string]int
 }
 
-func (c *countingAPI) add(op string) {
+func newRequestCounter() *requestCounter {
+	c := &requestCounter{queries: map[string]int{}}
+	c.Double = ddbdouble.New(nil, ddbdouble.Config{NoConflicts: true, Observe: c.observe})
+	return c
+}
+
+// observe counts a query by the partition its :pk names.
+func (c *requestCounter) observe(op string, body []byte) {
+	if op != "Query" {
+		return
+	}
+	var q struct {
+		ExpressionAttributeValues map[string]struct{ S string }
+	}
+	_ = json.Unmarshal(body, &q)
+	pk := q.ExpressionAttributeValues[":pk"].S
+	kind := ""
+	switch {
+	case strings.HasSuffix(pk, "#dialing"):
+		kind = "dialing"
+	case strings.HasSuffix(pk, "#idle"):
+		kind = "idle"
+	case strings.HasPrefix(pk, "SWEEP#"):
+		kind = "SWEEP"
+	default:
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ops == nil {
-		c.ops = map[string]int{}
-	}
-	c.ops[op]++
+	c.queries["Query:"+kind]++
 }
 
 // count returns how many requests of op were sent.
-func (c *countingAPI) count(op string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ops[op]
-}
+func (c *requestCounter) count(op string) int { return c.snapshot()[op] }
 
 // total returns how many requests were sent.
-func (c *countingAPI) total() int {
+func (c *requestCounter) total() int { return c.Stats("").Total() }
+
+// snapshot returns the counts so far: requests by operation, and queries
+// by kind of partition.
+func (c *requestCounter) snapshot() map[string]int {
+	m := c.Stats("").Requests
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := 0
-	for op, v := range c.ops {
-		if !strings.Contains(op, ":") {
-			n += v
-		}
-	}
-	return n
+	maps.Copy(m, c.queries)
+	return m
 }
 
-func (c *countingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	c.add("GetItem")
-	return c.API.GetItem(ctx, in, opts...)
-}
-
-func (c *countingAPI) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	c.add("PutItem")
-	return c.API.PutItem(ctx, in, opts...)
-}
-
-func (c *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	c.add("Query")
-	if pk, ok := in.ExpressionAttributeValues[":pk"].(*types.AttributeValueMemberS); ok {
-		switch {
-		case strings.HasSuffix(pk.Value, "#dialing"):
-			c.add("Query:dialing")
-		case strings.HasSuffix(pk.Value, "#idle"):
-			c.add("Query:idle")
-		case strings.HasPrefix(pk.Value, "SWEEP#"):
-			c.add("Query:SWEEP")
-		}
-	}
-	return c.API.Query(ctx, in, opts...)
-}
-
-func (c *countingAPI) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
-	c.add("BatchGetItem")
-	return c.API.BatchGetItem(ctx, in, opts...)
-}
-
-func (c *countingAPI) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
-	c.add("BatchWriteItem")
-	return c.API.BatchWriteItem(ctx, in, opts...)
-}
-
-func (c *countingAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	c.add("TransactWriteItems")
-	return c.API.TransactWriteItems(ctx, in, opts...)
-}
-
-// snapshot returns a copy of the counts so far.
-func (c *countingAPI) snapshot() *map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := map[string]int{}
-	for k, v := range c.ops {
-		m[k] = v
-	}
-	return &m
-}
-
-// since returns the counts added after before was taken.
-func (c *countingAPI) since(before map[string]int) map[string]int {
-	now := *c.snapshot()
+// since returns the counts added after before was taken (the ones that
+// did not change left out).
+func (c *requestCounter) since(before map[string]int) map[string]int {
+	now := c.snapshot()
 	for k, v := range before {
-		now[k] -= v
+		if now[k] -= v; now[k] == 0 {
+			delete(now, k)
+		}
 	}
 	return now
 }

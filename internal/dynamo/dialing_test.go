@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/google/uuid"
 
+	"github.com/outdial/outdial/internal/ddbdouble"
 	"github.com/outdial/outdial/internal/dynamo"
 	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/outdial"
@@ -29,7 +30,7 @@ type dialTB interface {
 // dialEnv is one outdial in a fresh table and a store on a hand-moved clock.
 type dialEnv struct {
 	t        dialTB
-	client   *dynamodb.Client // the engine without the store's wrapper
+	client   *dynamodb.Client // the engine, not through the store's double
 	table    string
 	store    *dynamo.Store
 	clock    *testClock
@@ -39,18 +40,23 @@ type dialEnv struct {
 
 // dialOptions tune newDialEnv.
 type dialOptions struct {
-	wrap      func(dynamo.API) dynamo.API // fault injection around the real client
-	policy    *outdial.RetryPolicy        // default: outdial.DefaultRetryPolicy()
-	realClock bool                        // use time.Now instead of a hand-moved clock
+	double    *ddbdouble.Double    // the store's client goes through it (counting, faults)
+	noRetries bool                 // the store's client does not retry (dynamotest.NoRetries)
+	policy    *outdial.RetryPolicy // default: outdial.DefaultRetryPolicy()
+	realClock bool                 // use time.Now instead of a hand-moved clock
 }
 
 // newDialEnv creates a table, a store and one empty outdial.
 func newDialEnv(t testing.TB, opt dialOptions) *dialEnv {
 	t.Helper()
 	client, table := dynamotest.Table(t)
-	var db dynamo.API = client
-	if opt.wrap != nil {
-		db = opt.wrap(client)
+	db := client
+	if opt.double != nil {
+		var opts []func(*dynamodb.Options)
+		if opt.noRetries {
+			opts = append(opts, dynamotest.NoRetries)
+		}
+		db = dynamotest.Through(client, opt.double, opts...)
 	}
 	store := dynamo.New(db, table)
 	clock := &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
@@ -66,7 +72,8 @@ func newDialEnv(t testing.TB, opt dialOptions) *dialEnv {
 	return e
 }
 
-// raw returns the client of the engine (no wrapper) and the table.
+// raw returns the client of the engine (not through the double) and the
+// table.
 func (e *dialEnv) raw() (*dynamodb.Client, string) { return e.client, e.table }
 
 // newOutdialEnv creates an empty outdial with policy through store.

@@ -3,12 +3,14 @@ package dynamo_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,15 +18,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go"
 	"github.com/google/uuid"
 
+	"github.com/outdial/outdial/internal/ddbdouble"
 	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/outcome"
 	"github.com/outdial/outdial/internal/outdial"
 )
 
-// fault is what faultDB does to one TransactWriteItems call.
+// fault is what faultDB does to one TransactWriteItems request.
 type fault int
 
 const (
@@ -37,24 +40,68 @@ const (
 	faultTimeoutNoWrite       // nothing written, the caller sees a timeout
 )
 
-// faultDB is a dynamo.API around the real client that injects, on
+// doubleFaults are the answers of the DynamoDB double for each fault.
+var doubleFaults = map[fault]*ddbdouble.Fault{
+	faultThrottle:       {Type: "ThrottlingException", Message: "Rate of requests exceeds the allowed throughput."},
+	faultCapacity:       {Type: "ProvisionedThroughputExceededException"},
+	faultConflict:       {Type: "TransactionCanceledException", Reasons: []string{"TransactionConflict"}},
+	faultTimeoutAfter:   {After: true, Err: ddbdouble.ErrTimeout},
+	faultDeadlineAfter:  {After: true, Err: fmt.Errorf("send request: %w", context.DeadlineExceeded)},
+	faultTimeoutNoWrite: {Err: ddbdouble.ErrTimeout},
+}
+
+// faultDB is a DynamoDB double under the store's client that injects, on
 // TransactWriteItems, the faults DynamoDB Local cannot produce on demand.
-// Every other call goes to the real client.
+// The client does not retry (dialOptions.noRetries): the store sees every
+// fault, as it sees the ones the SDK's retries leave, and a request is a
+// call of the store's.
 type faultDB struct {
-	dynamo.API
+	*ddbdouble.Double
 
 	mu     sync.Mutex
-	decide func(n int, in *dynamodb.TransactWriteItemsInput) fault // n counts calls from 1 since arm
+	decide func(n int, in *txRequest) fault // n counts requests from 1 since arm
 	n      int
 	seen   map[fault]int
-	writes int // real TransactWriteItems that succeeded since arm
+	armed  ddbdouble.Stats // the double's counters at arm
+}
+
+// txRequest is what the faults look at in a TransactWriteItems request.
+type txRequest struct {
+	TransactItems []struct {
+		Put    *struct{ Item map[string]struct{ S string } }
+		Update *struct{ Key map[string]struct{ S string } }
+	}
+}
+
+func newFaultDB() *faultDB {
+	f := &faultDB{}
+	f.Double = ddbdouble.New(nil, ddbdouble.Config{NoConflicts: true, Fault: f.fault})
+	return f
+}
+
+// fault is the double's Config.Fault.
+func (f *faultDB) fault(op string, body []byte) *ddbdouble.Fault {
+	if op != "TransactWriteItems" {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.decide == nil {
+		return nil
+	}
+	var in txRequest
+	_ = json.Unmarshal(body, &in)
+	f.n++
+	k := f.decide(f.n, &in)
+	f.seen[k]++
+	return doubleFaults[k]
 }
 
 // arm installs decide (nil disarms) and resets the call counters.
-func (f *faultDB) arm(decide func(n int, in *dynamodb.TransactWriteItemsInput) fault) {
+func (f *faultDB) arm(decide func(n int, in *txRequest) fault) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.decide, f.n, f.seen, f.writes = decide, 0, map[fault]int{}, 0
+	f.decide, f.n, f.seen, f.armed = decide, 0, map[fault]int{}, f.Stats("")
 }
 
 // stats returns how many calls were made since arm, how many faults of
@@ -62,100 +109,30 @@ func (f *faultDB) arm(decide func(n int, in *dynamodb.TransactWriteItemsInput) f
 func (f *faultDB) stats(k fault) (calls, injected, writes int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.n, f.seen[k], f.writes
+	// The transactions the double served, less the ones the engine
+	// cancelled (the double's own locks and budgets are off).
+	d := f.Stats("").Sub(f.armed)
+	return f.n, f.seen[k], d.Transactions - d.ConditionFailures
 }
 
-// timeoutError is a network timeout as the SDK's HTTP client reports one.
-type timeoutError struct{}
-
-func (timeoutError) Error() string   { return "read tcp 127.0.0.1:1234->127.0.0.1:8000: i/o timeout" }
-func (timeoutError) Timeout() bool   { return true }
-func (timeoutError) Temporary() bool { return true }
-
-// opError wraps err the way the SDK wraps transport errors.
-func opError(err error) error {
-	return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: "TransactWriteItems", Err: err}
-}
-
-// TransactWriteItems implements dynamo.API with the armed faults.
-func (f *faultDB) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	f.mu.Lock()
-	k := faultNone
-	if f.decide != nil {
-		f.n++
-		k = f.decide(f.n, in)
-		f.seen[k]++
-	}
-	f.mu.Unlock()
-
-	switch k {
-	case faultThrottle:
-		return nil, opError(&smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate of requests exceeds the allowed throughput."})
-	case faultCapacity:
-		return nil, opError(&types.ProvisionedThroughputExceededException{Message: aws.String("injected")})
-	case faultConflict:
-		reasons := make([]types.CancellationReason, len(in.TransactItems))
-		for i := range reasons {
-			reasons[i].Code = aws.String("None")
-		}
-		reasons[0].Code = aws.String("TransactionConflict")
-		return nil, opError(&types.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: reasons})
-	case faultTimeoutNoWrite:
-		return nil, opError(timeoutError{})
-	}
-	out, err := f.API.TransactWriteItems(ctx, in, opts...)
-	if err == nil {
-		f.mu.Lock()
-		f.writes++
-		f.mu.Unlock()
-	}
-	switch k {
-	case faultTimeoutAfter:
-		if err == nil {
-			return nil, opError(timeoutError{})
-		}
-	case faultDeadlineAfter:
-		if err == nil {
-			return nil, opError(fmt.Errorf("send request: %w", context.DeadlineExceeded))
-		}
-	}
-	return out, err
-}
-
-// newFaultEnv is newDialEnv with a faultDB (disarmed) around the client.
+// newFaultEnv is newDialEnv with a faultDB (disarmed) under the store's
+// client.
 func newFaultEnv(t *testing.T, opt dialOptions) (*dialEnv, *faultDB) {
 	t.Helper()
-	var f *faultDB
-	opt.wrap = func(db dynamo.API) dynamo.API {
-		f = &faultDB{API: db}
-		return f
-	}
-	e := newDialEnv(t, opt)
-	return e, f
-}
-
-// targetOf returns the target id the first item of a transaction updates,
-// or "" when it is not a target.
-func targetOf(in *dynamodb.TransactWriteItemsInput) string {
-	if len(in.TransactItems) == 0 || in.TransactItems[0].Update == nil {
-		return ""
-	}
-	sk, _ := in.TransactItems[0].Update.Key["SK"].(*types.AttributeValueMemberS)
-	if sk == nil {
-		return ""
-	}
-	return strings.TrimPrefix(sk.Value, "TARGET#")
+	f := newFaultDB()
+	opt.double, opt.noRetries = f.Double, true
+	return newDialEnv(t, opt), f
 }
 
 // targetsOf returns the ids of every target a transaction updates.
-func targetsOf(in *dynamodb.TransactWriteItemsInput) []string {
+func targetsOf(in *txRequest) []string {
 	var ids []string
 	for _, it := range in.TransactItems {
 		if it.Update == nil {
 			continue
 		}
-		if sk, _ := it.Update.Key["SK"].(*types.AttributeValueMemberS); sk != nil && strings.HasPrefix(sk.Value, "TARGET#") {
-			ids = append(ids, strings.TrimPrefix(sk.Value, "TARGET#"))
+		if sk := it.Update.Key["SK"].S; strings.HasPrefix(sk, "TARGET#") {
+			ids = append(ids, strings.TrimPrefix(sk, "TARGET#"))
 		}
 	}
 	return ids
@@ -184,7 +161,7 @@ func TestFaultApplyOutcomeRetryable(t *testing.T) {
 			e, f := newFaultEnv(t, dialOptions{})
 			id := e.addTel(1, 3)[0]
 			c := e.claimOne()
-			f.arm(func(n int, _ *dynamodb.TransactWriteItemsInput) fault {
+			f.arm(func(n int, _ *txRequest) fault {
 				if tc.failures == always || n <= tc.failures {
 					return tc.fault
 				}
@@ -258,7 +235,7 @@ func TestFaultApplyOutcomeAmbiguousTimeout(t *testing.T) {
 			e, f := newFaultEnv(t, dialOptions{})
 			id := e.addTel(1, 3)[0]
 			c := e.claimOne()
-			f.arm(func(n int, _ *dynamodb.TransactWriteItemsInput) fault {
+			f.arm(func(n int, _ *txRequest) fault {
 				if n <= tc.times {
 					return tc.fault
 				}
@@ -308,7 +285,7 @@ func TestFaultAddTargetsAmbiguousTimeout(t *testing.T) {
 			for i := range nts {
 				nts[i] = &outdial.NewTarget{Name: fmt.Sprint(i), Destinations: []outdial.TargetDestination{telDest(i, 2)}}
 			}
-			f.arm(func(n int, _ *dynamodb.TransactWriteItemsInput) fault {
+			f.arm(func(n int, _ *txRequest) fault {
 				if tc.timeoutOn[n] {
 					return faultTimeoutAfter
 				}
@@ -318,6 +295,9 @@ func TestFaultAddTargetsAmbiguousTimeout(t *testing.T) {
 			calls, injected, writes := f.stats(faultTimeoutAfter)
 			f.arm(nil)
 			t.Logf("%d calls, %d timeouts after the write, %d writes", calls, injected, writes)
+			if injected == 0 || writes != calls {
+				t.Errorf("%d timeouts after %d writes of %d calls; want timeouts, each after its write", injected, writes, calls)
+			}
 			if err != nil {
 				t.Fatalf("AddTargets: %v", err)
 			}
@@ -370,11 +350,11 @@ func TestFaultAddTargetsGivesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim := dynamo.ShardOf(id0)
-	f.arm(func(_ int, in *dynamodb.TransactWriteItemsInput) fault {
+	f.arm(func(_ int, in *txRequest) fault {
 		for _, it := range in.TransactItems {
 			if it.Put != nil {
-				sk, _ := it.Put.Item["SK"].(*types.AttributeValueMemberS)
-				if sk != nil && dynamo.ShardOf(strings.TrimPrefix(sk.Value, "TARGET#")) == victim {
+				sk := it.Put.Item["SK"].S
+				if sk != "" && dynamo.ShardOf(strings.TrimPrefix(sk, "TARGET#")) == victim {
 					return faultTimeoutAfter
 				}
 				return faultNone
@@ -441,7 +421,7 @@ func TestFaultProcessorReportsAffectedMessages(t *testing.T) {
 	}
 	var mu sync.Mutex
 	timedOut := map[string]bool{}
-	f.arm(func(_ int, in *dynamodb.TransactWriteItemsInput) fault {
+	f.arm(func(_ int, in *txRequest) fault {
 		// A fault of any target in the request hits the whole request: a
 		// batch transaction fails as a whole, then the store applies the
 		// outcomes one by one.
@@ -519,27 +499,44 @@ func TestFaultProcessorReportsAffectedMessages(t *testing.T) {
 	e.checkInvariants()
 }
 
-// TestFaultErrorsAreClassified pins down that the injected errors are the
-// kinds the store retries: a test fault the store does not recognise
-// would prove nothing.
+// TestFaultErrorsAreClassified pins down that the errors the SDK makes of
+// the injected faults are the kinds the store retries: a test fault the
+// store does not recognise would prove nothing.
 func TestFaultErrorsAreClassified(t *testing.T) {
+	var next atomic.Pointer[ddbdouble.Fault]
+	d := ddbdouble.New(nil, ddbdouble.Config{NoConflicts: true, Fault: func(string, []byte) *ddbdouble.Fault { return next.Load() }})
+	client, table := dynamotest.Table(t)
+	via := dynamotest.Through(client, d, dynamotest.NoRetries)
 	tests := []struct {
-		name string
-		err  error
-		want bool
+		name  string
+		fault *ddbdouble.Fault
+		want  bool
 	}{
-		{"throttling", opError(&smithy.GenericAPIError{Code: "ThrottlingException"}), true},
-		{"capacity", opError(&types.ProvisionedThroughputExceededException{}), true},
-		{"conflict", opError(&types.TransactionCanceledException{CancellationReasons: []types.CancellationReason{{Code: aws.String("TransactionConflict")}}}), true},
-		{"timeout", opError(timeoutError{}), true},
-		{"deadline", opError(fmt.Errorf("x: %w", context.DeadlineExceeded)), true},
-		{"condition", opError(&types.TransactionCanceledException{CancellationReasons: []types.CancellationReason{{Code: aws.String("ConditionalCheckFailed")}}}), false},
-		{"validation", opError(&smithy.GenericAPIError{Code: "ValidationException"}), false},
-		{"other", errors.New("boom"), false},
+		{"throttling", doubleFaults[faultThrottle], true},
+		{"capacity", doubleFaults[faultCapacity], true},
+		{"conflict", doubleFaults[faultConflict], true},
+		{"timeout", doubleFaults[faultTimeoutNoWrite], true},
+		{"timeout after the write", doubleFaults[faultTimeoutAfter], true},
+		{"deadline after the write", doubleFaults[faultDeadlineAfter], true},
+		{"condition", &ddbdouble.Fault{Type: "TransactionCanceledException", Reasons: []string{"ConditionalCheckFailed"}}, false},
+		{"validation", &ddbdouble.Fault{Type: "ValidationException"}, false},
 	}
-	for _, tc := range tests {
-		if got := dynamo.IsRetryable(tc.err); got != tc.want {
-			t.Errorf("IsRetryable(%s) = %v, want %v", tc.name, got, tc.want)
+	for i, tc := range tests {
+		next.Store(tc.fault)
+		_, err := via.TransactWriteItems(context.Background(), &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{
+			Put: &types.Put{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+				"PK": &types.AttributeValueMemberS{Value: fmt.Sprint("classified-", i)}, "SK": &types.AttributeValueMemberS{Value: "x"},
+			}},
+		}}})
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
 		}
+		if got := dynamo.IsRetryable(err); got != tc.want {
+			t.Errorf("IsRetryable(%s: %v) = %v, want %v", tc.name, err, got, tc.want)
+		}
+	}
+	if dynamo.IsRetryable(errors.New("boom")) {
+		t.Error("IsRetryable(an error of no known kind) = true, want false")
 	}
 }

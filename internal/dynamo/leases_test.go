@@ -200,8 +200,8 @@ func TestSweepCostDoesNotGrowWithTargets(t *testing.T) {
 	var queries []int
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%d targets, %d leases", tc.targets, tc.claimed), func(t *testing.T) {
-			var db *countingAPI
-			e := newDialEnv(t, dialOptions{wrap: func(a dynamo.API) dynamo.API { db = &countingAPI{API: a}; return db }})
+			db := newRequestCounter()
+			e := newDialEnv(t, dialOptions{double: db.Double})
 			e.addTel(tc.targets, 3)
 			// A second outdial with idle targets and no leases.
 			other := newOutdialEnv(t, e.store, e.clock, outdial.DefaultRetryPolicy())
@@ -210,7 +210,7 @@ func TestSweepCostDoesNotGrowWithTargets(t *testing.T) {
 				e.claim(min(100, tc.claimed-n), 10*time.Second)
 			}
 			e.clock.Advance(10*time.Second + dynamo.DefaultLeaseGrace + time.Minute)
-			before := *db.snapshot()
+			before := db.snapshot()
 			rep := e.sweep()
 			d := db.since(before)
 			t.Logf("sweep %+v: %v", rep, d)
@@ -251,10 +251,10 @@ func TestSweepCostDoesNotGrowWithTargets(t *testing.T) {
 // TestClaimsRegisterOncePerMinute: a busy claimer writes one registration
 // per outdial and minute, and none for an outdial it does not own.
 func TestClaimsRegisterOncePerMinute(t *testing.T) {
-	var db *countingAPI
-	e := newDialEnv(t, dialOptions{wrap: func(a dynamo.API) dynamo.API { db = &countingAPI{API: a}; return db }})
+	db := newRequestCounter()
+	e := newDialEnv(t, dialOptions{double: db.Double})
 	e.addTel(20, 3)
-	before := *db.snapshot()
+	before := db.snapshot()
 	for i := 0; i < 5; i++ {
 		e.claim(2, time.Minute)
 	}
@@ -262,14 +262,14 @@ func TestClaimsRegisterOncePerMinute(t *testing.T) {
 		t.Errorf("5 claims in one minute wrote %d items, want 2 (cursor, registration)", got)
 	}
 	e.clock.Advance(time.Minute)
-	before = *db.snapshot()
+	before = db.snapshot()
 	e.claim(2, time.Minute)
 	if got := db.since(before)["PutItem"]; got != 1 {
 		t.Errorf("a claim a minute later wrote %d items, want 1", got)
 	}
 
 	// Another customer's claim is refused before anything is written.
-	before = *db.snapshot()
+	before = db.snapshot()
 	if _, err := e.store.ClaimTargets(context.Background(), "7c4d2f3a-1b8e-4f5c-9a6d-3e2f1a0b4c5d", e.outdial, 1, 2*time.Hour); outdial.ErrorCode(err) != outdial.ECodeNotFound {
 		t.Fatalf("another customer's claim: %v, want not found", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
+	"github.com/outdial/outdial/internal/ddbdouble"
 	"github.com/outdial/outdial/internal/dynamo"
 	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/outdial"
@@ -26,9 +27,12 @@ type streamFixture struct {
 	ctx    context.Context
 	client *dynamodb.Client
 	table  string
-	api    *streamCountingAPI
+	double *ddbdouble.Double // the store's requests go through it
 	store  *dynamo.Store
 	now    time.Time
+	// beforeUpdate, when set, runs before the store's next UpdateItem
+	// request is served.
+	beforeUpdate atomic.Pointer[func()]
 }
 
 func newStreamFixture(t *testing.T) *streamFixture {
@@ -37,32 +41,22 @@ func newStreamFixture(t *testing.T) *streamFixture {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	f := &streamFixture{t: t, ctx: ctx, client: client, table: table, now: time.Now().UTC().Truncate(time.Millisecond)}
-	f.api = &streamCountingAPI{API: client}
-	f.store = dynamo.New(f.api, table).WithClock(func() time.Time { return f.now })
+	f.double = ddbdouble.New(nil, ddbdouble.Config{NoConflicts: true, Observe: func(op string, _ []byte) {
+		if op != "UpdateItem" {
+			return
+		}
+		if fn := f.beforeUpdate.Swap(nil); fn != nil {
+			(*fn)()
+		}
+	}})
+	f.store = dynamo.New(dynamotest.Through(client, f.double), table).WithClock(func() time.Time { return f.now })
 	return f
 }
 
-// streamCountingAPI counts GetItem and UpdateItem calls, and runs beforeUpdate
-// (when set) before each UpdateItem.
-type streamCountingAPI struct {
-	dynamo.API
-	gets, updates atomic.Int64
-	beforeUpdate  func()
-}
-
-func (c *streamCountingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	c.gets.Add(1)
-	return c.API.GetItem(ctx, in, opts...)
-}
-
-func (c *streamCountingAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	c.updates.Add(1)
-	if f := c.beforeUpdate; f != nil {
-		c.beforeUpdate = nil
-		f()
-	}
-	return c.API.UpdateItem(ctx, in, opts...)
-}
+// gets and updates return how many GetItem and UpdateItem requests the
+// store has sent.
+func (f *streamFixture) gets() int    { return f.double.Stats("").Requests["GetItem"] }
+func (f *streamFixture) updates() int { return f.double.Stats("").Requests["UpdateItem"] }
 
 func (f *streamFixture) createOutdial(customerID string, w *outdial.CallingWindow) *outdial.Outdial {
 	f.t.Helper()
@@ -370,13 +364,13 @@ func TestResolveTargetWithWindow(t *testing.T) {
 	}
 
 	// Store.Decode does both; the head is read once.
-	gets := f.api.gets.Load()
+	gets := f.gets()
 	c2, err := f.store.Decode(f.ctx, dynamo.OpInsert, nil, img, f.now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if jsonOf(t, c2.New) != jsonOf(t, want) || f.api.gets.Load() != gets {
-		t.Errorf("Decode: %s, %d reads", jsonOf(t, c2.New), f.api.gets.Load()-gets)
+	if jsonOf(t, c2.New) != jsonOf(t, want) || f.gets() != gets {
+		t.Errorf("Decode: %s, %d reads", jsonOf(t, c2.New), f.gets()-gets)
 	}
 }
 
@@ -385,14 +379,14 @@ func TestOwnerOf(t *testing.T) {
 	cust := uuid.NewString()
 	o := f.createOutdial(cust, nil)
 
-	gets := f.api.gets.Load()
+	gets := f.gets()
 	for range 3 {
 		got, gone, err := f.store.OwnerOf(f.ctx, o.ID)
 		if err != nil || got != cust || gone {
 			t.Fatalf("OwnerOf = %q, %v, %v", got, gone, err)
 		}
 	}
-	if n := f.api.gets.Load() - gets; n != 1 {
+	if n := f.gets() - gets; n != 1 {
 		t.Errorf("OwnerOf read the head %d times, want 1", n)
 	}
 
@@ -409,14 +403,14 @@ func TestOwnerOf(t *testing.T) {
 		t.Errorf("OwnerSince after delete = %q, %v, %v; want gone", got, gone, err)
 	}
 	// Gone stays gone, without reads.
-	gets = f.api.gets.Load()
+	gets = f.gets()
 	if _, gone, _ := f.store.OwnerSince(f.ctx, o.ID, f.store.StreamMark()); !gone {
 		t.Error("not gone")
 	}
 	if _, gone, _ := f.store.OwnerOf(f.ctx, o.ID); !gone {
 		t.Error("not gone")
 	}
-	if n := f.api.gets.Load() - gets; n != 0 {
+	if n := f.gets() - gets; n != 0 {
 		t.Errorf("%d reads of a gone head", n)
 	}
 
@@ -431,14 +425,14 @@ func TestOwnerOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	mark = f.store.StreamMark()
-	gets = f.api.gets.Load()
+	gets = f.gets()
 	if got, gone, err := f.store.OwnerSince(f.ctx, o2.ID, mark); err != nil || got != cust || gone {
 		t.Errorf("OwnerSince = %q, %v, %v", got, gone, err)
 	}
 	if got, gone, err := f.store.OwnerSince(f.ctx, o2.ID, mark); err != nil || got != cust || gone {
 		t.Errorf("OwnerSince again = %q, %v, %v", got, gone, err)
 	}
-	if n := f.api.gets.Load() - gets; n != 1 {
+	if n := f.gets() - gets; n != 1 {
 		t.Errorf("OwnerSince read %d times with one mark, want 1", n)
 	}
 }
@@ -541,7 +535,7 @@ func TestMarkCompletedRace(t *testing.T) {
 	f.outcome(o.ID, f.claimAll(cust, o.ID)[0], outdial.ResultAnswered)
 
 	other := dynamo.New(f.client, f.table)
-	f.api.beforeUpdate = func() {
+	race := func() {
 		if _, err := other.AddTargets(f.ctx, cust, o.ID, uuid.NewString(), []*outdial.NewTarget{{Destinations: []outdial.TargetDestination{{Type: outdial.TypeTel, Target: "+15559999999", TryCountMax: 1}}}}); err != nil {
 			t.Error(err)
 		}
@@ -549,6 +543,7 @@ func TestMarkCompletedRace(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	f.beforeUpdate.Store(&race)
 	if got, err := f.store.MarkCompleted(f.ctx, o.ID); err != nil || got != nil {
 		t.Errorf("MarkCompleted with an import racing = %+v, %v; want nil", got, err)
 	}
@@ -571,21 +566,21 @@ func TestMarkActiveSince(t *testing.T) {
 	o := f.createOutdial(cust, nil)
 	f.addTargets(cust, o.ID, 0, 1)
 
-	gets, updates := f.api.gets.Load(), f.api.updates.Load()
+	gets, updates := f.gets(), f.updates()
 	mark := f.store.StreamMark()
 	for range 5 {
 		if err := f.store.MarkActiveSince(f.ctx, o.ID, mark); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if g, u := f.api.gets.Load()-gets, f.api.updates.Load()-updates; g != 1 || u != 0 {
+	if g, u := f.gets()-gets, f.updates()-updates; g != 1 || u != 0 {
 		t.Errorf("5 × MarkActiveSince(one mark): %d reads, %d writes; want 1, 0", g, u)
 	}
 	// A later mark checks again.
 	if err := f.store.MarkActiveSince(f.ctx, o.ID, f.store.StreamMark()); err != nil {
 		t.Fatal(err)
 	}
-	if g := f.api.gets.Load() - gets; g != 2 {
+	if g := f.gets() - gets; g != 2 {
 		t.Errorf("reads %d, want 2", g)
 	}
 
@@ -595,14 +590,14 @@ func TestMarkActiveSince(t *testing.T) {
 		t.Fatalf("MarkCompleted = %v, %v", got, err)
 	}
 	f.addTargets(cust, o.ID, 1, 2)
-	updates = f.api.updates.Load()
+	updates = f.updates()
 	mark = f.store.StreamMark()
 	for range 3 {
 		if err := f.store.MarkActiveSince(f.ctx, o.ID, mark); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if u := f.api.updates.Load() - updates; u != 1 || f.done(o.ID) != "" {
+	if u := f.updates() - updates; u != 1 || f.done(o.ID) != "" {
 		t.Errorf("MarkActiveSince on a complete outdial: %d writes, done %q; want 1, none", u, f.done(o.ID))
 	}
 }

@@ -13,20 +13,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/outdial/outdial/internal/dynamo"
+	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/outdial"
 )
 
 // suppressionHarness is a storeHarness whose store counts its requests.
 type suppressionHarness struct {
 	*storeHarness
-	db *countingAPI
+	db *requestCounter
 }
 
 func newSuppressionHarness(t *testing.T) *suppressionHarness {
 	t.Helper()
 	h := newStoreHarness(t)
-	db := &countingAPI{API: h.client}
-	h.store = dynamo.New(db, h.table).WithClock(h.clock.Now)
+	db := newRequestCounter()
+	h.store = dynamo.New(dynamotest.Through(h.client, db.Double), h.table).WithClock(h.clock.Now)
 	return &suppressionHarness{storeHarness: h, db: db}
 }
 
@@ -264,7 +265,7 @@ func TestSuppressionsManyWrites(t *testing.T) {
 	if added, existing := h.add(cust, keys); added != 1000 || existing != 0 {
 		t.Fatalf("add = %d, %d; want 1000, 0", added, existing)
 	}
-	d := h.db.since(*before)
+	d := h.db.since(before)
 	if d["BatchGetItem"] != 10 || d["BatchWriteItem"] != 40 {
 		t.Errorf("adding 1000 keys sent %v, want 10 BatchGetItem and 40 BatchWriteItem", d)
 	}

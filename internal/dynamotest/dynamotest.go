@@ -132,6 +132,24 @@ func Client(t testing.TB) *dynamodb.Client {
 	})
 }
 
+// Through returns a client like base (its endpoint and the retries of
+// dynamo.ClientOptions) whose requests go through the DynamoDB double d, the
+// one way tests count DynamoDB requests and inject faults:
+//
+//	d := ddbdouble.New(nil, ddbdouble.Config{NoConflicts: true, Fault: ...})
+//	store := dynamo.New(dynamotest.Through(client, d, dynamotest.NoRetries), table)
+//
+// base itself still goes straight to DynamoDB Local (setup and checks).
+func Through(base *dynamodb.Client, d *ddbdouble.Double, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	return dynamodb.New(base.Options(), append([]func(*dynamodb.Options){func(o *dynamodb.Options) { o.HTTPClient = d.Client() }}, opts...)...)
+}
+
+// NoRetries is a client option that turns the SDK's retries off. The SDK's
+// retryer sits above the double, so it resends a retryable fault the
+// double injects; without retries every fault reaches the caller once per
+// call, as it would reach the store after the SDK's retries are spent.
+func NoRetries(o *dynamodb.Options) { o.Retryer = aws.NopRetryer{} }
+
 // Table creates a table with the production schema
 // (dynamo.CreateTableInput) under a name no other test uses, and deletes it
 // when the test ends. It returns a client and the table name. With -short

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -9,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/google/uuid"
 
+	"github.com/outdial/outdial/internal/ddbdouble"
 	"github.com/outdial/outdial/internal/dynamo"
 	"github.com/outdial/outdial/internal/dynamotest"
 	"github.com/outdial/outdial/internal/outdial"
@@ -20,10 +21,14 @@ import (
 // The load test's campaign with 16 claimers found problems of
 // dynamo.Store.ClaimTargets; these tests show each on the store alone.
 
-// claimAPI wraps the DynamoDB client: it counts the claim transactions and
-// can make the next ones "time out" after they were applied.
+// claimAPI is a DynamoDB double under the store's client: it counts the
+// claim transactions and can make the next ones "time out" after they
+// were applied. The client does not retry (dynamotest.NoRetries), so the
+// store sees each such answer, and a request is a call of the store's. A
+// fault is taken up when the transaction is sent: one the engine refused
+// would use it up unseen (these tests' claims are not refused).
 type claimAPI struct {
-	*dynamodb.Client
+	*ddbdouble.Double
 	claimTx     atomic.Int64 // TransactWriteItems that move targets to dialing
 	timeoutNext atomic.Int64 // how many more claim transactions report a timeout after succeeding
 	// deadlineNext: how many more claim transactions are applied and then
@@ -32,32 +37,37 @@ type claimAPI struct {
 	deadlineNext atomic.Int64
 }
 
-// isClaim reports whether in moves targets to dialing.
-func isClaim(in *dynamodb.TransactWriteItemsInput) bool {
+// isClaim reports whether the TransactWriteItems request body moves
+// targets to dialing.
+func isClaim(body []byte) bool {
+	var in struct {
+		TransactItems []struct {
+			Update *struct{ UpdateExpression string }
+		}
+	}
+	_ = json.Unmarshal(body, &in)
 	for _, it := range in.TransactItems {
-		if it.Update != nil && it.Update.UpdateExpression != nil && strings.HasPrefix(*it.Update.UpdateExpression, "SET #st = :dialing") {
+		if it.Update != nil && strings.HasPrefix(it.Update.UpdateExpression, "SET #st = :dialing") {
 			return true
 		}
 	}
 	return false
 }
 
-// TransactWriteItems implements dynamo.API.
-func (a *claimAPI) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	out, err := a.Client.TransactWriteItems(ctx, in, opts...)
-	if !isClaim(in) {
-		return out, err
+// fault is the double's Config.Fault.
+func (a *claimAPI) fault(op string, body []byte) *ddbdouble.Fault {
+	if op != "TransactWriteItems" || !isClaim(body) {
+		return nil
 	}
 	a.claimTx.Add(1)
-	if err == nil && a.deadlineNext.Add(-1) >= 0 {
-		<-ctx.Done()
-		return nil, fmt.Errorf("operation error DynamoDB: TransactWriteItems: %w", ctx.Err())
+	if a.deadlineNext.Add(-1) >= 0 {
+		return &ddbdouble.Fault{After: true, Hang: true}
 	}
-	if err == nil && a.timeoutNext.Add(-1) >= 0 {
+	if a.timeoutNext.Add(-1) >= 0 {
 		// Applied, but the caller hears a timeout (the answer was lost).
-		return nil, fmt.Errorf("operation error DynamoDB: TransactWriteItems: %w", context.DeadlineExceeded)
+		return &ddbdouble.Fault{After: true, Err: fmt.Errorf("send request: %w", context.DeadlineExceeded)}
 	}
-	return out, err
+	return nil
 }
 
 // claimStore returns a store on a fresh table through api, with one
@@ -65,8 +75,9 @@ func (a *claimAPI) TransactWriteItems(ctx context.Context, in *dynamodb.Transact
 func claimStore(t *testing.T, n int) (*dynamo.Store, *claimAPI, string, string) {
 	t.Helper()
 	client, table := dynamotest.Table(t)
-	api := &claimAPI{Client: client}
-	s := dynamo.New(api, table)
+	api := &claimAPI{}
+	api.Double = ddbdouble.New(nil, ddbdouble.Config{NoConflicts: true, Fault: api.fault})
+	s := dynamo.New(dynamotest.Through(client, api.Double, dynamotest.NoRetries), table)
 	ctx := context.Background()
 	customer := uuid.NewString()
 	od := &outdial.Outdial{ID: uuid.NewString(), CustomerID: customer, Name: "claims", RetryPolicy: outdial.RetryPolicy{}}
@@ -165,6 +176,9 @@ func TestClaimTimeoutLosesNoTarget(t *testing.T) {
 
 	api.timeoutNext.Store(1)
 	claims, err := s.ClaimTargets(ctx, customer, outdialID, 10, 5*time.Minute)
+	if api.claimTx.Load() == 0 {
+		t.Fatal("no claim transaction was sent: nothing timed out")
+	}
 	od, gerr := s.GetOutdial(ctx, customer, outdialID)
 	if gerr != nil {
 		t.Fatal(gerr)
@@ -207,6 +221,9 @@ func TestClaimAtDeadlineLosesNoTarget(t *testing.T) {
 			began := time.Now()
 			claims, err := s.ClaimTargets(ctx, customer, outdialID, 10, lease)
 			t.Logf("claim took %v", time.Since(began))
+			if api.claimTx.Load() < tt.lost {
+				t.Fatalf("%d claim transactions sent, want at least %d (each held to the deadline)", api.claimTx.Load(), tt.lost)
+			}
 			check, done := context.WithTimeout(context.Background(), time.Minute)
 			defer done()
 			od, gerr := s.GetOutdial(check, customer, outdialID)
