@@ -7,10 +7,8 @@ import "sync"
 
 // metadataContainer bundles all of the metadata-derived lookup state used by
 // the library. The package keeps a single active container (currentMetadata),
-// built from the embedded metadata during init. Bundling the state behind one
-// swappable value is the seam that lets tests run against alternate metadata
-// (e.g. upstream's synthetic PhoneNumberMetadataForTesting data) without
-// changing the public, package-level API.
+// built from the embedded metadata once (metadata). Upstream swaps it in
+// tests that use synthetic metadata; this copy has no such tests.
 type metadataContainer struct {
 	// The parsed metadata collection this container was built from.
 	metadataCollection *PhoneMetadataCollection
@@ -42,7 +40,7 @@ type metadataContainer struct {
 
 // currentMetadata is the active metadata container. It is populated from the
 // embedded metadata by initMetadata, which the package's init starts in the
-// background (about 4 ms): the process goes on starting meanwhile, and the
+// background (3-4 ms): the process goes on starting meanwhile, and the
 // first use waits for it (metadata).
 var (
 	currentMetadata *metadataContainer
