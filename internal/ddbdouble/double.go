@@ -26,7 +26,8 @@
 //
 // Tests also use it to count and break calls: Config.Observe sees every
 // request, and Config.Fault answers the ones it picks with an error of
-// DynamoDB's, a lost answer or a hang (see Fault).
+// DynamoDB's, a lost answer, a hang or a batch processed in part (see
+// Fault).
 //
 // Use it as the HTTP client of the DynamoDB client:
 //
@@ -181,7 +182,8 @@ type Stats struct {
 	// InProgress counts TransactionInProgressException answers.
 	InProgress int
 	// Faults counts the answers Config.Fault made: the requests it failed,
-	// and those served whose answer it replaced.
+	// those served whose answer it replaced, and the batches it answered
+	// in part.
 	Faults int
 	// WriteUnits are the write units of every write sent, from item sizes
 	// (2 per KB in a transaction, 1 per KB outside; refused and cancelled
@@ -289,14 +291,22 @@ func (d *Double) RoundTrip(req *http.Request) (*http.Response, error) {
 	if f == nil {
 		return d.serve(req, tag, op, body)
 	}
-	if !f.After {
+	if f.Partial != nil {
+		if op == "BatchGetItem" || op == "BatchWriteItem" {
+			return d.partial(req, tag, op, f.Partial, body)
+		}
+		return d.serve(req, tag, op, body)
+	}
+	if !f.After && !f.AfterAny {
 		return d.inject(req, tag, f, body)
 	}
 	resp, err := d.serve(req, tag, op, body)
-	if err != nil || resp.StatusCode != http.StatusOK {
+	if !f.AfterAny && (err != nil || resp.StatusCode != http.StatusOK) {
 		return resp, err
 	}
-	resp.Body.Close()
+	if resp != nil {
+		resp.Body.Close()
+	}
 	return d.inject(req, tag, f, body)
 }
 

@@ -37,6 +37,28 @@ type Fault struct {
 	// answered instead. An error answer is returned as it is, and not
 	// counted as a fault.
 	After bool
+	// AfterAny is After whatever comes of the request: its answer is
+	// lost even when it is an error (a failed condition, a throttle), or
+	// when none came, and the fault is answered instead. The network
+	// loses an answer without looking at it.
+	AfterAny bool
+	// Partial, when set, answers a BatchGetItem or BatchWriteItem in
+	// part, as DynamoDB does when it cannot process all of a batch
+	// (throttled partitions, an internal failure, the 16 MB answer limit
+	// of BatchGetItem): of the n keys (BatchGetItem) or write requests
+	// (BatchWriteItem) of each table, the double serves the first
+	// Partial(table, n) (0 to n) and returns the others, as they were
+	// sent, in UnprocessedKeys (with the table's ProjectionExpression,
+	// ConsistentRead and other parameters) or UnprocessedItems of a
+	// successful answer; what it withheld is neither read nor written.
+	// When it withholds everything, nothing is served and the answer
+	// lists every key or request as unprocessed (DynamoDB answers
+	// ProvisionedThroughputExceededException instead when throttling alone
+	// leaves nothing processed: use Type for that). An answer that
+	// withholds something counts as a fault. The other fields are not
+	// used; on any other operation the request is served as without a
+	// fault.
+	Partial func(table string, n int) int
 }
 
 // ErrTimeout is a network timeout as the HTTP client reports one (its

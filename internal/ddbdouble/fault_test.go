@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -227,5 +228,212 @@ func TestObserveSeesEveryAttempt(t *testing.T) {
 	}
 	if f.get(t, "a") == nil {
 		t.Error("the put was not written")
+	}
+}
+
+// An error answer is lost too with AfterAny: the caller sees the fault,
+// not the failed condition, and the engine did refuse the write.
+func TestFaultAfterAnyLosesAnErrorAnswerToo(t *testing.T) {
+	ff := newFaultFixture(t)
+	ff.put(t, "a")
+	ctx := context.Background()
+	conditional := func(pk string) *dynamodb.PutItemInput {
+		it := key(pk)
+		it["n"] = n("5")
+		return &dynamodb.PutItemInput{TableName: &ff.table, Item: it, ConditionExpression: aws.String("attribute_not_exists(PK)")}
+	}
+
+	ff.arm("PutItem", &ddbdouble.Fault{AfterAny: true, Err: ddbdouble.ErrTimeout})
+	before := ff.d.Stats("")
+	_, err := ff.raw.PutItem(ctx, conditional("a"))
+	got := ff.d.Stats("").Sub(before)
+	if !timeout(err) {
+		t.Errorf("failed condition under AfterAny: %v, want a timeout (the answer lost)", err)
+	}
+	if got.Faults != 1 || got.ConditionFailures != 1 || got.SingleWrites != 1 {
+		t.Errorf("Faults = %d, ConditionFailures = %d, SingleWrites = %d; want 1, 1, 1 (served, refused, its answer lost)", got.Faults, got.ConditionFailures, got.SingleWrites)
+	}
+	if c := ff.count(t, "a"); c != 0 {
+		t.Errorf("n of a = %d, want 0: the condition failed", c)
+	}
+
+	// A write that succeeds is applied and its answer lost, as with After.
+	_, err = ff.raw.PutItem(ctx, conditional("b"))
+	if !timeout(err) || ff.count(t, "b") != 5 {
+		t.Errorf("applied write under AfterAny: %v, b = %v; want a timeout and b written", err, ff.get(t, "b"))
+	}
+
+	// The same failed condition with After keeps its answer.
+	ff.arm("PutItem", &ddbdouble.Fault{After: true, Err: ddbdouble.ErrTimeout})
+	_, err = ff.raw.PutItem(ctx, conditional("a"))
+	ff.arm("", nil)
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		t.Errorf("failed condition under After: %v, want its ConditionalCheckFailedException", err)
+	}
+}
+
+// batchGet returns a BatchGetItem of the keys of pks, strongly consistent,
+// projected on PK and n.
+func (ff *faultFixture) batchGet(pks ...string) *dynamodb.BatchGetItemInput {
+	ka := types.KeysAndAttributes{ConsistentRead: aws.Bool(true), ProjectionExpression: aws.String("PK, #n"), ExpressionAttributeNames: map[string]string{"#n": "n"}}
+	for _, pk := range pks {
+		ka.Keys = append(ka.Keys, key(pk))
+	}
+	return &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{ff.table: ka}}
+}
+
+// pksOf returns the PK of each item or key.
+func pksOf(items []map[string]types.AttributeValue) []string {
+	out := []string{}
+	for _, it := range items {
+		if v, ok := it["PK"].(*types.AttributeValueMemberS); ok {
+			out = append(out, v.Value)
+		}
+	}
+	return out
+}
+
+func TestFaultPartialBatchGetItem(t *testing.T) {
+	ff := newFaultFixture(t)
+	ff.put(t, "a", "b", "c", "d", "e")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name            string
+		serve           int
+		read, withheld  []string
+		faults          int
+		readUnitsServed bool
+	}{
+		{"first two", 2, []string{"a", "b"}, []string{"c", "d", "e"}, 1, true},
+		{"none", 0, []string{}, []string{"a", "b", "c", "d", "e"}, 1, false},
+		{"all", 7, []string{"a", "b", "c", "d", "e"}, []string{}, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked []string
+			var mu sync.Mutex
+			ff.arm("BatchGetItem", &ddbdouble.Fault{Partial: func(table string, n int) int {
+				mu.Lock()
+				defer mu.Unlock()
+				asked = append(asked, fmt.Sprintf("%s %d", table, n))
+				return tc.serve
+			}})
+			before := ff.d.Stats("")
+			out, err := ff.raw.BatchGetItem(ctx, ff.batchGet("a", "b", "c", "d", "e"))
+			got := ff.d.Stats("").Sub(before)
+			ff.arm("", nil)
+			if err != nil {
+				t.Fatalf("BatchGetItem answered in part: %v, want success", err)
+			}
+			if want := []string{ff.table + " 5"}; !slices.Equal(asked, want) {
+				t.Errorf("Partial asked %v, want %v", asked, want)
+			}
+			read := pksOf(out.Responses[ff.table])
+			slices.Sort(read)
+			if !slices.Equal(read, tc.read) {
+				t.Errorf("read %v, want %v", read, tc.read)
+			}
+			for _, it := range out.Responses[ff.table] {
+				if _, ok := it["SK"]; ok || it["n"] == nil {
+					t.Errorf("item %v not projected on PK, n", it)
+				}
+			}
+			u, ok := out.UnprocessedKeys[ff.table]
+			if got := pksOf(u.Keys); !slices.Equal(got, tc.withheld) {
+				t.Errorf("unprocessed %v, want %v (in the order sent)", got, tc.withheld)
+			}
+			if len(tc.withheld) == 0 && ok {
+				t.Errorf("UnprocessedKeys has the table with nothing withheld: %+v", u)
+			}
+			if len(tc.withheld) > 0 && (!aws.ToBool(u.ConsistentRead) || aws.ToString(u.ProjectionExpression) != "PK, #n" || u.ExpressionAttributeNames["#n"] != "n") {
+				t.Errorf("unprocessed keys lost their parameters: consistent %v, projection %q, names %v", aws.ToBool(u.ConsistentRead), aws.ToString(u.ProjectionExpression), u.ExpressionAttributeNames)
+			}
+			if got.Faults != tc.faults || got.Requests["BatchGetItem"] != 1 {
+				t.Errorf("Faults = %d, BatchGetItem requests = %d; want %d, 1", got.Faults, got.Requests["BatchGetItem"], tc.faults)
+			}
+			if (got.ReadUnits > 0) != tc.readUnitsServed {
+				t.Errorf("ReadUnits = %v: the engine read %v, want %v", got.ReadUnits, got.ReadUnits > 0, tc.readUnitsServed)
+			}
+			// The unprocessed keys, sent again as they are, are read.
+			if len(u.Keys) > 0 {
+				again, err := ff.raw.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: out.UnprocessedKeys})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := pksOf(again.Responses[ff.table])
+				slices.Sort(got)
+				if !slices.Equal(got, tc.withheld) || len(again.UnprocessedKeys) != 0 {
+					t.Errorf("the unprocessed keys sent again read %v (unprocessed %v), want %v", got, again.UnprocessedKeys, tc.withheld)
+				}
+			}
+		})
+	}
+}
+
+func TestFaultPartialBatchWriteItem(t *testing.T) {
+	ff := newFaultFixture(t)
+	ff.put(t, "x", "y")
+	ctx := context.Background()
+	var reqs []types.WriteRequest
+	for _, pk := range []string{"a", "b", "c"} {
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: key(pk)}})
+	}
+	for _, pk := range []string{"x", "y"} {
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(pk)}})
+	}
+	in := &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{ff.table: reqs}}
+	exists := func(pks ...string) []string {
+		var out []string
+		for _, pk := range pks {
+			if ff.get(t, pk) != nil {
+				out = append(out, pk)
+			}
+		}
+		return out
+	}
+
+	// Partial on another operation: served whole, no fault.
+	ff.arm("PutItem", &ddbdouble.Fault{Partial: func(string, int) int { return 0 }})
+	if _, err := ff.raw.PutItem(ctx, &dynamodb.PutItemInput{TableName: &ff.table, Item: key("z")}); err != nil || ff.get(t, "z") == nil || ff.d.Stats("").Faults != 0 {
+		t.Errorf("PutItem under a Partial fault: %v, written %v, Faults %d; want served, no fault", err, ff.get(t, "z") != nil, ff.d.Stats("").Faults)
+	}
+
+	ff.arm("BatchWriteItem", &ddbdouble.Fault{Partial: func(string, int) int { return 2 }})
+	before := ff.d.Stats("")
+	out, err := ff.raw.BatchWriteItem(ctx, in)
+	got := ff.d.Stats("").Sub(before)
+	if err != nil {
+		t.Fatalf("BatchWriteItem answered in part: %v, want success", err)
+	}
+	if got := exists("a", "b", "c", "x", "y"); !slices.Equal(got, []string{"a", "b", "x", "y"}) {
+		t.Errorf("after the partial batch %v exist, want a, b (written), x, y (not deleted)", got)
+	}
+	left := out.UnprocessedItems[ff.table]
+	if len(left) != 3 || left[0].PutRequest == nil || pksOf([]map[string]types.AttributeValue{left[0].PutRequest.Item})[0] != "c" ||
+		left[1].DeleteRequest == nil || left[2].DeleteRequest == nil || !slices.Equal(pksOf([]map[string]types.AttributeValue{left[1].DeleteRequest.Key, left[2].DeleteRequest.Key}), []string{"x", "y"}) {
+		t.Errorf("unprocessed %+v, want the put of c and the deletes of x, y, as sent", left)
+	}
+	if got.Faults != 1 || got.Requests["BatchWriteItem"] != 1 {
+		t.Errorf("Faults = %d, BatchWriteItem requests = %d; want 1, 1", got.Faults, got.Requests["BatchWriteItem"])
+	}
+
+	// Nothing processed: nothing written, everything unprocessed.
+	ff.arm("BatchWriteItem", &ddbdouble.Fault{Partial: func(string, int) int { return 0 }})
+	out, err = ff.raw.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: out.UnprocessedItems})
+	if err != nil || len(out.UnprocessedItems[ff.table]) != 3 {
+		t.Fatalf("BatchWriteItem with nothing processed: %v, %d unprocessed; want success, 3", err, len(out.UnprocessedItems[ff.table]))
+	}
+	if got := exists("c", "x", "y"); !slices.Equal(got, []string{"x", "y"}) {
+		t.Errorf("after a batch with nothing processed %v exist, want x, y", got)
+	}
+
+	// Sent again without the fault, the rest is done.
+	ff.arm("", nil)
+	out, err = ff.raw.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: out.UnprocessedItems})
+	if err != nil || len(out.UnprocessedItems) != 0 {
+		t.Fatalf("the unprocessed requests sent again: %v, unprocessed %v", err, out.UnprocessedItems)
+	}
+	if got := exists("a", "b", "c", "x", "y"); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("in the end %v exist, want a, b, c", got)
 	}
 }
