@@ -33,7 +33,7 @@ type dialEnv struct {
 	client   *dynamodb.Client // the engine, not through the store's double
 	table    string
 	store    *dynamo.Store
-	clock    *testClock
+	clock    *dynamotest.Clock
 	customer string
 	outdial  string
 }
@@ -59,7 +59,7 @@ func newDialEnv(t testing.TB, opt dialOptions) *dialEnv {
 		db = dynamotest.Through(client, opt.double, opts...)
 	}
 	store := dynamo.New(db, table)
-	clock := &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clock := dynamotest.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	if !opt.realClock {
 		store = store.WithClock(clock.Now)
 	}
@@ -77,7 +77,7 @@ func newDialEnv(t testing.TB, opt dialOptions) *dialEnv {
 func (e *dialEnv) raw() (*dynamodb.Client, string) { return e.client, e.table }
 
 // newOutdialEnv creates an empty outdial with policy through store.
-func newOutdialEnv(t dialTB, store *dynamo.Store, clock *testClock, policy outdial.RetryPolicy) *dialEnv {
+func newOutdialEnv(t dialTB, store *dynamo.Store, clock *dynamotest.Clock, policy outdial.RetryPolicy) *dialEnv {
 	t.Helper()
 	e := &dialEnv{t: t, store: store, clock: clock, customer: uuid.NewString()}
 	id, err := uuid.NewV7()

@@ -164,7 +164,7 @@ func TestDialingStateMachine(t *testing.T) {
 			FailedSeconds:   rapid.SampledFrom(delays).Draw(rt, "failed"),
 			ExpiredSeconds:  rapid.SampledFrom([]int{0, 30}).Draw(rt, "expired"),
 		}
-		clock := &testClock{now: next}
+		clock := dynamotest.NewClock(next)
 		defer func() { next = clock.Now().Add(time.Minute) }()
 		e := newOutdialEnv(rt, base.WithClock(clock.Now), clock, policy)
 		m := &propModel{e: e, policy: policy, targets: map[string]*propTarget{}}

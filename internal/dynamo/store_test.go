@@ -28,7 +28,7 @@ type storeHarness struct {
 	store  *dynamo.Store
 	client *dynamodb.Client
 	table  string
-	clock  *testClock
+	clock  *dynamotest.Clock
 }
 
 func newStoreHarness(t *testing.T) *storeHarness {
@@ -36,7 +36,7 @@ func newStoreHarness(t *testing.T) *storeHarness {
 	client, table := dynamotest.Table(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	clock := &testClock{now: time.Now().UTC().Truncate(time.Millisecond)}
+	clock := dynamotest.NewClock(time.Now().UTC().Truncate(time.Millisecond))
 	h := &storeHarness{t: t, ctx: ctx, client: client, table: table, clock: clock}
 	h.store = dynamo.New(client, table).WithClock(clock.Now)
 	return h

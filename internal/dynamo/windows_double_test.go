@@ -30,7 +30,7 @@ func TestConcurrentClaimersKeepWindowsAndSuppressions(t *testing.T) {
 	client := dynamodb.New(base.Options(), func(o *dynamodb.Options) { o.HTTPClient = d.Client() })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	clock := &testClock{now: mondayNoonUTC} // 07:00 New York, 12:00 London
+	clock := dynamotest.NewClock(mondayNoonUTC) // 07:00 New York, 12:00 London
 	store := func() *dynamo.Store { return dynamo.New(client, table).WithClock(clock.Now) }
 
 	cust := uuid.NewString()

@@ -27,9 +27,7 @@ func nineToEightNY() *outdial.CallingWindow {
 func windowHarness(t *testing.T, start time.Time, w *outdial.CallingWindow) (*storeHarness, string, *outdial.Outdial) {
 	t.Helper()
 	h := newStoreHarness(t)
-	h.clock.mu.Lock()
-	h.clock.now = start
-	h.clock.mu.Unlock()
+	h.clock.Set(start)
 	cust := h.customer()
 	o := h.outdial(cust, "windowed")
 	if w != nil {
@@ -71,9 +69,7 @@ func (h *storeHarness) claim(cust, outdialID string, limit int) []*outdial.Claim
 }
 
 func (h *storeHarness) setClock(t time.Time) {
-	h.clock.mu.Lock()
-	defer h.clock.mu.Unlock()
-	h.clock.now = t
+	h.clock.Set(t)
 }
 
 func TestClaimHandsOutNothingOutsideTheWindowAndEverythingInside(t *testing.T) {
