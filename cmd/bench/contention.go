@@ -366,14 +366,22 @@ func (c *contentionRun) claimer(ctx context.Context, store *dynamo.Store, stop <
 	}
 }
 
+// batchWindow is the outcome queue's batching window in template.yaml.
+const batchWindow = time.Second
+
 // batcher is the event source mapping: it gathers outcomes into batches
-// of Batch (sending a smaller one when the first outcome has waited 1 s,
-// the batching window in template.yaml) and hands each to a free feeder.
+// of Batch (sending a smaller one when the first outcome has waited
+// batchWindow) and hands each to a free feeder.
 func (c *contentionRun) batcher(ctx context.Context, batches chan<- []*sentOutcome) {
 	for {
 		var batch []*sentOutcome
 		var window <-chan time.Time
 		for len(batch) < c.cfg.Batch {
+			// window is nil (never ready) until the batch has its first
+			// outcome; when it fires, the batch goes as it is. (It used
+			// to be received here and then looked for again, in vain: a
+			// partial batch waited for outcomes that never came, and the
+			// run hung.)
 			select {
 			case <-ctx.Done():
 				return
@@ -382,16 +390,10 @@ func (c *contentionRun) batcher(ctx context.Context, batches chan<- []*sentOutco
 			case o := <-c.backlog:
 				batch = append(batch, o)
 			case <-window:
+				goto send
 			}
 			if len(batch) == 1 && window == nil {
-				window = time.After(time.Second)
-			}
-			if window != nil && len(batch) > 0 {
-				select {
-				case <-window:
-					goto send
-				default:
-				}
+				window = time.After(batchWindow)
 			}
 		}
 	send:
