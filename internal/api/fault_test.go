@@ -62,9 +62,12 @@ var (
 // under faults that last get a short one, to keep the suite fast; calls
 // under faults that clear, and the others (setup, checks), the shortest
 // function timeout, so that a slow DynamoDB Local does not turn a fault
-// that clears into one that lasts.
+// that clears into one that lasts. The short one leaves a claim two thirds
+// of it (claimWorkContext) to take its slot and read its candidates
+// before the faulted transaction: 3 s was too little on a loaded machine
+// (four concurrent claims of a light group had sent none after 2 s).
 const (
-	faultCallTimeout  = 3 * time.Second
+	faultCallTimeout  = 5 * time.Second
 	faultClearTimeout = 10 * time.Second
 	cleanCallTimeout  = 10 * time.Second
 )
