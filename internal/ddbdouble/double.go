@@ -176,6 +176,9 @@ type Stats struct {
 	// ConditionFailures counts transactions and writes the engine refused
 	// because a condition failed.
 	ConditionFailures int
+	// TransactionsApplied counts the transactions the engine applied
+	// (answered 200), those whose answer a Fault then replaced included.
+	TransactionsApplied int
 	// Throttled counts requests refused, and transactions cancelled, for
 	// exceeding a partition key's budget.
 	Throttled int
@@ -224,6 +227,7 @@ func (s Stats) Sub(before Stats) Stats {
 	out.TransactionConflicts -= before.TransactionConflicts
 	out.WriteConflicts -= before.WriteConflicts
 	out.ConditionFailures -= before.ConditionFailures
+	out.TransactionsApplied -= before.TransactionsApplied
 	out.Throttled -= before.Throttled
 	out.InProgress -= before.InProgress
 	out.Faults -= before.Faults

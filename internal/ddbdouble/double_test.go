@@ -212,6 +212,10 @@ func TestSecondTransactionOnAHeldItemIsCancelledAtThatItem(t *testing.T) {
 	if got, want := st.Transactions, 4; got != want {
 		t.Errorf("Transactions = %d, want %d", got, want)
 	}
+	// The held one, d-e and the retry of b-a-c; not the conflicted one.
+	if got, want := st.TransactionsApplied, 3; got != want {
+		t.Errorf("TransactionsApplied = %d, want %d", got, want)
+	}
 }
 
 func TestSingleWriteOfAHeldItemFailsWithTransactionConflict(t *testing.T) {

@@ -283,6 +283,7 @@ func (d *Double) transactWrite(req *http.Request, tag string, body []byte) (*htt
 		return nil, err
 	}
 	if resp.StatusCode == http.StatusOK {
+		d.recordLocked(tag, func(s *Stats) { s.TransactionsApplied++ })
 		d.settle(req, tag, acts, 2)
 		return resp, nil
 	}

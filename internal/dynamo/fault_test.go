@@ -109,10 +109,9 @@ func (f *faultDB) arm(decide func(n int, in *txRequest) fault) {
 func (f *faultDB) stats(k fault) (calls, injected, writes int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	// The transactions the double served, less the ones the engine
-	// cancelled (the double's own locks and budgets are off).
+	// The transactions the engine applied.
 	d := f.Stats("").Sub(f.armed)
-	return f.n, f.seen[k], d.Transactions - d.ConditionFailures
+	return f.n, f.seen[k], d.TransactionsApplied
 }
 
 // newFaultEnv is newDialEnv with a faultDB (disarmed) under the store's
