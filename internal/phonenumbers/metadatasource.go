@@ -47,9 +47,14 @@ var (
 	metadataOnce    sync.Once
 )
 
-// metadata returns the metadata container, once it is loaded.
+// metadata returns the metadata container, once it is loaded. If loading
+// failed (a panic, recovered by a caller), every later use panics too,
+// with this message, rather than with a nil pointer.
 func metadata() *metadataContainer {
 	metadataOnce.Do(initMetadata)
+	if currentMetadata == nil {
+		panic("phonenumbers: the embedded metadata failed to load")
+	}
 	return currentMetadata
 }
 
