@@ -70,7 +70,9 @@ type Config struct {
 	ReadUnitsPerKey  float64
 	// NoConflicts turns the item locks off, leaving latency and budgets.
 	// Config{NoConflicts: true} is a double that only counts and calls
-	// the hooks below: no latency, no locks, no budgets.
+	// the hooks below: no latency, no item locks, no budgets (a resend of
+	// a transaction in flight is still answered
+	// TransactionInProgressException).
 	NoConflicts bool
 
 	// Observe, when set, is called with every request the double receives
