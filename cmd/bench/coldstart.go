@@ -16,8 +16,9 @@ import (
 
 // coldStartRow is one cold start figure.
 type coldStartRow struct {
-	Name  string // function
-	Value string // e.g. "84 ms cold (process start to first response), ..."
+	Name   string        // function
+	Median time.Duration // the median cold start (process start to first response)
+	Value  string        // e.g. "84 ms cold, median of 5 (...), ..."
 }
 
 // coldStarts returns the cold start rows, or a note why there are none;
@@ -117,7 +118,7 @@ func measureColdStarts(ctx context.Context, root string, runs int) ([]coldStartR
 
 	var rows []coldStartRow
 	for i, s := range subjects {
-		rows = append(rows, coldStartRow{Name: fns[i].Name, Value: coldStartFigure(s.cold, s.whole, s.first, s.ready, s.warm)})
+		rows = append(rows, coldStartRow{Name: fns[i].Name, Median: median(s.cold), Value: coldStartFigure(s.cold, s.whole, s.first, s.ready, s.warm)})
 	}
 	return rows, nil
 }

@@ -90,7 +90,7 @@ func main() {
 	flag.BoolVar(&cfg.Sizes, "sizes", true, "build the Lambda bootstraps (linux/arm64) and print their sizes")
 	flag.BoolVar(&cfg.ColdStart, "coldstart", true, "measure cold starts under the runtime emulator")
 	flag.IntVar(&cfg.ColdStartRuns, "coldstart-runs", 5, "cold starts of each function under the runtime emulator; the median is reported")
-	flag.BoolVar(&cfg.ColdStartOnly, "coldstart-only", false, "print only the cold starts (no DynamoDB Local of the bench's own, no other phase)")
+	flag.BoolVar(&cfg.ColdStartOnly, "coldstart-only", false, "print only the bootstrap sizes, the cold starts and issue 13's goals, met or not (no DynamoDB Local of the bench's own, no other phase)")
 	flag.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the bench process (handler and client side) to this file")
 	flag.DurationVar(&cfg.Timeout, "timeout", 15*time.Minute, "give up after this long")
 	flag.StringVar(&cfg.Contention, "contention", "5,20,100", "concurrent outcome batches of each contention line (through the DynamoDB double), comma-separated; empty for none")
@@ -249,21 +249,88 @@ func run(ctx context.Context, cfg config, endpoint string, out, progress io.Writ
 	return nil
 }
 
-// coldStartsOnly prints the cold start of every function (-coldstart-only):
-// the median of cfg.ColdStartRuns starts under the runtime emulator.
+// coldStartsOnly prints, in one run (-coldstart-only), the figures issue
+// 13 sets: every function's bootstrap size and cold start (the median of
+// cfg.ColdStartRuns starts under the runtime emulator), then each goal
+// with whether this run met it (issue13Goals).
 func coldStartsOnly(ctx context.Context, cfg config, root string, out, progress io.Writer) error {
+	fmt.Fprintln(progress, "bench: bootstrap sizes")
+	sizes, err := binarySizes(ctx, root)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(progress, "bench: cold starts, each function %d times under the runtime emulator\n", cfg.ColdStartRuns)
 	rows, note := coldStarts(ctx, root, cfg.ColdStartRuns)
 	if len(rows) == 0 {
 		return fmt.Errorf("cold starts: %s", note)
 	}
 	m := describeMachine(root, "")
-	fmt.Fprintf(out, "cold starts under the runtime emulator, %d CPUs, %s, %s\n", m.CPUs, m.GoVersion, m.OS)
+	fmt.Fprintf(out, "bootstrap sizes (linux/arm64, stripped) and cold starts under the runtime emulator, %d CPUs, %s, %s\n", m.CPUs, m.GoVersion, m.OS)
+	mib := map[string]float64{}
+	for _, r := range sizes {
+		mib[r.Name] = float64(r.Bytes) / (1 << 20)
+	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\n", r.Name, r.Value)
+		fmt.Fprintf(tw, "%s\t%.2f MiB\t%s\n", r.Name, mib[r.Name], r.Value)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, g := range issue13Goals(sizes, rows) {
+		fmt.Fprintln(out, g)
+	}
+	return nil
+}
+
+// coldStartGoal is the goal of a cold start (process start to first
+// response), add-targets excepted.
+const coldStartGoal = 40 * time.Millisecond
+
+// issue13Goals checks the sizes and cold starts against issue 13's goals:
+// the authorizer at most 8 MiB, every other function but add-targets at
+// most 14, 11.5 on average; every cold start but add-targets' at most
+// coldStartGoal. One line per goal, saying met or not and why.
+func issue13Goals(sizes []sizeRow, cold []coldStartRow) []string {
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT MET"
+	}
+	var total float64
+	largest, largestName := 0.0, ""
+	authz := 0.0
+	for _, r := range sizes {
+		m := float64(r.Bytes) / (1 << 20)
+		total += m
+		switch r.Name {
+		case "authorizer":
+			authz = m
+		case "add-targets":
+		default:
+			if m > largest {
+				largest, largestName = m, r.Name
+			}
+		}
+	}
+	avg := total / float64(max(len(sizes), 1))
+	var over []string
+	for _, r := range cold {
+		if r.Name != "add-targets" && r.Median > coldStartGoal {
+			over = append(over, fmt.Sprintf("%s %.0f ms", r.Name, ms(r.Median)))
+		}
+	}
+	overText := "none"
+	if len(over) > 0 {
+		overText = strings.Join(over, ", ")
+	}
+	return []string{
+		fmt.Sprintf("goal authorizer <= 8 MiB: %.2f MiB, %s", authz, verdict(authz <= 8)),
+		fmt.Sprintf("goal every other function but add-targets <= 14 MiB: largest %s %.2f MiB, %s", largestName, largest, verdict(largest <= 14)),
+		fmt.Sprintf("goal average <= 11.5 MiB: %.2f MiB over %d functions, %s", avg, len(sizes), verdict(avg <= 11.5)),
+		fmt.Sprintf("goal cold start <= %.0f ms but add-targets: over it: %s; %s", ms(coldStartGoal), overText, verdict(len(over) == 0)),
+	}
 }
 
 // roundResult is every figure of one round.
