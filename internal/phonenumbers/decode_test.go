@@ -150,17 +150,7 @@ func TestMergeFromMatchesProtoMerge(t *testing.T) {
 			CountryCodeSource: PhoneNumber_FROM_NUMBER_WITH_PLUS_SIGN.Enum(), PreferredDomesticCarrierCode: ptr("1"),
 		}
 	}
-	for dname, dst := range map[string]func() *PhoneNumber{"full": otherNumber, "empty": func() *PhoneNumber { return &PhoneNumber{} }} {
-		for sname, src := range sourcesOf(fullNumber) {
-			got, s := dst(), src()
-			got.mergeFrom(s)
-			want, wantSrc := &upstream.PhoneNumber{}, &upstream.PhoneNumber{}
-			toUpstream(t, reflect.ValueOf(want).Elem(), reflect.ValueOf(dst()).Elem())
-			toUpstream(t, reflect.ValueOf(wantSrc).Elem(), reflect.ValueOf(s).Elem())
-			proto.Merge(want, wantSrc)
-			compareMerge(t, "PhoneNumber "+sname+" into "+dname, got, want, s)
-		}
-	}
+	mergeMatches(t, "PhoneNumber", fullNumber, otherNumber, (*PhoneNumber).mergeFrom, func() *upstream.PhoneNumber { return &upstream.PhoneNumber{} })
 
 	fullFormat := func() *NumberFormat {
 		return &NumberFormat{
@@ -174,22 +164,30 @@ func TestMergeFromMatchesProtoMerge(t *testing.T) {
 			NationalPrefixFormattingRule: ptr("$FG"), NationalPrefixOptionalWhenFormatting: ptr(false), DomesticCarrierCodeFormattingRule: ptr("$FG"),
 		}
 	}
-	for dname, dst := range map[string]func() *NumberFormat{"full": otherFormat, "empty": func() *NumberFormat { return &NumberFormat{} }} {
-		for sname, src := range sourcesOf(fullFormat) {
-			got, s := dst(), src()
-			got.mergeFrom(s)
-			want, wantSrc := &upstream.NumberFormat{}, &upstream.NumberFormat{}
-			toUpstream(t, reflect.ValueOf(want).Elem(), reflect.ValueOf(dst()).Elem())
-			toUpstream(t, reflect.ValueOf(wantSrc).Elem(), reflect.ValueOf(s).Elem())
-			proto.Merge(want, wantSrc)
-			compareMerge(t, "NumberFormat "+sname+" into "+dname, got, want, s)
-		}
-	}
+	mergeMatches(t, "NumberFormat", fullFormat, otherFormat, (*NumberFormat).mergeFrom, func() *upstream.NumberFormat { return &upstream.NumberFormat{} })
 	var nilNumber *PhoneNumber
 	n := &PhoneNumber{CountryCode: ptr(int32(1))}
 	n.mergeFrom(nilNumber)
 	if n.GetCountryCode() != 1 || n.NationalNumber != nil {
 		t.Errorf("merging nil changed the message: %+v", n)
+	}
+}
+
+// mergeMatches merges every source of sourcesOf(full) into other() and
+// into an empty T with merge, and the same messages as upstream's U with
+// proto.Merge, and compares (compareMerge).
+func mergeMatches[T any, U proto.Message](t *testing.T, name string, full, other func() *T, merge func(*T, *T), newUp func() U) {
+	t.Helper()
+	for dname, dst := range map[string]func() *T{"full": other, "empty": func() *T { return new(T) }} {
+		for sname, src := range sourcesOf(full) {
+			got, s := dst(), src()
+			merge(got, s)
+			want, wantSrc := newUp(), newUp()
+			toUpstream(t, reflect.ValueOf(want).Elem(), reflect.ValueOf(dst()).Elem())
+			toUpstream(t, reflect.ValueOf(wantSrc).Elem(), reflect.ValueOf(s).Elem())
+			proto.Merge(want, wantSrc)
+			compareMerge(t, name+" "+sname+" into "+dname, got, want, s)
+		}
 	}
 }
 
