@@ -1,13 +1,11 @@
 package ddbdouble
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 )
 
 // partial serves a BatchGetItem or BatchWriteItem in part (Fault.Partial):
@@ -102,10 +100,7 @@ func (d *Double) partial(req *http.Request, tag, op string, pick func(table stri
 	}
 	out[field], _ = json.Marshal(unprocessed)
 	b, _ = json.Marshal(out)
-	resp.Body = nopCloser{bytes.NewReader(b)}
-	resp.ContentLength = int64(len(b))
-	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
-	resp.Header.Del("X-Amz-Crc32")
+	replaceBody(resp, b)
 	return resp, nil
 }
 

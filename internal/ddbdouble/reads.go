@@ -1,10 +1,8 @@
 package ddbdouble
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 )
 
@@ -129,10 +127,7 @@ func (d *Double) read(req *http.Request, tag, op string, body []byte) (*http.Res
 		if json.Unmarshal(respBody, &m) == nil {
 			delete(m, "ConsumedCapacity")
 			b, _ := json.Marshal(m)
-			resp.Body = nopCloser{bytes.NewReader(b)}
-			resp.ContentLength = int64(len(b))
-			resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
-			resp.Header.Del("X-Amz-Crc32")
+			replaceBody(resp, b)
 		}
 	}
 	return resp, nil

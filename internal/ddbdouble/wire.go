@@ -270,6 +270,15 @@ func (d *Double) response(req *http.Request, status int, body []byte) *http.Resp
 	}
 }
 
+// replaceBody makes b the body of resp, a response of DynamoDB Local the
+// double rewrote: its length follows, and its CRC32 (of the old body) goes.
+func replaceBody(resp *http.Response, b []byte) {
+	resp.Body = nopCloser{bytes.NewReader(b)}
+	resp.ContentLength = int64(len(b))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+	resp.Header.Del("X-Amz-Crc32")
+}
+
 type nopCloser struct{ *bytes.Reader }
 
 func (nopCloser) Close() error { return nil }
