@@ -187,10 +187,11 @@ func message[T any](r *wireReader, typ int, dst **T, decode func(*T, wireReader)
 	return decode(*dst, r.sub(b))
 }
 
-// unmarshalMetadataCollection reads a PhoneMetadataCollection.
-func unmarshalMetadataCollection(b []byte) (*PhoneMetadataCollection, error) {
+// unmarshalMetadataCollection reads a PhoneMetadataCollection. Its
+// strings are cut from b (the embedded metadata: no copy).
+func unmarshalMetadataCollection(b string) (*PhoneMetadataCollection, error) {
 	c := &PhoneMetadataCollection{}
-	r := wireReader{s: string(b), slab: new([]string)}
+	r := wireReader{s: b, slab: new([]string)}
 	for {
 		num, typ, ok, err := r.next()
 		if err != nil || !ok {

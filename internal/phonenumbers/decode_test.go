@@ -53,7 +53,7 @@ func diffFields(path string, ours, theirs reflect.Value, out *[]string) {
 func check(t *testing.T, b []byte) {
 	var want upstream.PhoneMetadataCollection
 	uerr := proto.UnmarshalOptions{AllowPartial: true}.Unmarshal(b, &want)
-	got, oerr := unmarshalMetadataCollection(b)
+	got, oerr := unmarshalMetadataCollection(string(b))
 	if uerr != nil || oerr != nil {
 		if (uerr == nil) != (oerr == nil) {
 			t.Logf("error mismatch: ours %v upstream %v", oerr, uerr)
@@ -118,12 +118,12 @@ func TestDecodeMatchesProtoUnmarshal(t *testing.T) {
 	c = tagb(c, 1, m[:0])
 	check(t, c)
 
-	check(t, numberData)
+	check(t, []byte(numberData))
 }
 
 // FuzzDecodeMatchesProtoUnmarshal decodes any bytes both ways.
 func FuzzDecodeMatchesProtoUnmarshal(f *testing.F) {
-	f.Add(numberData[:200])
+	f.Add([]byte(numberData[:200]))
 	f.Add([]byte{0x0a, 0x03, 0x48, 0x01, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) { check(t, b) })
 }

@@ -10,7 +10,7 @@ var regionData []byte
 // binary, 2 ms less at start-up.
 //
 //go:embed data/metadata.bin
-var numberData []byte
+var numberData string
 
 //go:embed data/prefix_to_timezone.xml.gz
 var timezoneData []byte
