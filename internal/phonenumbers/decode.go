@@ -51,6 +51,21 @@ func (r *wireReader) next() (num int, typ int, ok bool, err error) {
 	return int(tag >> 3), int(tag & 7), true, nil
 }
 
+// each calls field with the number and wire type of every field of the
+// message in turn; field reads or skips the field's value. It stops at
+// the first error.
+func (r *wireReader) each(field func(num, typ int) error) error {
+	for {
+		num, typ, ok, err := r.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := field(num, typ); err != nil {
+			return err
+		}
+	}
+}
+
 func (r *wireReader) varint() (uint64, error) {
 	var v uint64
 	for i := 0; i < len(r.s) && i < binary.MaxVarintLen64; i++ {
@@ -192,23 +207,19 @@ func message[T any](r *wireReader, typ int, dst **T, decode func(*T, wireReader)
 func unmarshalMetadataCollection(b string) (*PhoneMetadataCollection, error) {
 	c := &PhoneMetadataCollection{}
 	r := wireReader{s: b, slab: new([]string)}
-	for {
-		num, typ, ok, err := r.next()
-		if err != nil || !ok {
-			return c, err
+	err := r.each(func(num, typ int) error {
+		if num != 1 {
+			return r.skip(typ)
 		}
-		if num == 1 {
-			var m *PhoneMetadata
-			if err := message(&r, typ, &m, (*PhoneMetadata).unmarshal); err != nil {
-				return nil, err
-			}
-			c.Metadata = append(c.Metadata, m)
-			continue
-		}
-		if err := r.skip(typ); err != nil {
-			return nil, err
-		}
+		var m *PhoneMetadata
+		err := message(&r, typ, &m, (*PhoneMetadata).unmarshal)
+		c.Metadata = append(c.Metadata, m)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return c, nil
 }
 
 // desc maps PhoneMetadata's PhoneNumberDesc field numbers to the fields.
@@ -291,11 +302,7 @@ func (m *PhoneMetadata) bool(num int) **bool {
 }
 
 func (m *PhoneMetadata) unmarshal(r wireReader) error {
-	for {
-		num, typ, ok, err := r.next()
-		if err != nil || !ok {
-			return err
-		}
+	return r.each(func(num, typ int) (err error) {
 		switch {
 		case m.desc(num) != nil:
 			err = message(&r, typ, m.desc(num), (*PhoneNumberDesc).unmarshal)
@@ -317,18 +324,12 @@ func (m *PhoneMetadata) unmarshal(r wireReader) error {
 		default:
 			err = r.skip(typ)
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 func (d *PhoneNumberDesc) unmarshal(r wireReader) error {
-	for {
-		num, typ, ok, err := r.next()
-		if err != nil || !ok {
-			return err
-		}
+	return r.each(func(num, typ int) (err error) {
 		switch num {
 		case 2:
 			d.NationalNumberPattern, err = r.str(typ)
@@ -341,18 +342,12 @@ func (d *PhoneNumberDesc) unmarshal(r wireReader) error {
 		default:
 			err = r.skip(typ)
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 func (f *NumberFormat) unmarshal(r wireReader) error {
-	for {
-		num, typ, ok, err := r.next()
-		if err != nil || !ok {
-			return err
-		}
+	return r.each(func(num, typ int) (err error) {
 		switch num {
 		case 1:
 			f.Pattern, err = r.str(typ)
@@ -372,8 +367,6 @@ func (f *NumberFormat) unmarshal(r wireReader) error {
 		default:
 			err = r.skip(typ)
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
