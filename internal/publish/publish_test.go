@@ -290,8 +290,8 @@ func (h *harness) targets(customerID, outdialID string, n int, data string) []st
 	return ids
 }
 
-// claim claims n due targets of the outdial, with fresh stores (claims
-// skip targets their own store claimed a moment ago).
+// claim claims n due targets of the outdial as one dialer does, trying
+// again while the status index catches up.
 func (h *harness) claim(customerID, outdialID string, n int) []*outdial.Claim {
 	h.t.Helper()
 	var out []*outdial.Claim
@@ -299,7 +299,11 @@ func (h *harness) claim(customerID, outdialID string, n int) []*outdial.Claim {
 		if try == 50 {
 			h.t.Fatalf("claimed %d of %d", len(out), n)
 		}
-		claims, err := dynamo.New(h.client, h.table).ClaimTargets(h.ctx, customerID, outdialID, min(n-len(out), outdial.MaxClaimLimit), time.Minute)
+		// The harness's one dialer (h.store) claims: a new store each
+		// try would be a new claimer process each time, and the shards
+		// of the earlier ones (served for a minute) would be left alone
+		// for 30 s (dynamo's starveWindow).
+		claims, err := h.store.ClaimTargets(h.ctx, customerID, outdialID, min(n-len(out), outdial.MaxClaimLimit), time.Minute)
 		if err != nil {
 			h.t.Fatal(err)
 		}
