@@ -159,16 +159,10 @@ func (s *Store) DeleteOutdial(ctx context.Context, customerID, id string, before
 		}
 	}
 	s.owners.forget(id)
-	// The count slots. The outdial is deleted already: should this fail,
-	// the purge queued in before deletes the slots left.
-	var reqs []types.WriteRequest
-	for i := 0; i < CountSlots; i++ {
-		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: slotKey(id, i)}})
-	}
-	for start := 0; start < len(reqs); start += 25 {
-		if s.batchWrite(ctx, reqs[start:min(start+25, len(reqs))]) != nil {
-			break
-		}
-	}
+	// The count slots that exist, read after the head is gone, when no
+	// more can be made (createSlot checks the head). The outdial is
+	// deleted already: should this fail, the purge queued in before
+	// deletes the slots left.
+	_, _ = s.purgePartition(ctx, headPK(id), prefixSlot, true)
 	return o, nil
 }

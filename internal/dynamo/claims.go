@@ -284,8 +284,17 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, first *
 		var sl slot
 		if first != nil {
 			sl, first = *first, nil
-		} else {
-			sl = s.slots.take(outdialID, s.now(), r)
+		} else if sl = s.slots.take(outdialID, s.now(), r); sl.create {
+			// Not made yet: make it first (the others are written as
+			// taken, the condition on the slot says whether they were).
+			s.slots.unused(outdialID, sl)
+			var err error
+			if sl, err = s.takeSlot(work, outdialID, r); err != nil {
+				if errors.Is(err, errOutdialGone) {
+					return nil, outdial.ErrNotFound("outdial")
+				}
+				return nil, classify("claim targets", err)
+			}
 		}
 		tx := s.prepareOn(outdialID, sl, items, delta)
 		// The same request (same token) again while its answer is lost or
@@ -308,7 +317,7 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, first *
 			_, err = s.db.TransactWriteItems(ctx, tx.in)
 		}
 		sent := err != nil && cancellation(err) == nil && ambiguous(err)
-		err = s.finish(tx, err)
+		err = s.finish(full, tx, err)
 		var ce *cancelledError
 		switch {
 		case err == nil:

@@ -54,23 +54,10 @@ func (it slotItem) counts() outdial.Counts {
 	return outdial.Counts{Idle: it.Idle, Dialing: it.Dialing, Finished: it.Finished, Failed: it.Failed, Retry: it.Retry}
 }
 
-// newSlotItems returns the zeroed count slots of a new outdial.
-func newSlotItems(outdialID string) []map[string]types.AttributeValue {
-	out := make([]map[string]types.AttributeValue, CountSlots)
-	for i := range out {
-		it := slotKey(outdialID, i)
-		for _, a := range []string{attrIdle, attrDialing, attrFinished, attrFailed, attrRetry} {
-			it[a] = avN(0)
-		}
-		out[i] = it
-	}
-	return out
-}
-
 // readCounts sums the count slots of outdialID with one Query (strongly
 // consistent when consistent is set; items of other kinds in the partition,
 // such as the head, are passed to other).
-func (s *Store) readCounts(ctx context.Context, outdialID string, consistent, withHead bool, other func(map[string]types.AttributeValue) error) (outdial.Counts, int, error) {
+func (s *Store) readCounts(ctx context.Context, outdialID string, consistent, withHead bool, other func(map[string]types.AttributeValue) error) (outdial.Counts, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 &s.table,
 		KeyConditionExpression:    aws.String("PK = :pk AND begins_with(SK, :sk)"),
@@ -82,31 +69,29 @@ func (s *Store) readCounts(ctx context.Context, outdialID string, consistent, wi
 		in.ExpressionAttributeValues[":sk"] = avS("#")
 	}
 	var c outdial.Counts
-	slots := 0
 	for {
 		res, err := s.db.Query(ctx, in)
 		if err != nil {
-			return c, 0, classify(fmt.Sprintf("read counts of outdial %s", outdialID), err)
+			return c, classify(fmt.Sprintf("read counts of outdial %s", outdialID), err)
 		}
 		for _, item := range res.Items {
 			sk, _ := item[attrSK].(*types.AttributeValueMemberS)
 			if sk == nil || !strings.HasPrefix(sk.Value, prefixSlot) {
 				if other != nil {
 					if err := other(item); err != nil {
-						return c, 0, err
+						return c, err
 					}
 				}
 				continue
 			}
 			var it slotItem
 			if err := attributevalue.UnmarshalMap(item, &it); err != nil {
-				return c, 0, fmt.Errorf("unmarshal count slot of outdial %s: %w", outdialID, err)
+				return c, fmt.Errorf("unmarshal count slot of outdial %s: %w", outdialID, err)
 			}
 			c = c.Add(it.counts())
-			slots++
 		}
 		if res.LastEvaluatedKey == nil {
-			return c, slots, nil
+			return c, nil
 		}
 		in.ExclusiveStartKey = res.LastEvaluatedKey
 	}

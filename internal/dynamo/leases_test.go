@@ -323,13 +323,18 @@ func slotOwners(t *testing.T, e *dialEnv) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Items) != dynamo.CountSlots {
-		t.Errorf("%d count slots, want %d", len(res.Items), dynamo.CountSlots)
+	// A slot is made by the writer that takes it first: every one has an
+	// owner (recently enough, in a test).
+	if len(res.Items) == 0 || len(res.Items) > dynamo.CountSlots {
+		t.Errorf("%d count slots, want 1 to %d", len(res.Items), dynamo.CountSlots)
 	}
 	out := map[string]string{}
 	for _, it := range res.Items {
+		sk := it["SK"].(*types.AttributeValueMemberS).Value
 		if own, ok := it["o"].(*types.AttributeValueMemberS); ok {
-			out[it["SK"].(*types.AttributeValueMemberS).Value] = own.Value
+			out[sk] = own.Value
+		} else {
+			t.Errorf("count slot %s has no owner", sk)
 		}
 	}
 	return out

@@ -116,11 +116,10 @@ func parseTime(s string) time.Time {
 	return t
 }
 
-// CreateOutdial writes the outdial's count slots (BatchWriteItem), then
-// its head and list copy in one transaction. Until that transaction the
-// outdial does not exist for any route (each reads the head or the list
-// copy first), and nobody can name it otherwise: its id is new. A create
-// that fails between the two leaves unreachable slots behind.
+// CreateOutdial writes the outdial's head and list copy in one
+// transaction. It has no count slots yet: each is made by its first writer
+// (createSlot), and counts without slots are zero. Nobody can name the
+// outdial before: its id is new.
 func (s *Store) CreateOutdial(ctx context.Context, o *outdial.Outdial) error {
 	it := newOutdialItem(o)
 	list, err := attributevalue.MarshalMap(it)
@@ -131,17 +130,6 @@ func (s *Store) CreateOutdial(ctx context.Context, o *outdial.Outdial) error {
 	head, err := attributevalue.MarshalMap(it)
 	if err != nil {
 		return fmt.Errorf("marshal outdial %s: %w", o.ID, err)
-	}
-	var reqs []types.WriteRequest
-	for _, sl := range newSlotItems(o.ID) {
-		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: sl}})
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for start := 0; start < len(reqs); start += 25 {
-		g.Go(func() error { return s.batchWrite(gctx, reqs[start:min(start+25, len(reqs))]) })
-	}
-	if err := g.Wait(); err != nil {
-		return classify(fmt.Sprintf("create the counts of outdial %s", o.ID), err)
 	}
 	if err := s.transact(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems: []types.TransactWriteItem{
@@ -159,7 +147,7 @@ func (s *Store) CreateOutdial(ctx context.Context, o *outdial.Outdial) error {
 // consistent Query of its partition: exact counts, one request.
 func (s *Store) GetOutdial(ctx context.Context, customerID, id string) (*outdial.Outdial, error) {
 	var head *outdialItem
-	counts, _, err := s.readCounts(ctx, id, true, true, func(item map[string]types.AttributeValue) error {
+	counts, err := s.readCounts(ctx, id, true, true, func(item map[string]types.AttributeValue) error {
 		if sk, _ := item[attrSK].(*types.AttributeValueMemberS); sk == nil || sk.Value != skHead {
 			return nil
 		}
@@ -270,7 +258,7 @@ func (s *Store) ListOutdials(ctx context.Context, customerID string, archived bo
 	for i, it := range items {
 		list[i] = (&it).outdial()
 		g.Go(func() error {
-			c, _, err := s.readCounts(gctx, it.ID, false, false, nil)
+			c, err := s.readCounts(gctx, it.ID, false, false, nil)
 			list[i].Counts, list[i].TargetCount = c, c.Total()
 			return err
 		})

@@ -11,10 +11,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 )
 
 // learnOwners reads the slots of range r of outdialID (one strongly
-// consistent Query) and records which ones other writers own.
+// consistent Query) and records which ones exist and which ones other
+// writers own. None may exist: the outdial is new (or deleted; taking a
+// slot tells, createSlot).
 func (s *Store) learnOwners(ctx context.Context, outdialID string, r slotRange, now time.Time) error {
 	res, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:              &s.table,
@@ -28,9 +31,7 @@ func (s *Store) learnOwners(ctx context.Context, outdialID string, r slotRange, 
 	if err != nil {
 		return classify("read count slots", err)
 	}
-	if len(res.Items) == 0 {
-		return errOutdialGone
-	}
+	exists := map[int]bool{}
 	others := map[int]time.Time{}
 	mine := map[int]bool{}
 	for _, item := range res.Items {
@@ -46,6 +47,7 @@ func (s *Store) learnOwners(ctx context.Context, outdialID string, r slotRange, 
 		if _, err := fmt.Sscanf(strings.TrimPrefix(it.SK, prefixSlot), "%d", &i); err != nil {
 			continue
 		}
+		exists[i] = true
 		until := time.UnixMilli(it.OwnUntil)
 		switch {
 		case it.Own == "" || !until.After(now):
@@ -55,7 +57,7 @@ func (s *Store) learnOwners(ctx context.Context, outdialID string, r slotRange, 
 			others[i] = until
 		}
 	}
-	s.slots.learnt(outdialID, r, others, mine, now)
+	s.slots.learnt(outdialID, r, exists, others, mine, now)
 	return nil
 }
 
@@ -84,13 +86,11 @@ func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (sl
 		if !sl.take || s.slots.owns(outdialID, sl.i) {
 			return sl, nil
 		}
-		if attempt == 4 {
-			// Others keep taking the slots picked: write one without
-			// taking it (its condition cannot fail for another owner).
-			sl.take = false
-			return sl, nil
-		}
-		if attempt >= 1 {
+		// Others keep taking the slots picked: write one that exists
+		// without taking it (its condition cannot fail for another
+		// owner).
+		shared := attempt >= 4 && !sl.create
+		if attempt >= 1 && !shared {
 			// The pick was taken: others are taking slots now. Let their
 			// writes land (a random pause), then learn who owns the range
 			// before picking again.
@@ -106,6 +106,25 @@ func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (sl
 			if !sl.take || s.slots.owns(outdialID, sl.i) {
 				return sl, nil
 			}
+			shared = attempt >= 4 && !sl.create
+		}
+		if shared {
+			sl.take = false
+			return sl, nil
+		}
+		if attempt >= 8 {
+			// Slots keep being made under this one's hands (a burst of
+			// writers on a new outdial): let the caller try again later.
+			s.slots.unused(outdialID, sl)
+			return slot{}, errSlotBusy
+		}
+		if sl.create {
+			done, err := s.createSlot(ctx, outdialID, sl, now)
+			if done || err != nil {
+				sl.create = false
+				return sl, err
+			}
+			continue
 		}
 		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &s.table, Key: slotKey(outdialID, sl.i),
@@ -122,10 +141,12 @@ func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (sl
 			return sl, nil
 		case errors.As(err, &ccf):
 			v, until := s.verdict(types.CancellationReason{Code: aws.String(reasonCondition), Item: ccf.Item}, now)
-			s.slots.release(outdialID, sl, v, until)
 			if v == slotGone {
-				return slot{}, errOutdialGone
+				// Not there: not made yet, or the outdial is deleted.
+				// Making it tells which.
+				v = slotMissing
 			}
+			s.slots.release(outdialID, sl, v, until)
 		case errors.As(err, new(*types.TransactionConflictException)):
 			// Another claimer's transaction holds it: it is theirs.
 			s.slots.release(outdialID, sl, slotConflict, time.Time{})
@@ -134,6 +155,59 @@ func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (sl
 			return sl, nil
 		}
 	}
+}
+
+// createSlot takes slot sl of outdialID by making it: one transaction
+// that checks that the outdial's head exists and puts the slot, zeroed
+// and owned by this store, unless it exists. A slot is made only while
+// its outdial exists, and DeleteOutdial deletes the slots after the head,
+// so no slot outlives its outdial. It reports whether the slot is this
+// store's now (done: made, or perhaps made with its answer lost, which the
+// transaction on it settles), or errOutdialGone; otherwise (made by
+// another writer first, a conflict) it has given sl back with what it
+// learnt, and the caller picks again.
+func (s *Store) createSlot(ctx context.Context, outdialID string, sl slot, now time.Time) (bool, error) {
+	item := slotKey(outdialID, sl.i)
+	for _, a := range []string{attrIdle, attrDialing, attrFinished, attrFailed, attrRetry} {
+		item[a] = avN(0)
+	}
+	item[attrOwner], item[attrOwnUntil] = avS(s.writeID), avN(now.Add(slotOwnership).UnixMilli())
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{ConditionCheck: &types.ConditionCheck{
+				TableName: &s.table, Key: headKey(outdialID),
+				ConditionExpression: aws.String("attribute_exists(PK)"),
+			}},
+			{Put: &types.Put{
+				TableName: &s.table, Item: item,
+				ConditionExpression:                 aws.String("attribute_not_exists(PK)"),
+				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			}},
+		},
+		ClientRequestToken: aws.String(uuid.NewString()),
+	})
+	reasons := cancellation(err)
+	switch {
+	case err == nil:
+		s.slots.took(outdialID, sl.i)
+		return true, nil
+	case len(reasons) != 2:
+		// No answer, or throttled: the transaction on the slot settles
+		// whether it exists (finish).
+		return true, nil
+	case code(reasons[0]) == reasonCondition:
+		s.slots.release(outdialID, sl, slotGone, time.Time{})
+		return false, errOutdialGone
+	case code(reasons[1]) == reasonCondition:
+		// Made by another writer first.
+		v, until := s.verdict(reasons[1], now)
+		s.slots.release(outdialID, sl, v, until)
+	case code(reasons[0]) == reasonConflict || code(reasons[1]) == reasonConflict:
+		s.slots.release(outdialID, sl, slotConflict, time.Time{})
+	default:
+		return true, nil
+	}
+	return false, nil
 }
 
 // slotUpdate returns the update adding d to slot s of outdialID: as its

@@ -33,7 +33,7 @@ func (s *Store) PurgeTargets(ctx context.Context, customerID, outdialID string) 
 	g, gctx := errgroup.WithContext(ctx)
 	for k := 0; k < Shards; k++ {
 		g.Go(func() error {
-			n, err := s.purgePartition(gctx, shardPK(outdialID, k), prefixTarget)
+			n, err := s.purgePartition(gctx, shardPK(outdialID, k), prefixTarget, false)
 			mu.Lock()
 			deleted += n
 			mu.Unlock()
@@ -41,7 +41,7 @@ func (s *Store) PurgeTargets(ctx context.Context, customerID, outdialID string) 
 		})
 	}
 	g.Go(func() error {
-		_, err := s.purgePartition(gctx, headPK(outdialID), prefixSlot)
+		_, err := s.purgePartition(gctx, headPK(outdialID), prefixSlot, false)
 		return err
 	})
 	err = g.Wait()
@@ -49,8 +49,9 @@ func (s *Store) PurgeTargets(ctx context.Context, customerID, outdialID string) 
 }
 
 // purgePartition deletes the items of partition pk whose sort key starts
-// with prefix, 25 per BatchWriteItem.
-func (s *Store) purgePartition(ctx context.Context, pk, prefix string) (int, error) {
+// with prefix, 25 per BatchWriteItem, read strongly consistently when
+// consistent is set.
+func (s *Store) purgePartition(ctx context.Context, pk, prefix string, consistent bool) (int, error) {
 	deleted := 0
 	in := &dynamodb.QueryInput{
 		TableName:              &s.table,
@@ -60,6 +61,7 @@ func (s *Store) purgePartition(ctx context.Context, pk, prefix string) (int, err
 		},
 		ProjectionExpression: aws.String("PK, SK"),
 		Limit:                aws.Int32(500),
+		ConsistentRead:       aws.Bool(consistent),
 	}
 	for {
 		res, err := s.db.Query(ctx, in)

@@ -22,6 +22,12 @@ import (
 // from their transactions conflicting. When every slot of its range is
 // owned by others, a writer writes one without taking it, and may then
 // conflict.
+//
+// A slot exists from its first take on: a new outdial has none, and the
+// first writer to take a slot makes it, in a transaction that checks that
+// the outdial's head exists (createSlot). A slot that does not exist is
+// free; a transaction on one finds it missing and asks the head whether
+// the outdial is deleted (finish).
 
 // slotOwnership is how long a slot stays a writer's after its last write.
 const slotOwnership = time.Minute
@@ -64,6 +70,7 @@ var (
 type slot struct {
 	i      int
 	take   bool // write it as its owner (false: shared, every slot is owned by others)
+	create bool // it does not exist yet: taking it makes it (takeSlot)
 	marked bool // take marked it busy (so giving it back clears that)
 }
 
@@ -79,6 +86,7 @@ type outdialSlots struct {
 	owned   map[int]bool      // slots this store owns (as of its last write)
 	busy    map[int]bool      // slots a transaction of this store is writing now
 	avoid   map[int]time.Time // slots owned by another writer (or in conflict) until then
+	missing map[int]bool      // slots that did not exist when last read or written
 	learned time.Time         // when the owners of the claim slots were last read
 }
 
@@ -102,15 +110,17 @@ func (p *slotPool) at(outdialID string) *outdialSlots {
 				}
 			}
 		}
-		o = &outdialSlots{owned: map[int]bool{}, busy: map[int]bool{}, avoid: map[int]time.Time{}}
+		o = &outdialSlots{owned: map[int]bool{}, busy: map[int]bool{}, avoid: map[int]time.Time{}, missing: map[int]bool{}}
 		p.outdials[outdialID] = o
 	}
 	return o
 }
 
 // take picks a slot of r for a transaction on outdialID: a slot this store
-// owns and is not using, else a random free one (to be taken), else, when
-// others own them all, a random one not in use here (shared).
+// owns and is not using, else a random free one that exists (to be taken),
+// else a random one that does not exist yet (to be made, create), else,
+// when others own them all, a random existing one not in use here
+// (shared).
 func (p *slotPool) take(outdialID string, now time.Time, r slotRange) slot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -126,14 +136,22 @@ func (p *slotPool) take(outdialID string, now time.Time, r slotRange) slot {
 		o.busy[owned[0]] = true
 		return slot{i: owned[0], take: true, marked: true}
 	}
-	var free, notBusy []int
+	var free, absent, notBusy []int
 	for i := r.lo; i < r.hi; i++ {
 		if o.busy[i] {
 			continue
 		}
-		notBusy = append(notBusy, i)
-		if until, ok := o.avoid[i]; !ok || now.After(until) {
+		if until, ok := o.avoid[i]; ok && !now.After(until) {
+			if !o.missing[i] {
+				notBusy = append(notBusy, i)
+			}
+			continue
+		}
+		if o.missing[i] {
+			absent = append(absent, i)
+		} else {
 			free = append(free, i)
+			notBusy = append(notBusy, i)
 		}
 	}
 	switch {
@@ -141,6 +159,10 @@ func (p *slotPool) take(outdialID string, now time.Time, r slotRange) slot {
 		i := free[mrand.IntN(len(free))]
 		o.busy[i] = true
 		return slot{i: i, take: true, marked: true}
+	case len(absent) > 0:
+		i := absent[mrand.IntN(len(absent))]
+		o.busy[i] = true
+		return slot{i: i, take: true, create: true, marked: true}
 	case len(notBusy) > 0:
 		i := notBusy[mrand.IntN(len(notBusy))]
 		o.busy[i] = true
@@ -158,7 +180,8 @@ const (
 	slotFine                        // cancelled for other items; the slot was fine
 	slotTaken                       // another writer owns it (until the time given)
 	slotConflict                    // another transaction held it
-	slotGone                        // it does not exist: the outdial is deleted
+	slotGone                        // the outdial is deleted (or, from verdict, the slot does not exist)
+	slotMissing                     // the slot does not exist, the outdial does
 	slotUnknown                     // no answer (timeout, throttling of the whole request)
 )
 
@@ -175,9 +198,14 @@ func (p *slotPool) release(outdialID string, s slot, v slotVerdict, until time.T
 		if s.take {
 			o.owned[s.i] = true
 		}
+		delete(o.missing, s.i)
 	case slotTaken:
 		delete(o.owned, s.i)
+		delete(o.missing, s.i)
 		o.avoid[s.i] = until
+	case slotMissing:
+		delete(o.owned, s.i)
+		o.missing[s.i] = true
 	case slotConflict:
 		if !o.owned[s.i] {
 			o.avoid[s.i] = time.Now().Add(2 * time.Second)
@@ -194,15 +222,22 @@ func (p *slotPool) took(outdialID string, i int) {
 	defer p.mu.Unlock()
 	if o := p.outdials[outdialID]; o != nil {
 		o.owned[i] = true
+		delete(o.missing, i)
 	}
 }
 
-// learnt records who owns the slots of r, as read at now.
-func (p *slotPool) learnt(outdialID string, r slotRange, others map[int]time.Time, mine map[int]bool, now time.Time) {
+// learnt records which slots of r exist and who owns them, as read at now.
+func (p *slotPool) learnt(outdialID string, r slotRange, exists map[int]bool, others map[int]time.Time, mine map[int]bool, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	o := p.at(outdialID)
 	for i := r.lo; i < r.hi; i++ {
+		if exists[i] {
+			delete(o.missing, i)
+		} else if !o.busy[i] {
+			o.missing[i] = true
+			delete(o.owned, i)
+		}
 		if until, ok := others[i]; ok {
 			o.avoid[i] = until
 			delete(o.owned, i)

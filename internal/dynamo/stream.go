@@ -439,9 +439,9 @@ func (s *Store) MarkCompleted(ctx context.Context, outdialID string) (*outdial.O
 // The same token completes again: a redelivered stream batch publishes
 // the same event (its id is the token), which receivers dedupe.
 func (s *Store) MarkCompletedAs(ctx context.Context, outdialID, token string) (*outdial.Outdial, error) {
-	counts, slots, err := s.readCounts(ctx, outdialID, true, false, nil)
-	if err != nil || slots == 0 || !finished(counts) {
-		return nil, err // slots == 0: deleted
+	counts, err := s.readCounts(ctx, outdialID, true, false, nil)
+	if err != nil || !finished(counts) {
+		return nil, err // no slots (none made yet, or deleted): no targets
 	}
 	res, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: headKey(outdialID),
@@ -466,7 +466,7 @@ func (s *Store) MarkCompletedAs(ctx context.Context, outdialID, token string) (*
 	}
 	// Work that appeared since the first read (an import whose MarkActive
 	// found done unset) shows now.
-	counts, _, err = s.readCounts(ctx, outdialID, true, false, nil)
+	counts, err = s.readCounts(ctx, outdialID, true, false, nil)
 	if err != nil || !finished(counts) {
 		if cerr := s.ClearCompleted(context.WithoutCancel(ctx), outdialID, token); cerr != nil && err == nil {
 			err = cerr
@@ -504,7 +504,7 @@ func (s *Store) ClearCompleted(ctx context.Context, outdialID, token string) err
 // CountsOf reads an outdial's counts with an eventually consistent Query
 // of its slots (as a list page does: they may lag by about a second).
 func (s *Store) CountsOf(ctx context.Context, outdialID string) (outdial.Counts, error) {
-	c, _, err := s.readCounts(ctx, outdialID, false, false, nil)
+	c, err := s.readCounts(ctx, outdialID, false, false, nil)
 	return c, err
 }
 

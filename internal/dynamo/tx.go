@@ -17,8 +17,8 @@ import (
 // (counts.go), prepared once so that it can be sent again unchanged.
 
 var (
-	// errOutdialGone: the transaction's count slot does not exist, so the
-	// outdial is deleted.
+	// errOutdialGone: the outdial is deleted (its head and count slots
+	// are gone).
 	errOutdialGone = errors.New("the outdial is deleted")
 	// errSlotBusy: the transaction was cancelled only because of its count
 	// slot (owned by another writer, or held by another transaction);
@@ -128,7 +128,7 @@ func (s *Store) run(ctx context.Context, tx *countedTx) error {
 		}
 		_, err = s.db.TransactWriteItems(ctx, tx.in)
 	}
-	return s.finish(tx, err)
+	return s.finish(ctx, tx, err)
 }
 
 // transact sends a transaction that moves no target (an outdial's own
@@ -148,8 +148,11 @@ func (s *Store) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInp
 
 // finish releases tx's slot, records what the answer err says of it, and
 // returns nil (applied), errOutdialGone, errSlotBusy, a *cancelledError, or
-// err itself.
-func (s *Store) finish(tx *countedTx, err error) error {
+// err itself. A slot that does not exist is asked about at the head: the
+// outdial is deleted, or nobody has made that slot yet (a write that
+// shares a slot, or a claim's next transaction, picked one without taking
+// it first), which makes the next attempt take another.
+func (s *Store) finish(ctx context.Context, tx *countedTx, err error) error {
 	if err == nil {
 		s.slots.release(tx.outdialID, tx.slot, slotWritten, time.Time{})
 		return nil
@@ -160,6 +163,15 @@ func (s *Store) finish(tx *countedTx, err error) error {
 		return err
 	}
 	v, until := s.verdict(reasons[tx.n], tx.now)
+	if v == slotGone {
+		head, herr := s.readHead(ctx, tx.outdialID)
+		switch {
+		case herr != nil:
+			v = slotUnknown // not applied; the next attempt asks again
+		case head != nil:
+			v = slotMissing
+		}
+	}
 	s.slots.release(tx.outdialID, tx.slot, v, until)
 	if v == slotGone {
 		return errOutdialGone
@@ -173,7 +185,7 @@ func (s *Store) finish(tx *countedTx, err error) error {
 	if v == slotUnknown && transient(reasons[tx.n]) {
 		return errSlotThrottled
 	}
-	if v == slotUnknown {
+	if v == slotUnknown && code(reasons[tx.n]) != reasonCondition {
 		return err
 	}
 	return errSlotBusy
