@@ -13,14 +13,17 @@ import (
 // wantActions lists, for each function, exactly the DynamoDB actions its
 // store calls need on the table (internal/dynamo); the index may only be
 // queried, by the functions of wantIndex. Every writer of counts reads the
-// owners of the count slots (Query) and takes one (UpdateItem).
+// owners of the count slots (Query) and takes one (UpdateItem), or makes
+// it (a transaction of a ConditionCheck of the head, ConditionCheckItem,
+// and a Put, PutItem), and reads the head (GetItem) when a slot it wrote
+// was missing.
 // A TransactWriteItems call is authorised per item (Put -> PutItem, Update
 // -> UpdateItem, Delete -> DeleteItem); IAM has no TransactWriteItems
 // action, and ReturnValuesOnConditionCheckFailure needs none. Functions
 // missing here are held to the general rules of TestLeastPrivilege only.
 var wantActions = map[string][]string{
 	"authorizer":     nil,
-	"create-outdial": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
+	"create-outdial": {"dynamodb:PutItem"},
 	// The customer's partition, then each row's count slots.
 	"list-outdials": {"dynamodb:Query"},
 	// Head and count slots: one Query of the outdial's partition.
@@ -42,24 +45,25 @@ var wantActions = map[string][]string{
 	// transactions of Puts and a slot Update; the API reads back a
 	// duplicate single target (GetTarget: BatchGetItem) and checks the
 	// outdial of an all-rejected import (GetOutdial: Query).
-	"add-targets":   {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+	"add-targets":   {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"},
 	"list-targets":  {"dynamodb:GetItem", "dynamodb:Query"},
 	"get-target":    {"dynamodb:BatchGetItem"},
-	"delete-target": {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+	"delete-target": {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"},
 	// The outdial (GetItem), the matching targets (table or GSI1 status
 	// partitions), transactions of Deletes and a slot Update (the slots'
 	// owners: Query), targets read again (BatchGetItem).
-	"delete-targets": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:UpdateItem"},
+	"delete-targets": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"},
 	// The head (GetItem), the suppression list (one BatchGetItem per
 	// claim), the lease registration (PutItem), due targets (GSI1),
 	// transactions of Updates.
-	"claim-targets": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+	"claim-targets": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"},
 	// The suppression list: which addresses are listed (BatchGetItem),
-	// writes and deletes in batches (BatchWriteItem), pages (Query).
+	// writes and deletes in batches (BatchWriteItem), pages (the list
+	// marker, GetItem, then Query).
 	"add-suppressions":    {"dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"},
 	"check-suppressions":  {"dynamodb:GetItem", "dynamodb:BatchGetItem"},
 	"delete-suppressions": {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
-	"list-suppressions":   {"dynamodb:Query"},
+	"list-suppressions":   {"dynamodb:GetItem", "dynamodb:Query"},
 	// Webhooks (issue 15): one item per customer.
 	"put-webhook":    {"dynamodb:UpdateItem"},
 	"get-webhook":    {"dynamodb:GetItem"},
@@ -71,11 +75,11 @@ var wantActions = map[string][]string{
 	"deliver-webhooks": {"dynamodb:GetItem"},
 	// Transactions of Updates, a count slot taken after reading the
 	// slots' owners (Query).
-	"process-outcomes": {"dynamodb:UpdateItem", "dynamodb:Query"},
+	"process-outcomes": {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"},
 	"purge-targets":    {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchWriteItem"},
 	// The cursor (GetItem, PutItem), registrations (Query), expired leases
 	// (GSI1), transactions of Updates, registrations done (BatchWriteItem).
-	"expire-leases": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"},
+	"expire-leases": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"},
 }
 
 // wantIndex are the functions whose store calls query GSI1; only they may
