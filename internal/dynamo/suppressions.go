@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -186,8 +189,15 @@ func (s *Store) AddSuppressions(ctx context.Context, customerID string, keys []s
 	}
 	if len(reqs) > 0 {
 		// The marker first: a claim that finds an entry found the marker
-		// before it (Suppressed reads the marker, then the entries).
-		if err := s.markListed(ctx, customerID, now); err != nil {
+		// before it (Suppressed reads the marker, then the entries), and
+		// a list that finds it names the entry's bucket.
+		buckets := map[int]bool{}
+		for _, k := range uniq {
+			if !found[k] {
+				buckets[SuppressionBucket(k)] = true
+			}
+		}
+		if err := s.markListed(ctx, customerID, now, buckets); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -200,25 +210,87 @@ func (s *Store) AddSuppressions(ctx context.Context, customerID string, keys []s
 // The list marker says a customer has (or had) a suppression list: it is
 // written before the first entry and never removed, so Suppressed skips
 // the batched read, which DynamoDB charges 1 RCU per key asked, for the
-// customers who never listed an address.
-const skSuppMarker = "#LIST"
+// customers who never listed an address. It also holds the buckets that
+// have had entries (bk, a number set, added to before the entries are
+// written and never taken from), so that a list reads only those: one
+// GetItem for a customer without a list, instead of 16 Queries.
+const (
+	skSuppMarker     = "#LIST"
+	attrSuppBuckets  = "bk"
+	suppMarkerNoList = "attribute_not_exists(PK) OR attribute_exists(" + attrSuppBuckets + ")"
+)
 
 func suppressionMarkerKey(customerID string) map[string]types.AttributeValue {
 	return key(prefixSuppression+customerID, skSuppMarker)
 }
 
-// markListed writes the customer's list marker (once).
-func (s *Store) markListed(ctx context.Context, customerID, now string) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: suppressionMarkerKey(customerID),
-		UpdateExpression:          aws.String("SET #t = :t, tm_create = if_not_exists(tm_create, :now)"),
-		ExpressionAttributeNames:  map[string]string{"#t": "type"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": avS("suppression_list"), ":now": avS(now)},
-	})
+// markListed writes the customer's list marker (once) and adds buckets to
+// its buckets. A marker written before markers kept buckets gets every
+// bucket (its entries may be in any).
+func (s *Store) markListed(ctx context.Context, customerID, now string, buckets map[int]bool) error {
+	update := func(buckets map[int]bool, cond string) error {
+		ns := make([]string, 0, len(buckets))
+		for b := range buckets {
+			ns = append(ns, strconv.Itoa(b))
+		}
+		sort.Strings(ns)
+		in := &dynamodb.UpdateItemInput{
+			TableName: &s.table, Key: suppressionMarkerKey(customerID),
+			UpdateExpression:         aws.String("SET #t = :t, tm_create = if_not_exists(tm_create, :now) ADD #bk :bk"),
+			ExpressionAttributeNames: map[string]string{"#t": "type", "#bk": attrSuppBuckets},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":t": avS("suppression_list"), ":now": avS(now), ":bk": &types.AttributeValueMemberNS{Value: ns},
+			},
+		}
+		if cond != "" {
+			in.ConditionExpression = aws.String(cond)
+		}
+		_, err := s.db.UpdateItem(ctx, in)
+		return err
+	}
+	err := update(buckets, suppMarkerNoList)
+	if isConditionFailed(err) {
+		all := map[int]bool{}
+		for b := range SuppressionBuckets {
+			all[b] = true
+		}
+		err = update(all, "")
+	}
 	if err != nil {
 		return classify("mark the suppression list", err)
 	}
 	return nil
+}
+
+// listedBuckets returns the buckets of the customer's list that may hold
+// entries, in order, from its marker (strongly consistent): none without
+// a marker, all of them for a marker without buckets.
+func (s *Store) listedBuckets(ctx context.Context, customerID string) ([]int, error) {
+	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: suppressionMarkerKey(customerID), ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("PK, #bk"), ExpressionAttributeNames: map[string]string{"#bk": attrSuppBuckets},
+	})
+	if err != nil {
+		return nil, classify("read the suppression list", err)
+	}
+	if res.Item == nil {
+		return nil, nil
+	}
+	var out []int
+	ns, ok := res.Item[attrSuppBuckets].(*types.AttributeValueMemberNS)
+	if !ok {
+		for b := range SuppressionBuckets {
+			out = append(out, b)
+		}
+		return out, nil
+	}
+	for _, v := range ns.Value {
+		if b, err := strconv.Atoi(v); err == nil && b >= 0 && b < SuppressionBuckets {
+			out = append(out, b)
+		}
+	}
+	sort.Ints(out)
+	return out, nil
 }
 
 // hasList reads the customer's list marker (strongly consistent).
@@ -323,6 +395,18 @@ func (s *Store) ListSuppressions(ctx context.Context, customerID string, p outdi
 	if err != nil {
 		return nil, "", err
 	}
+	// Only the buckets that have had entries (the marker's): none for a
+	// customer without a list.
+	buckets, err := s.listedBuckets(ctx, customerID)
+	if err != nil {
+		return nil, "", err
+	}
+	later := buckets[:0:0]
+	for _, b := range buckets {
+		if b > cur.Bucket {
+			later = append(later, b)
+		}
+	}
 	// The cursor's bucket first: the page of a large list fills there.
 	// Then the later buckets in waves of 1, 2, 4 and 8 read at once, each
 	// for what the page still needs, until the page is full: at most 5
@@ -330,17 +414,19 @@ func (s *Store) ListSuppressions(ctx context.Context, customerID string, p outdi
 	// most 8 requests at a time (the SDK keeps 10 idle connections to a
 	// host), and a wave reads at most its width times the need more than
 	// the page returns.
-	raw, err := s.suppressionBucket(ctx, customerID, cur.Bucket, cur.Address, size+1)
-	if err != nil {
-		return nil, "", err
+	var raw []map[string]types.AttributeValue
+	if cur.Address != "" || slices.Contains(buckets, cur.Bucket) {
+		if raw, err = s.suppressionBucket(ctx, customerID, cur.Bucket, cur.Address, size+1); err != nil {
+			return nil, "", err
+		}
 	}
-	for next, width := cur.Bucket+1, 1; next < SuppressionBuckets && len(raw) <= size; next, width = next+width, width*2 {
+	for next, width := 0, 1; next < len(later) && len(raw) <= size; next, width = next+width, width*2 {
 		need := size + 1 - len(raw)
-		wave := make([][]map[string]types.AttributeValue, min(width, SuppressionBuckets-next))
+		wave := make([][]map[string]types.AttributeValue, min(width, len(later)-next))
 		g, gctx := errgroup.WithContext(ctx)
 		for i := range wave {
 			g.Go(func() (err error) {
-				wave[i], err = s.suppressionBucket(gctx, customerID, next+i, "", need)
+				wave[i], err = s.suppressionBucket(gctx, customerID, later[next+i], "", need)
 				return err
 			})
 		}

@@ -421,3 +421,75 @@ func TestSuppressionsCustomerIsolation(t *testing.T) {
 		t.Errorf("customer a lists %d, want 20", len(list))
 	}
 }
+
+// TestSuppressionsListReadsOnlyBucketsWithEntries: a page reads the list
+// marker, then only the buckets that have had entries: a customer without
+// a list costs one GetItem, a list in three buckets three Queries. A
+// marker written before markers kept buckets makes a page read every
+// bucket, and the next add keeps it so, so that older entries stay
+// listed.
+func TestSuppressionsListReadsOnlyBucketsWithEntries(t *testing.T) {
+	h := newSuppressionHarness(t)
+	page := func(cust string) ([]outdial.Suppression, map[string]int) {
+		t.Helper()
+		before := h.db.snapshot()
+		list, next, err := h.store.ListSuppressions(h.ctx, cust, outdial.Page{Size: 100})
+		if err != nil || next != "" {
+			t.Fatalf("ListSuppressions: %v, next %q", err, next)
+		}
+		after := h.db.snapshot()
+		return list, map[string]int{"GetItem": after["GetItem"] - before["GetItem"], "Query": after["Query"] - before["Query"]}
+	}
+
+	cust := h.customer()
+	if list, got := page(cust); len(list) != 0 || got["GetItem"] != 1 || got["Query"] != 0 {
+		t.Errorf("no list: %d entries, requests %v; want none, 1 GetItem and no Query", len(list), got)
+	}
+	// Three addresses in three different buckets.
+	var keys []string
+	buckets := map[int]bool{}
+	for n := 0; len(keys) < 3; n++ {
+		k := telKeys(n, n+1)[0]
+		if b := dynamo.SuppressionBucket(k); !buckets[b] {
+			buckets[b] = true
+			keys = append(keys, k)
+		}
+	}
+	h.add(cust, keys)
+	if list, got := page(cust); len(list) != 3 || got["GetItem"] != 1 || got["Query"] != 3 {
+		t.Errorf("a list in 3 buckets: %d entries, requests %v; want 3, 1 GetItem and 3 Queries", len(list), got)
+	}
+	// Deleted entries leave their buckets read (the marker only grows).
+	if _, err := h.store.DeleteSuppressions(h.ctx, cust, keys); err != nil {
+		t.Fatal(err)
+	}
+	if list, got := page(cust); len(list) != 0 || got["Query"] != 3 {
+		t.Errorf("an emptied list: %d entries, requests %v; want none and 3 Queries", len(list), got)
+	}
+
+	// An older marker (no buckets) over entries in two buckets.
+	old := h.customer()
+	for _, k := range keys[:2] {
+		if _, err := h.client.PutItem(h.ctx, &dynamodb.PutItemInput{TableName: &h.table, Item: map[string]types.AttributeValue{
+			"PK":   &types.AttributeValueMemberS{Value: fmt.Sprintf("SUPP#%s#%02d", old, dynamo.SuppressionBucket(k))},
+			"SK":   &types.AttributeValueMemberS{Value: "A#" + k},
+			"type": &types.AttributeValueMemberS{Value: "suppression"}, "address": &types.AttributeValueMemberS{Value: k},
+			"tm_create": &types.AttributeValueMemberS{Value: "2026-12-01T00:00:00Z"},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.client.PutItem(h.ctx, &dynamodb.PutItemInput{TableName: &h.table, Item: map[string]types.AttributeValue{
+		"PK": &types.AttributeValueMemberS{Value: "SUPP#" + old}, "SK": &types.AttributeValueMemberS{Value: "#LIST"},
+		"type": &types.AttributeValueMemberS{Value: "suppression_list"}, "tm_create": &types.AttributeValueMemberS{Value: "2026-12-01T00:00:00Z"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if list, got := page(old); len(list) != 2 || got["Query"] != dynamo.SuppressionBuckets {
+		t.Errorf("an older marker: %d entries, requests %v; want 2 and %d Queries", len(list), got, dynamo.SuppressionBuckets)
+	}
+	h.add(old, keys[2:])
+	if list, got := page(old); len(list) != 3 || got["Query"] != dynamo.SuppressionBuckets {
+		t.Errorf("an older marker after an add: %d entries, requests %v; want 3 and %d Queries", len(list), got, dynamo.SuppressionBuckets)
+	}
+}
