@@ -24,8 +24,8 @@ import (
 // conflict.
 //
 // A slot exists from its first take on: a new outdial has none, and the
-// first writer to take a slot makes it, in a transaction that checks that
-// the outdial's head exists (createSlot). A slot that does not exist is
+// first writer to take a slot makes it, with a conditional put between two
+// reads of the outdial's head (createSlot). A slot that does not exist is
 // free; a transaction on one finds it missing and asks the head whether
 // the outdial is deleted (finish).
 

@@ -3,7 +3,9 @@ package dynamo_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,11 +145,12 @@ func TestAVanishedCountSlotIsMadeAgain(t *testing.T) {
 
 // TestSlotsMadeWhileTheOutdialIsDeleted runs twelve writers (twelve
 // stores, each making its own slot) importing into a new outdial through
-// the DynamoDB double, whose locks turn overlapping transactions into
-// TransactionConflict as DynamoDB does, while the outdial is deleted:
-// every import either went through before the delete or was refused as
-// not found, and no count slot is left once the delete has returned and
-// the writers have stopped.
+// the DynamoDB double, whose locks turn overlapping transactions and
+// writes into TransactionConflict as DynamoDB does, while the outdial is
+// deleted: every import either went through or was refused as not found,
+// and once the writers have stopped and the purge the delete queues has
+// run, neither a count slot nor a target is left. (A slot put after the
+// delete read the slots is not used: its writer reads the head again.)
 func TestSlotsMadeWhileTheOutdialIsDeleted(t *testing.T) {
 	base, table := dynamotest.Table(t)
 	d := ddbdouble.New(nil, ddbdouble.DefaultConfig())
@@ -164,19 +167,30 @@ func TestSlotsMadeWhileTheOutdialIsDeleted(t *testing.T) {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
-		errs := make(chan error, 100)
+		errs := make(chan error, 20)
 		start := make(chan struct{})
+		var imported atomic.Int64
+		var deleted atomic.Bool
+		first := make(chan struct{})
+		var once sync.Once
 		for w := range 12 {
 			s := dynamo.New(client, table)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				<-start
-				for i := range 4 {
-					nt := &outdial.NewTarget{Destinations: []outdial.TargetDestination{telDest(round*1000+w*10+i, 1)}}
+				// Until the outdial is gone (at most 200 imports).
+				for i := range 200 {
+					nt := &outdial.NewTarget{Destinations: []outdial.TargetDestination{telDest(round*10000+w*200+i, 1)}}
+					late := deleted.Load()
 					_, err := s.AddTargets(ctx, cust, o.ID, uuid.NewString(), []*outdial.NewTarget{nt})
 					switch code := outdial.ErrorCode(err); {
+					case err == nil && late:
+						errs <- fmt.Errorf("writer %d: an import begun after the delete returned went through", w)
+						return
 					case err == nil:
+						imported.Add(1)
+						once.Do(func() { close(first) })
 					case code == outdial.ECodeNotFound:
 						return
 					case code == outdial.ECodeUnavailable:
@@ -189,7 +203,10 @@ func TestSlotsMadeWhileTheOutdialIsDeleted(t *testing.T) {
 			}()
 		}
 		close(start)
-		time.Sleep(time.Duration(round*15) * time.Millisecond)
+		// The delete while the writers are at it: after the first import,
+		// and later each round (more writers have made their slots).
+		<-first
+		time.Sleep(time.Duration(round*20) * time.Millisecond)
 		var derr error
 		for {
 			_, derr = dynamo.New(client, table).DeleteOutdial(ctx, cust, o.ID, nil)
@@ -200,17 +217,74 @@ func TestSlotsMadeWhileTheOutdialIsDeleted(t *testing.T) {
 		if derr != nil {
 			t.Fatalf("round %d: delete: %v", round, derr)
 		}
-		if n := len(slotItems(t, base, table, o.ID)); n != 0 {
-			t.Errorf("round %d: %d count slots once the delete returned, want none", round, n)
-		}
+		deleted.Store(true)
 		wg.Wait()
 		close(errs)
 		for err := range errs {
 			t.Errorf("round %d: %v", round, err)
 		}
+		left, err := dynamo.New(client, table).PurgeTargets(ctx, cust, o.ID)
+		if err != nil {
+			t.Fatalf("round %d: purge: %v", round, err)
+		}
 		if n := len(slotItems(t, base, table, o.ID)); n != 0 {
-			t.Errorf("round %d: %d count slots once the writers stopped, want none", round, n)
+			t.Errorf("round %d: %d count slots after the purge, want none", round, n)
+		}
+		if again, err := dynamo.New(client, table).PurgeTargets(ctx, cust, o.ID); err != nil || again != 0 {
+			t.Errorf("round %d: a second purge deleted %d targets (%v), want none: the first left some", round, again, err)
+		}
+		t.Logf("round %d: %d imports went through, the purge deleted %d targets", round, imported.Load(), left)
+		if int64(left) != imported.Load() {
+			t.Errorf("round %d: the purge deleted %d targets, want the %d imported", round, left, imported.Load())
 		}
 	}
 	t.Logf("double: %+v", d.Stats(""))
+}
+
+// TestASlotPutAfterTheDeleteIsNotUsed: the outdial is deleted while a
+// writer's put of a new slot is on its way (after the writer read the
+// head, before DynamoDB serves the put, so after the delete read the
+// slots): the writer reads the head again, answers not found and writes
+// no target; the purge then leaves nothing.
+func TestASlotPutAfterTheDeleteIsNotUsed(t *testing.T) {
+	base, table := dynamotest.Table(t)
+	ctx := context.Background()
+	cust := uuid.NewString()
+	id, _ := uuid.NewV7()
+	now := time.Now()
+	o := &outdial.Outdial{ID: id.String(), CustomerID: cust, Name: "deleted under a put", RetryPolicy: outdial.DefaultRetryPolicy(),
+		TMCreate: outdial.Time{Time: now}, TMUpdate: outdial.Time{Time: now}}
+	if err := dynamo.New(base, table).CreateOutdial(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	fired := false
+	d := ddbdouble.New(nil, ddbdouble.Config{Observe: func(op string, body []byte) {
+		if op == "PutItem" && strings.Contains(string(body), `"#C#`) {
+			once.Do(func() {
+				fired = true
+				if _, err := dynamo.New(base, table).DeleteOutdial(ctx, cust, o.ID, nil); err != nil {
+					t.Errorf("delete: %v", err)
+				}
+			})
+		}
+	}})
+	writer := dynamo.New(dynamotest.Through(base, d), table)
+	_, err := writer.AddTargets(ctx, cust, o.ID, uuid.NewString(), []*outdial.NewTarget{{Destinations: []outdial.TargetDestination{telDest(1, 1)}}})
+	if !fired {
+		t.Fatal("the writer put no count slot")
+	}
+	if outdial.ErrorCode(err) != outdial.ECodeNotFound {
+		t.Errorf("import: %v, want not found", err)
+	}
+	if n := len(slotItems(t, base, table, o.ID)); n != 1 {
+		t.Errorf("%d count slots before the purge, want the 1 put after the delete", n)
+	}
+	purged, err := dynamo.New(base, table).PurgeTargets(ctx, cust, o.ID)
+	if err != nil || purged != 0 {
+		t.Errorf("purge: %d targets, %v; want none written", purged, err)
+	}
+	if n := len(slotItems(t, base, table, o.ID)); n != 0 {
+		t.Errorf("%d count slots after the purge, want none", n)
+	}
 }

@@ -14,9 +14,8 @@ import (
 // store calls need on the table (internal/dynamo); the index may only be
 // queried, by the functions of wantIndex. Every writer of counts reads the
 // owners of the count slots (Query) and takes one (UpdateItem), or makes
-// it (a transaction of a ConditionCheck of the head, ConditionCheckItem,
-// and a Put, PutItem), and reads the head (GetItem) when a slot it wrote
-// was missing.
+// it (a PutItem between two reads of the head, GetItem), and reads the
+// head when a slot it wrote was missing.
 // A TransactWriteItems call is authorised per item (Put -> PutItem, Update
 // -> UpdateItem, Delete -> DeleteItem); IAM has no TransactWriteItems
 // action, and ReturnValuesOnConditionCheckFailure needs none. Functions
@@ -45,18 +44,18 @@ var wantActions = map[string][]string{
 	// transactions of Puts and a slot Update; the API reads back a
 	// duplicate single target (GetTarget: BatchGetItem) and checks the
 	// outdial of an all-rejected import (GetOutdial: Query).
-	"add-targets":   {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"},
+	"add-targets":   {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
 	"list-targets":  {"dynamodb:GetItem", "dynamodb:Query"},
 	"get-target":    {"dynamodb:BatchGetItem"},
-	"delete-target": {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"},
+	"delete-target": {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:GetItem"},
 	// The outdial (GetItem), the matching targets (table or GSI1 status
 	// partitions), transactions of Deletes and a slot Update (the slots'
 	// owners: Query), targets read again (BatchGetItem).
-	"delete-targets": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"},
+	"delete-targets": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:PutItem"},
 	// The head (GetItem), the suppression list (one BatchGetItem per
 	// claim), the lease registration (PutItem), due targets (GSI1),
 	// transactions of Updates.
-	"claim-targets": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"},
+	"claim-targets": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
 	// The suppression list: which addresses are listed (BatchGetItem),
 	// writes and deletes in batches (BatchWriteItem), pages (the list
 	// marker, GetItem, then Query).
@@ -75,11 +74,11 @@ var wantActions = map[string][]string{
 	"deliver-webhooks": {"dynamodb:GetItem"},
 	// Transactions of Updates, a count slot taken after reading the
 	// slots' owners (Query).
-	"process-outcomes": {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:GetItem"},
+	"process-outcomes": {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:GetItem"},
 	"purge-targets":    {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchWriteItem"},
 	// The cursor (GetItem, PutItem), registrations (Query), expired leases
 	// (GSI1), transactions of Updates, registrations done (BatchWriteItem).
-	"expire-leases": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem"},
+	"expire-leases": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"},
 }
 
 // wantIndex are the functions whose store calls query GSI1; only they may
@@ -100,7 +99,7 @@ var (
 var samDynamoDBPolicies = map[string][]string{
 	"DynamoDBReadPolicy": {"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:DescribeTable"},
 	"DynamoDBCrudPolicy": {"dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:Query",
-		"dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:ConditionCheckItem"},
+		"dynamodb:UpdateItem", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem", "dynamodb:DescribeTable"},
 	"DynamoDBWritePolicy":             {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"},
 	"DynamoDBReconfigurePolicy":       {"dynamodb:UpdateTable"},
 	"DynamoDBStreamReadPolicy":        {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"},
