@@ -754,8 +754,11 @@ func faultRoutes() []faultRoute {
 	for _, k := range faultWriteKinds {
 		claimAnswers["UpdateItem/"+string(k)] = faultAnswer{[]int{http.StatusOK}, "taking the claim slot ahead is best effort: the claim's transaction settles it"}
 	}
-	// Every writer takes its count slot ahead the same way (takeSlot).
-	slotAnswers := map[string]faultAnswer{}
+	// Every writer takes its count slot ahead the same way (takeSlot), or
+	// makes it (a PutItem, createSlot).
+	slotAnswers := map[string]faultAnswer{
+		"PutItem/lost_reply": {[]int{http.StatusOK}, "a count slot made with its reply lost: the head is read again, and the transaction on the slot settles whether it exists"},
+	}
 	for _, k := range faultWriteKinds {
 		slotAnswers["UpdateItem/"+string(k)] = faultAnswer{[]int{http.StatusOK}, "taking the count slot ahead is best effort: the transaction settles it"}
 	}
@@ -772,11 +775,10 @@ func faultRoutes() []faultRoute {
 			fixture: "create-outdial",
 			setup:   func(e *faultEnv) {},
 			after: func(e *faultEnv, op string, k faultKind, _ snapshot, _ apigw.Response) {
-				// Nothing or the whole outdial (head and list copy, after
-				// its count slots): a transaction is never half-written. A
-				// lost reply is sent again with the same token (the
-				// outdial's id): it is created once. Slots written before
-				// a failure are unreachable (the outdial's id is new).
+				// Nothing or the whole outdial (head and list copy; its
+				// count slots are made by its writers): a transaction is
+				// never half-written. A lost reply is sent again with the
+				// same token (the outdial's id): it is created once.
 				list := e.outdials()
 				want := 0
 				if op == "TransactWriteItems" && k == faultLostReply {

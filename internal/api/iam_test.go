@@ -58,10 +58,9 @@ import (
 // Each step requires the calls that make it that path (iamStep.want, and
 // wantSlot: a count slot item was put), so that a change of the store
 // that stops taking it shows here rather than leaving it unchecked. A
-// count slot is required to be made, not made in one given way: with a
-// transaction of a ConditionCheck of the head and a Put of the slot
-// (ConditionCheckItem, PutItem) or otherwise, whatever actions making it
-// takes are the ones checked against the grants.
+// count slot is required to be made, not made in one given way: whatever
+// actions making it takes (today a PutItem between two GetItems of the
+// head) are the ones checked against the grants.
 func TestIAMGrantsCoverCalls(t *testing.T) {
 	t.Parallel()
 	tab := newFaultTable(t)

@@ -13,7 +13,8 @@ import (
 // (ddbdouble.Config{NoConflicts: true}: no latency, locks or budgets): the
 // requests sent through it by operation (its Stats), and the queries by the
 // kind of partition they read ("Query:dialing" for GSI1's dialing
-// partitions, "Query:idle", "Query:SWEEP" for lease registrations). Give
+// partitions, "Query:idle", "Query:SWEEP" for lease registrations), and
+// the puts of count slots ("PutItem:slot", a writer making one). Give
 // the store a client through it: dialOptions.double, or dynamotest.Through.
 type requestCounter struct {
 	*ddbdouble.Double
@@ -27,8 +28,19 @@ func newRequestCounter() *requestCounter {
 	return c
 }
 
-// observe counts a query by the partition its :pk names.
+// observe counts a query by the partition its :pk names, and a put of a
+// count slot.
 func (c *requestCounter) observe(op string, body []byte) {
+	if op == "PutItem" {
+		var p struct{ Item map[string]struct{ S string } }
+		_ = json.Unmarshal(body, &p)
+		if strings.HasPrefix(p.Item["SK"].S, "#C#") {
+			c.mu.Lock()
+			c.queries["PutItem:slot"]++
+			c.mu.Unlock()
+		}
+		return
+	}
 	if op != "Query" {
 		return
 	}

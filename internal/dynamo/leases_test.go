@@ -258,8 +258,10 @@ func TestClaimsRegisterOncePerMinute(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		e.claim(2, time.Minute)
 	}
-	if got := db.since(before)["PutItem"]; got != 2 { // the cursor, once, and one registration
-		t.Errorf("5 claims in one minute wrote %d items, want 2 (cursor, registration)", got)
+	// The cursor, once, and one registration; and the claim slot the
+	// first claim made.
+	if got := db.since(before); got["PutItem"]-got["PutItem:slot"] != 2 || got["PutItem:slot"] != 1 {
+		t.Errorf("5 claims in one minute wrote %d items, %d of them count slots; want 2 (cursor, registration) and 1 slot", got["PutItem"], got["PutItem:slot"])
 	}
 	e.clock.Advance(time.Minute)
 	before = db.snapshot()
