@@ -119,9 +119,12 @@ func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (sl
 		}
 		if sl.create {
 			done, err := s.createSlot(ctx, outdialID, sl, now)
-			if done || err != nil {
+			if err != nil {
+				return slot{}, err // sl given back
+			}
+			if done {
 				sl.create = false
-				return sl, err
+				return sl, nil
 			}
 			continue
 		}
