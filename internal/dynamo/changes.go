@@ -159,10 +159,10 @@ func (s *Store) DeleteOutdial(ctx context.Context, customerID, id string, before
 		}
 	}
 	s.owners.forget(id)
-	// The count slots that exist, read after the head is gone, when no
-	// more can be made (createSlot checks the head). The outdial is
-	// deleted already: should this fail, the purge queued in before
-	// deletes the slots left.
+	// The count slots that exist, read after the head is gone: a slot put
+	// later is not used (its writer reads the head after the put,
+	// createSlot). The outdial is deleted already: should this fail, the
+	// purge queued in before deletes the slots left.
 	_, _ = s.purgePartition(ctx, headPK(id), prefixSlot, true)
 	return o, nil
 }

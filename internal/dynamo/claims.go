@@ -285,8 +285,9 @@ func (s *Store) claimChunk(work, full context.Context, outdialID string, first *
 		if first != nil {
 			sl, first = *first, nil
 		} else if sl = s.slots.take(outdialID, s.now(), r); sl.create {
-			// Not made yet: make it first (the others are written as
-			// taken, the condition on the slot says whether they were).
+			// Not made yet: make it first (takeSlot). A slot that exists
+			// is taken in the transaction itself, whose condition on it
+			// says whether it was free.
 			s.slots.unused(outdialID, sl)
 			var err error
 			if sl, err = s.takeSlot(work, outdialID, r); err != nil {
