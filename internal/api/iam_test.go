@@ -21,8 +21,10 @@ import (
 	"github.com/outdial/outdial/internal/api/suppressions"
 	"github.com/outdial/outdial/internal/apigw"
 	"github.com/outdial/outdial/internal/ddbdouble"
+	"github.com/outdial/outdial/internal/leases"
 	"github.com/outdial/outdial/internal/outcome"
 	"github.com/outdial/outdial/internal/outdial"
+	"github.com/outdial/outdial/internal/purge"
 	"github.com/outdial/outdial/internal/samtemplate"
 )
 
@@ -50,8 +52,10 @@ import (
 // first count slot), a claim by a store that has not seen the outdial yet
 // (the claim's Query of GSI1, and a count slot of its own),
 // process-outcomes applying the claim's outcome (a count slot of its
-// own), and the suppression list checked, listed (the list marker read
-// with GetItem, then its buckets queried) and deleted from; and the
+// own), the suppression list checked, listed (the list marker read
+// with GetItem, then its buckets queried) and deleted from, targets
+// deleted by status (GSI1, a count slot made), the lease sweep, and the
+// purge after the outdial's delete; and the
 // writers that make a count slot (add-targets, claim-targets,
 // process-outcomes) while the outdial is being deleted.
 //
@@ -186,6 +190,45 @@ func TestIAMGrantsCoverCalls(t *testing.T) {
 		call(suppressionsOn(step.harness(e)).Delete, "delete suppressions", e.clean.event("delete-suppressions", e.cust, ""), &deleted)
 		if deleted.Deleted != 1 {
 			t.Errorf("deleted %d suppressions, want 1", deleted.Deleted)
+		}
+		step.check(t, pol, tab.name)
+
+		// Targets deleted by status, by a store that has not written the
+		// outdial: the status partition of GSI1, and a count slot made
+		// for the transaction.
+		step = &iamStep{function: "delete-targets", wantSlot: true, want: []iamNeed{{action: "dynamodb:Query", index: "GSI1"}, {action: "dynamodb:DeleteItem"}}}
+		dh := step.harness(e)
+		call(dh.h.DeleteTargets, "delete targets", e.req("delete-targets", `{"status": "finished"}`), &map[string]any{})
+		if tg := e.consistent(e.outdialID).targets[c.Target.ID]; tg != nil {
+			t.Errorf("the finished target %s is still there after delete-targets", c.Target.ID)
+		}
+		step.check(t, pol, tab.name)
+
+		// The lease sweep: its cursor and this minute's registrations (the
+		// claim's leases end later, so no lease is expired).
+		step = &iamStep{function: "expire-leases", want: []iamNeed{{action: "dynamodb:GetItem"}, {action: "dynamodb:Query"}, {action: "dynamodb:PutItem"}}}
+		sweeper := &leases.Sweeper{Store: step.harness(e).store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		sctx, cancel := context.WithTimeout(e.ctx, cleanCallTimeout)
+		if _, err := sweeper.Handle(sctx, nil); err != nil {
+			t.Errorf("expire-leases: %v", err)
+		}
+		cancel()
+		step.check(t, pol, tab.name)
+
+		// The outdial deleted, then its targets purged, as the purge
+		// queue's function does.
+		e.okJSON("delete outdial", e.call(e.clean, "delete-outdial", e.req("delete-outdial", "")), &map[string]any{})
+		step = &iamStep{function: "purge-targets", want: []iamNeed{{action: "dynamodb:GetItem"}, {action: "dynamodb:Query"}, {action: "dynamodb:BatchWriteItem"}}}
+		msg, err := json.Marshal(purge.Message{CustomerID: e.cust, OutdialID: e.outdialID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		purger := &purge.Processor{Store: step.harness(e).store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		pctx, cancel := context.WithTimeout(e.ctx, cleanCallTimeout)
+		pres, err := purger.Handle(pctx, events.SQSEvent{Records: []events.SQSMessage{{MessageId: "iam-purge", Body: string(msg)}}})
+		cancel()
+		if err != nil || len(pres.BatchItemFailures) != 0 {
+			t.Errorf("purge-targets: %+v, %v; want no failures", pres, err)
 		}
 		step.check(t, pol, tab.name)
 	})
