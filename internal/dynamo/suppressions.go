@@ -293,18 +293,6 @@ func (s *Store) listedBuckets(ctx context.Context, customerID string) ([]int, er
 	return out, nil
 }
 
-// hasList reads the customer's list marker (strongly consistent).
-func (s *Store) hasList(ctx context.Context, customerID string) (bool, error) {
-	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &s.table, Key: suppressionMarkerKey(customerID), ConsistentRead: aws.Bool(true),
-		ProjectionExpression: aws.String("PK"),
-	})
-	if err != nil {
-		return false, classify("read the suppression list", err)
-	}
-	return res.Item != nil, nil
-}
-
 // DeleteSuppressions implements outdial.SuppressionStore: it reads which
 // keys are listed (one round of BatchGetItem) and deletes those
 // (BatchWriteItem), returning how many they were.
@@ -341,7 +329,7 @@ func (s *Store) Suppressed(ctx context.Context, customerID string, keys []string
 	if len(uniq) == 0 {
 		return map[string]bool{}, nil
 	}
-	if ok, err := s.hasList(ctx, customerID); err != nil || !ok {
+	if buckets, err := s.listedBuckets(ctx, customerID); err != nil || len(buckets) == 0 {
 		return map[string]bool{}, err
 	}
 	return s.listed(ctx, customerID, uniq)
@@ -401,7 +389,7 @@ func (s *Store) ListSuppressions(ctx context.Context, customerID string, p outdi
 	if err != nil {
 		return nil, "", err
 	}
-	later := buckets[:0:0]
+	var later []int
 	for _, b := range buckets {
 		if b > cur.Bucket {
 			later = append(later, b)
