@@ -169,7 +169,7 @@ func (s *Store) GetOutdial(ctx context.Context, customerID, id string) (*outdial
 }
 
 // readHead reads an outdial's head (strongly consistent), or nil if it does
-// not exist.
+// not exist. What it found is noted for createSlot (slotPool.sawHead).
 func (s *Store) readHead(ctx context.Context, outdialID string) (*outdialItem, error) {
 	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &s.table, Key: headKey(outdialID), ConsistentRead: aws.Bool(true),
@@ -177,6 +177,7 @@ func (s *Store) readHead(ctx context.Context, outdialID string) (*outdialItem, e
 	if err != nil {
 		return nil, classify(fmt.Sprintf("get outdial %s", outdialID), err)
 	}
+	s.slots.sawHead(outdialID, res.Item != nil, time.Now())
 	if res.Item == nil {
 		return nil, nil
 	}

@@ -160,8 +160,10 @@ func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (sl
 }
 
 // createSlot takes slot sl of outdialID by making it: a strongly
-// consistent read of the head, a conditional PutItem of the slot (zeroed,
-// owned by this store, unless it exists), and the head read again.
+// consistent read of the head (unless this store read it present within
+// headFresh: the import or claim that checked the outdial just now), a
+// conditional PutItem of the slot (zeroed, owned by this store, unless it
+// exists), and the head read again.
 // DeleteOutdial deletes the head, then reads the slots and deletes them: a
 // slot put before the head was deleted is among those; one put after
 // finds the head gone on the second read and is not used, and the purge
@@ -182,13 +184,16 @@ func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (sl
 // errOutdialGone; otherwise (made by another writer first, a conflict)
 // it has given sl back with what it learnt, and the caller picks again.
 func (s *Store) createSlot(ctx context.Context, outdialID string, sl slot, now time.Time) (bool, error) {
-	if head, err := s.readHead(ctx, outdialID); err != nil || head == nil {
-		if err == nil {
+	if !s.slots.headSeen(outdialID, time.Now()) {
+		head, err := s.readHead(ctx, outdialID)
+		switch {
+		case err != nil:
+			s.slots.release(outdialID, sl, slotUnknown, time.Time{})
+			return false, err
+		case head == nil:
 			s.slots.release(outdialID, sl, slotGone, time.Time{})
 			return false, errOutdialGone
 		}
-		s.slots.release(outdialID, sl, slotUnknown, time.Time{})
-		return false, err
 	}
 	item := slotKey(outdialID, sl.i)
 	for _, a := range []string{attrIdle, attrDialing, attrFinished, attrFailed, attrRetry} {

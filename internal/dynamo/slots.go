@@ -79,6 +79,7 @@ type slot struct {
 type slotPool struct {
 	mu       sync.Mutex
 	outdials map[string]*outdialSlots
+	heads    map[string]time.Time // when each outdial's head was last read present (readHead)
 }
 
 // outdialSlots is what a store knows of one outdial's slots.
@@ -94,7 +95,38 @@ type outdialSlots struct {
 // starts over (it then relearns which slots are taken).
 const slotPoolMax = 1024
 
-func newSlotPool() *slotPool { return &slotPool{outdials: map[string]*outdialSlots{}} }
+func newSlotPool() *slotPool {
+	return &slotPool{outdials: map[string]*outdialSlots{}, heads: map[string]time.Time{}}
+}
+
+// headFresh is how long a read of an outdial's head present spares
+// createSlot its own first read: the request that read it (an import's or
+// a claim's check of the outdial) is still under way.
+const headFresh = 2 * time.Second
+
+// sawHead records that outdialID's head was read at t: present, or gone
+// (which forgets any earlier read).
+func (p *slotPool) sawHead(outdialID string, present bool, t time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !present {
+		delete(p.heads, outdialID)
+		return
+	}
+	if len(p.heads) >= slotPoolMax {
+		clear(p.heads)
+	}
+	p.heads[outdialID] = t
+}
+
+// headSeen reports whether outdialID's head was read present within
+// headFresh before now.
+func (p *slotPool) headSeen(outdialID string, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.heads[outdialID]
+	return ok && now.Sub(t) < headFresh
+}
 
 // at returns what the pool knows of outdialID's slots, creating the entry;
 // p.mu is held.

@@ -56,7 +56,14 @@ func TestCreateOutdialMakesNoCountSlots(t *testing.T) {
 		t.Errorf("counts of a new outdial %+v, want zero", c)
 	}
 
+	// The import reads the head to check the outdial, then makes its slot:
+	// a put and the head read again, not a third read before the put
+	// (createSlot: the head was read present just now).
+	before := d.Stats("")
 	e.addTel(30, 2)
+	if got := d.Stats("").Sub(before).Requests; got["GetItem"] != 2 || got["PutItem"] != 1 {
+		t.Errorf("the first import: %v; want 2 GetItems (the head, then again after the put) and 1 PutItem", got)
+	}
 	slots := slotItems(t, e.client, e.table, e.outdial)
 	if len(slots) != 1 {
 		t.Fatalf("%d count slots after one writer's import, want 1", len(slots))
