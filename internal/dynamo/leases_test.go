@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/outdial/outdial/internal/dynamo"
@@ -315,23 +313,14 @@ func TestCountSlotsAreOwnedPerWriter(t *testing.T) {
 func slotOwners(t *testing.T, e *dialEnv) map[string]string {
 	t.Helper()
 	client, table := e.raw()
-	res, err := client.Query(context.Background(), &dynamodb.QueryInput{
-		TableName: aws.String(table), KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :sk)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: "OUTDIAL#" + e.outdial}, ":sk": &types.AttributeValueMemberS{Value: "#C#"},
-		},
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	items := slotItems(t, client, table, e.outdial)
 	// A slot is made by the writer that takes it first: every one has an
 	// owner (recently enough, in a test).
-	if len(res.Items) == 0 || len(res.Items) > dynamo.CountSlots {
-		t.Errorf("%d count slots, want 1 to %d", len(res.Items), dynamo.CountSlots)
+	if len(items) == 0 || len(items) > dynamo.CountSlots {
+		t.Errorf("%d count slots, want 1 to %d", len(items), dynamo.CountSlots)
 	}
 	out := map[string]string{}
-	for _, it := range res.Items {
+	for _, it := range items {
 		sk := it["SK"].(*types.AttributeValueMemberS).Value
 		if own, ok := it["o"].(*types.AttributeValueMemberS); ok {
 			out[sk] = own.Value

@@ -159,20 +159,15 @@ func TestAVanishedCountSlotIsMadeAgain(t *testing.T) {
 // run, neither a count slot nor a target is left. (A slot put after the
 // delete read the slots is not used: its writer reads the head again.)
 func TestSlotsMadeWhileTheOutdialIsDeleted(t *testing.T) {
-	base, table := dynamotest.Table(t)
+	h := newStoreHarness(t)
+	base, table := h.client, h.table
 	d := ddbdouble.New(nil, ddbdouble.DefaultConfig())
-	client := dynamodb.New(base.Options(), func(o *dynamodb.Options) { o.HTTPClient = d.Client() })
+	client := dynamotest.Through(base, d)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for round := range 3 {
-		cust := uuid.NewString()
-		id, _ := uuid.NewV7()
-		now := time.Now()
-		o := &outdial.Outdial{ID: id.String(), CustomerID: cust, Name: "deleted while written", RetryPolicy: outdial.DefaultRetryPolicy(),
-			TMCreate: outdial.Time{Time: now}, TMUpdate: outdial.Time{Time: now}}
-		if err := dynamo.New(client, table).CreateOutdial(ctx, o); err != nil {
-			t.Fatal(err)
-		}
+		cust := h.customer()
+		o := h.outdial(cust, "deleted while written")
 		var wg sync.WaitGroup
 		errs := make(chan error, 20)
 		start := make(chan struct{})
@@ -254,16 +249,10 @@ func TestSlotsMadeWhileTheOutdialIsDeleted(t *testing.T) {
 // slots): the writer reads the head again, answers not found and writes
 // no target; the purge then leaves nothing.
 func TestASlotPutAfterTheDeleteIsNotUsed(t *testing.T) {
-	base, table := dynamotest.Table(t)
-	ctx := context.Background()
-	cust := uuid.NewString()
-	id, _ := uuid.NewV7()
-	now := time.Now()
-	o := &outdial.Outdial{ID: id.String(), CustomerID: cust, Name: "deleted under a put", RetryPolicy: outdial.DefaultRetryPolicy(),
-		TMCreate: outdial.Time{Time: now}, TMUpdate: outdial.Time{Time: now}}
-	if err := dynamo.New(base, table).CreateOutdial(ctx, o); err != nil {
-		t.Fatal(err)
-	}
+	h := newStoreHarness(t)
+	base, table, ctx := h.client, h.table, h.ctx
+	cust := h.customer()
+	o := h.outdial(cust, "deleted under a put")
 	var once sync.Once
 	fired := false
 	d := ddbdouble.New(nil, ddbdouble.Config{Observe: func(op string, body []byte) {

@@ -104,20 +104,10 @@ func (f *streamFixture) get(pk, sk string) map[string]types.AttributeValue {
 // slot returns a count slot of the outdial, nil if it has none.
 func (f *streamFixture) slot(outdialID string) map[string]types.AttributeValue {
 	f.t.Helper()
-	res, err := f.client.Query(f.ctx, &dynamodb.QueryInput{
-		TableName: &f.table, ConsistentRead: aws.Bool(true), Limit: aws.Int32(1),
-		KeyConditionExpression: aws.String("PK = :pk AND begins_with(SK, :sk)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: "OUTDIAL#" + outdialID}, ":sk": &types.AttributeValueMemberS{Value: "#C#"},
-		},
-	})
-	if err != nil {
-		f.t.Fatal(err)
+	if slots := slotItems(f.t, f.client, f.table, outdialID); len(slots) > 0 {
+		return slots[0]
 	}
-	if len(res.Items) == 0 {
-		return nil
-	}
-	return res.Items[0]
+	return nil
 }
 
 func (f *streamFixture) head(outdialID string) map[string]types.AttributeValue {
