@@ -572,28 +572,22 @@ func iamPolicies(t *testing.T, tpl *samtemplate.Template) map[string]*iamPolicy 
 		p := &iamPolicy{logicalID: id}
 		out[f.Name] = p
 		for i, pv := range f.Policies {
-			doc, ok := pv.(map[string]any)
-			if !ok || doc["Statement"] == nil {
+			stmts, bad, ok := samtemplate.Statements(pv)
+			if !ok {
 				if strings.Contains(strings.ToLower(fmt.Sprint(pv)), "dynamodb") {
 					t.Logf("%s: Policies[%d] is no inline statement; it grants nothing here", id, i)
 				}
 				continue
 			}
-			stmts, ok := doc["Statement"].([]any)
-			if !ok {
-				stmts = []any{doc["Statement"]}
+			for _, j := range bad {
+				t.Errorf("%s: Policies[%d].Statement[%d] is not a mapping", id, i, j)
 			}
-			for j, sv := range stmts {
-				st, ok := sv.(map[string]any)
-				if !ok {
-					t.Errorf("%s: Policies[%d].Statement[%d] is not a mapping", id, i, j)
-					continue
-				}
-				s := iamStatement{allow: st["Effect"] == "Allow"}
-				for _, a := range stringOrList(st["Action"]) {
+			for _, st := range stmts {
+				s := iamStatement{allow: st.Allow}
+				for _, a := range st.Actions {
 					s.actions = append(s.actions, strings.ToLower(a))
 				}
-				for _, r := range anyOrList(st["Resource"]) {
+				for _, r := range st.Resources {
 					if name, ok := iamResource(r, tables[0]); ok {
 						s.resources = append(s.resources, name)
 					}
@@ -629,21 +623,4 @@ func iamResource(v any, table string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func anyOrList(v any) []any {
-	if l, ok := v.([]any); ok {
-		return l
-	}
-	return []any{v}
-}
-
-func stringOrList(v any) []string {
-	var out []string
-	for _, a := range anyOrList(v) {
-		if s, ok := a.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }

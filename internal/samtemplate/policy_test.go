@@ -132,8 +132,8 @@ func dynamoGrants(f *samtemplate.Function) (grants []grant, problems []string) {
 				problems = append(problems, fmt.Sprintf("%s: managed policy %s grants DynamoDB broadly", where, p))
 			}
 		case map[string]any:
-			if stmts, ok := p["Statement"]; ok {
-				g, pr := statementGrants(where, stmts)
+			if stmts, bad, ok := samtemplate.Statements(p); ok {
+				g, pr := statementGrants(where, stmts, bad)
 				grants, problems = append(grants, g...), append(problems, pr...)
 				continue
 			}
@@ -153,40 +153,22 @@ func dynamoGrants(f *samtemplate.Function) (grants []grant, problems []string) {
 	return grants, problems
 }
 
-func statementGrants(where string, stmts any) (grants []grant, problems []string) {
-	list, ok := stmts.([]any)
-	if !ok {
-		list = []any{stmts}
+func statementGrants(where string, stmts []samtemplate.Statement, bad []int) (grants []grant, problems []string) {
+	for _, j := range bad {
+		problems = append(problems, fmt.Sprintf("%s.Statement[%d]: not a mapping", where, j))
 	}
-	for j, s := range list {
+	for j, st := range stmts {
 		where := fmt.Sprintf("%s.Statement[%d]", where, j)
-		st, ok := s.(map[string]any)
-		if !ok {
-			problems = append(problems, where+": not a mapping")
+		if !st.Allow {
 			continue
 		}
-		if st["Effect"] != "Allow" {
-			continue
-		}
-		if _, ok := st["NotAction"]; ok {
+		if st.NotAction {
 			problems = append(problems, where+": NotAction")
 		}
-		if _, ok := st["NotResource"]; ok {
+		if st.NotResource {
 			problems = append(problems, where+": NotResource")
 		}
-		var actions []any
-		switch a := st["Action"].(type) {
-		case string:
-			actions = []any{a}
-		case []any:
-			actions = a
-		}
-		resources, ok := st["Resource"].([]any)
-		if !ok {
-			resources = []any{st["Resource"]}
-		}
-		for _, a := range actions {
-			s, _ := a.(string)
+		for _, s := range st.Actions {
 			if s == "*" || strings.EqualFold(s, "dynamodb:*") {
 				problems = append(problems, fmt.Sprintf("%s: action %q", where, s))
 				continue
@@ -194,7 +176,7 @@ func statementGrants(where string, stmts any) (grants []grant, problems []string
 			if !strings.HasPrefix(strings.ToLower(s), "dynamodb:") {
 				continue
 			}
-			for _, r := range resources {
+			for _, r := range st.Resources {
 				grants = append(grants, grant{s, r})
 			}
 		}
