@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -523,8 +524,8 @@ func (p *iamPolicy) allows(n iamNeed) string {
 	action := strings.ToLower(n.action)
 	allowed, actionAnywhere := false, false
 	for _, s := range p.statements {
-		act := slicesAny(s.actions, func(pat string) bool { ok, _ := path.Match(pat, action); return ok })
-		on := slicesAny(s.resources, func(pat string) bool {
+		act := slices.ContainsFunc(s.actions, func(pat string) bool { ok, _ := path.Match(pat, action); return ok })
+		on := slices.ContainsFunc(s.resources, func(pat string) bool {
 			ok, _ := path.Match(pat, res)
 			return pat == "*" || ok
 		})
@@ -546,15 +547,6 @@ func (p *iamPolicy) allows(n iamNeed) string {
 		return "the action is granted, but not on the table (want a Resource of !GetAtt Table.Arn)"
 	}
 	return "no Allow statement grants the action"
-}
-
-func slicesAny(list []string, f func(string) bool) bool {
-	for _, s := range list {
-		if f(s) {
-			return true
-		}
-	}
-	return false
 }
 
 // iamPolicies reads the inline policy statements of every function of tpl,
