@@ -36,9 +36,10 @@ func coldStarts(ctx context.Context, root string, runs int) ([]coldStartRow, str
 // Runtime Interface Emulator with the environment the template gives it,
 // pointed at a local stack of its own. The figure is from the start of the
 // function's process to its first response to its events/ payload, as the
-// emulator reports it: the Init Duration of its REPORT line (process
-// start to the runtime's first request for work, as on Lambda) plus the
-// first invoke's Duration. The emulator's own start (a sandbox being made
+// emulator reports it: the Init Duration of its REPORT line plus the
+// first invoke's Duration (this emulator starts the bootstrap inside the
+// first invoke and reports an Init Duration of about 0.1 ms, so nearly
+// all of it is in Duration). The emulator's own start (a sandbox being made
 // ready, on Lambda) comes before and is shown apart. Each function is
 // started runs times, in rounds (every function once, then again), so
 // that a passing burst of load spreads over all of them; the row gives
