@@ -25,7 +25,7 @@
 //     reason ThrottlingError inside a transaction).
 //
 // Tests also use it to count and break calls: Config.Observe sees every
-// request, and Config.Fault answers the ones it picks with an error of
+// request (Config.Served every answer), and Config.Fault answers the ones it picks with an error of
 // DynamoDB's, a lost answer, a hang or a batch processed in part (see
 // Fault).
 //
@@ -80,6 +80,11 @@ type Config struct {
 	// ("PutItem"), body the request's JSON, which it must not change. It
 	// is called concurrently and may block the request.
 	Observe func(op string, body []byte)
+	// Served, when set, is called after the double has answered a request
+	// (served, or answered with a Fault), before the answer reaches the
+	// caller: what it does to the table happens after the request. It is
+	// called concurrently and may block the answer.
+	Served func(op string, body []byte)
 	// Fault, when set, is asked about every request after Observe: a
 	// Fault it returns is the answer (see Fault); nil lets the double serve
 	// the request. It is called concurrently.
@@ -289,6 +294,9 @@ func (d *Double) RoundTrip(req *http.Request) (*http.Response, error) {
 	d.recordLocked(tag, func(s *Stats) { s.Requests[op]++ })
 	if d.cfg.Observe != nil {
 		d.cfg.Observe(op, body)
+	}
+	if d.cfg.Served != nil {
+		defer d.cfg.Served(op, body)
 	}
 	var f *Fault
 	if d.cfg.Fault != nil {

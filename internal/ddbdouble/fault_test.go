@@ -231,6 +231,36 @@ func TestObserveSeesEveryAttempt(t *testing.T) {
 	}
 }
 
+// Served is called after the request is served: a write is in the table
+// by then, and a write Served makes lands after the request (a read
+// answers what was there before it).
+func TestServedComesAfterTheRequest(t *testing.T) {
+	var f *fixture
+	var once sync.Once
+	f = newFixture(t, ddbdouble.Config{NoConflicts: true,
+		Served: func(op string, _ []byte) {
+			if op != "PutItem" {
+				return
+			}
+			once.Do(func() {
+				if f.get(t, "a") == nil {
+					t.Error("Served of a PutItem: the item is not written yet")
+				}
+				if _, err := f.base.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &f.table, Item: key("b")}); err != nil {
+					t.Error(err)
+				}
+			})
+		},
+	})
+	ctx := context.Background()
+	if _, err := f.c.PutItem(ctx, &dynamodb.PutItemInput{TableName: &f.table, Item: key("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if f.get(t, "b") == nil {
+		t.Error("the put Served made is not in the table")
+	}
+}
+
 // An error answer is lost too with AfterAny: the caller sees the fault,
 // not the failed condition, and the engine did refuse the write.
 func TestFaultAfterAnyLosesAnErrorAnswerToo(t *testing.T) {
