@@ -670,14 +670,14 @@ func (e *faultEnv) purged(wantTargets int) {
 	store := dynamo.New(e.tab.client, e.tab.name)
 	ctx, cancel := context.WithTimeout(e.ctx, cleanCallTimeout)
 	defer cancel()
-	n, err := store.PurgeTargets(ctx, e.cust, e.outdialID)
+	n, err := store.PurgeTargets(ctx, e.cust, e.outdialID, false)
 	if err != nil || n != wantTargets {
 		e.t.Errorf("purge of the deleted outdial: %d targets deleted, %v; want %d", n, err, wantTargets)
 	}
 	if left := e.items("OUTDIAL#" + e.outdialID); left != 0 {
 		e.t.Errorf("after the purge the outdial's partition holds %d items (count slots), want none", left)
 	}
-	if n, err := store.PurgeTargets(ctx, e.cust, e.outdialID); err != nil || n != 0 {
+	if n, err := store.PurgeTargets(ctx, e.cust, e.outdialID, false); err != nil || n != 0 {
 		e.t.Errorf("second purge: %d targets deleted, %v; want none left", n, err)
 	}
 }

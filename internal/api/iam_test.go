@@ -82,7 +82,7 @@ func TestIAMGrantsCoverCalls(t *testing.T) {
 	// seen the outdial (its Query of GSI1).
 	routeWants := map[string][]iamNeed{
 		"claim-targets":  {{action: "dynamodb:Query", index: "GSI1"}, {action: "dynamodb:UpdateItem"}},
-		"delete-outdial": {{action: "dynamodb:DeleteItem"}, {action: "dynamodb:BatchWriteItem"}},
+		"delete-outdial": {{action: "dynamodb:DeleteItem"}, {action: "dynamodb:PutItem"}, {action: "dynamodb:BatchWriteItem"}},
 	}
 	routeSlots := map[string]bool{"add-targets/batch": true, "add-targets/single": true}
 	for _, r := range faultRoutes() {
@@ -219,8 +219,8 @@ func TestIAMGrantsCoverCalls(t *testing.T) {
 		// The outdial deleted, then its targets purged, as the purge
 		// queue's function does.
 		e.okJSON("delete outdial", e.call(e.clean, "delete-outdial", e.req("delete-outdial", "")), &map[string]any{})
-		step = &iamStep{function: "purge-targets", want: []iamNeed{{action: "dynamodb:GetItem"}, {action: "dynamodb:Query"}, {action: "dynamodb:BatchWriteItem"}}}
-		msg, err := json.Marshal(purge.Message{CustomerID: e.cust, OutdialID: e.outdialID})
+		step = &iamStep{function: "purge-targets", want: []iamNeed{{action: "dynamodb:GetItem"}, {action: "dynamodb:Query"}, {action: "dynamodb:BatchWriteItem"}, {action: "dynamodb:DeleteItem"}}}
+		msg, err := json.Marshal(purge.Message{CustomerID: e.cust, OutdialID: e.outdialID, Marked: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -124,8 +124,8 @@ func (s *Store) gone(ctx context.Context, id string) bool {
 }
 
 // DeleteOutdial reads the outdial, runs before (the API queues the purge of
-// the targets there), then deletes the head and the list copy in one
-// transaction and the count slots after it. With the head gone every route
+// the targets there), then deletes the head and the list copy and puts the
+// purge marker in one transaction, and deletes the count slots after it. With the head gone every route
 // answers 404 for the outdial and its targets and nothing of it can be
 // claimed; with the slots gone, no import, claim or outcome can move a
 // target of it. Its target items are removed afterwards (PurgeTargets).
@@ -146,11 +146,18 @@ func (s *Store) DeleteOutdial(ctx context.Context, customerID, id string, before
 			ExpressionAttributeValues: map[string]types.AttributeValue{":c": avS(customerID)},
 		}}
 	}
+	// The purge marker goes in with the delete: from then until the purge
+	// is done, it tells the purge that there are targets to delete.
+	marker := purgeKey(id)
+	marker["customer_id"], marker["tm_delete"] = avS(customerID), avS(formatTime(s.now()))
 	if err := s.transact(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems:      []types.TransactWriteItem{del(headKey(id)), del(key(outdialPK(customerID), outdialSK(id)))},
+		TransactItems: []types.TransactWriteItem{
+			del(headKey(id)), del(key(outdialPK(customerID), outdialSK(id))),
+			{Put: &types.Put{TableName: &s.table, Item: marker}},
+		},
 		ClientRequestToken: aws.String(uuid.NewString()),
 	}); err != nil {
-		if r := cancellation(err); len(r) == 2 && code(r[0]) == reasonCondition {
+		if r := cancellation(err); len(r) == 3 && code(r[0]) == reasonCondition {
 			return nil, outdial.ErrNotFound("outdial")
 		}
 		// Every answer lost: the head says whether it went through.

@@ -14,6 +14,7 @@ import (
 //	outdial (list copy) PK=CUSTOMER#<customer_id>       SK=OUTDIAL#<outdial_id>
 //	outdial (head)      PK=OUTDIAL#<outdial_id>         SK=#HEAD
 //	count slot          PK=OUTDIAL#<outdial_id>         SK=#C#<000..127>
+//	purge marker        PK=OUTDIAL#<outdial_id>         SK=#PURGE
 //	target              PK=OUTDIAL#<outdial_id>#<shard> SK=TARGET#<target_id>
 //	                    GSI1PK=OUTDIAL#<outdial_id>#<shard>#<status>  GSI1SK=<due/lease/update ms>
 //	lease registration  PK=SWEEP#<minute>#<0..7>        SK=<outdial_id>
@@ -24,6 +25,7 @@ const (
 	prefixTarget   = "TARGET#"
 	prefixSlot     = "#C#"
 	skHead         = "#HEAD"
+	skPurge        = "#PURGE"
 	prefixSweep    = "SWEEP#"
 )
 
@@ -61,6 +63,12 @@ func key(pk, sk string) map[string]types.AttributeValue {
 
 func headKey(outdialID string) map[string]types.AttributeValue {
 	return key(headPK(outdialID), skHead)
+}
+
+// purgeKey is the key of the marker a delete leaves for the purge of the
+// outdial's targets (PurgeTargets).
+func purgeKey(outdialID string) map[string]types.AttributeValue {
+	return key(headPK(outdialID), skPurge)
 }
 
 func slotKey(outdialID string, i int) map[string]types.AttributeValue {

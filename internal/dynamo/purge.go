@@ -18,13 +18,33 @@ import (
 // refuses (failed_precondition) while the outdial still exists, so a purge
 // request that overtakes its delete waits for it. Deleting is idempotent:
 // a purge that is cut short is simply run again.
-func (s *Store) PurgeTargets(ctx context.Context, customerID, outdialID string) (int, error) {
+//
+// The delete leaves a purge marker (DeleteOutdial), which the purge
+// removes when it is done. With no marker and no head there is nothing to
+// purge: the purge is done already (a message delivered twice), or the
+// outdial was never deleted by a store that leaves markers. unmarked is for
+// a message queued before deletes left markers: then a missing marker says
+// nothing, and every shard is read. A marker of another customer is
+// refused (failed_precondition): the message does not match the delete.
+func (s *Store) PurgeTargets(ctx context.Context, customerID, outdialID string, unmarked bool) (int, error) {
+	// The head first: the delete removes it and puts the marker at once,
+	// so a marker read after the head was found gone sees the delete's.
 	head, err := s.readHead(ctx, outdialID)
 	if err != nil {
 		return 0, err
 	}
 	if head != nil {
 		return 0, outdial.Errorf(outdial.ECodeFailedPrecondition, "outdial %s still exists; purge runs after its delete", outdialID)
+	}
+	res, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: purgeKey(outdialID), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return 0, classify(fmt.Sprintf("read the purge marker of outdial %s", outdialID), err)
+	}
+	switch {
+	case res.Item == nil && !unmarked:
+		return 0, nil
+	case res.Item != nil && strAttr(res.Item, "customer_id") != customerID:
+		return 0, outdial.Errorf(outdial.ECodeFailedPrecondition, "outdial %s was deleted by another customer than the purge names", outdialID)
 	}
 	var (
 		mu      sync.Mutex
@@ -44,8 +64,15 @@ func (s *Store) PurgeTargets(ctx context.Context, customerID, outdialID string) 
 		_, err := s.purgePartition(gctx, headPK(outdialID), prefixSlot, false)
 		return err
 	})
-	err = g.Wait()
-	return deleted, err
+	if err := g.Wait(); err != nil {
+		return deleted, err
+	}
+	if res.Item != nil {
+		if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: purgeKey(outdialID)}); err != nil {
+			return deleted, classify(fmt.Sprintf("delete the purge marker of outdial %s", outdialID), err)
+		}
+	}
+	return deleted, nil
 }
 
 // purgePartition deletes the items of partition pk whose sort key starts

@@ -222,14 +222,14 @@ func TestSlotsMadeWhileTheOutdialIsDeleted(t *testing.T) {
 		for err := range errs {
 			t.Errorf("round %d: %v", round, err)
 		}
-		left, err := dynamo.New(client, table).PurgeTargets(ctx, cust, o.ID)
+		left, err := dynamo.New(client, table).PurgeTargets(ctx, cust, o.ID, false)
 		if err != nil {
 			t.Fatalf("round %d: purge: %v", round, err)
 		}
 		if n := len(slotItems(t, base, table, o.ID)); n != 0 {
 			t.Errorf("round %d: %d count slots after the purge, want none", round, n)
 		}
-		if again, err := dynamo.New(client, table).PurgeTargets(ctx, cust, o.ID); err != nil || again != 0 {
+		if again, err := dynamo.New(client, table).PurgeTargets(ctx, cust, o.ID, false); err != nil || again != 0 {
 			t.Errorf("round %d: a second purge deleted %d targets (%v), want none: the first left some", round, again, err)
 		}
 		t.Logf("round %d: %d imports went through, the purge deleted %d targets", round, imported.Load(), left)
@@ -273,7 +273,7 @@ func TestASlotPutAfterTheDeleteIsNotUsed(t *testing.T) {
 	if n := len(slotItems(t, base, table, o.ID)); n != 1 {
 		t.Errorf("%d count slots before the purge, want the 1 put after the delete", n)
 	}
-	purged, err := dynamo.New(base, table).PurgeTargets(ctx, cust, o.ID)
+	purged, err := dynamo.New(base, table).PurgeTargets(ctx, cust, o.ID, false)
 	if err != nil || purged != 0 {
 		t.Errorf("purge: %d targets, %v; want none written", purged, err)
 	}

@@ -473,7 +473,7 @@ func TestEventTypes(t *testing.T) {
 	if _, err := h.store.DeleteOutdial(h.ctx, cust, o.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := h.store.PurgeTargets(h.ctx, cust, o.ID); err != nil || n != 3 {
+	if n, err := h.store.PurgeTargets(h.ctx, cust, o.ID, false); err != nil || n != 3 {
 		t.Fatalf("PurgeTargets = %d, %v", n, err)
 	}
 	evs = flat(h.publish(0))
@@ -509,7 +509,7 @@ func TestPurgeMakesNoTargetEvents(t *testing.T) {
 	if _, err := h.store.DeleteOutdial(h.ctx, cust, o.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.store.PurgeTargets(h.ctx, cust, o.ID); err != nil {
+	if _, err := h.store.PurgeTargets(h.ctx, cust, o.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	// Small batches: the owner is cached from the import's events, so

@@ -23,11 +23,16 @@ import (
 type Message struct {
 	CustomerID string `json:"customer_id"`
 	OutdialID  string `json:"outdial_id"`
+	// Marked says that the delete leaves a purge marker, as every delete
+	// does since the marker exists (dynamo.Store.DeleteOutdial); a message
+	// queued before that lacks it, and its purge reads every shard
+	// whether or not a marker is found.
+	Marked bool `json:"marked,omitempty"`
 }
 
 // Store is the part of the store the purge needs.
 type Store interface {
-	PurgeTargets(ctx context.Context, customerID, outdialID string) (int, error)
+	PurgeTargets(ctx context.Context, customerID, outdialID string, unmarked bool) (int, error)
 }
 
 // Processor is the SQS-triggered Lambda handler of the purge queue.
@@ -55,7 +60,7 @@ func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
 			continue
 		}
-		n, err := p.Store.PurgeTargets(ctx, m.CustomerID, m.OutdialID)
+		n, err := p.Store.PurgeTargets(ctx, m.CustomerID, m.OutdialID, !m.Marked)
 		if err != nil {
 			p.Log.WarnContext(ctx, "purge not finished; will be redelivered", "outdial_id", m.OutdialID, "deleted", n, "err", err)
 			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
@@ -79,7 +84,7 @@ type Queue struct {
 
 // Enqueue asks for the targets of the outdial to be purged.
 func (q *Queue) Enqueue(ctx context.Context, customerID, outdialID string) error {
-	b, _ := json.Marshal(Message{CustomerID: customerID, OutdialID: outdialID})
+	b, _ := json.Marshal(Message{CustomerID: customerID, OutdialID: outdialID, Marked: true})
 	if _, err := q.Client.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl: aws.String(q.URL), MessageBody: aws.String(string(b)),
 		// The delete commits right after this; the delay lets it land

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/outdial/outdial/internal/outdial"
 	"github.com/outdial/outdial/internal/purge"
@@ -16,15 +18,17 @@ import (
 // fakeStore records purges; the store itself is tested on DynamoDB Local
 // (dynamo.TestPurgeTargets). Here only the batch bookkeeping matters.
 type fakeStore struct {
-	purged []string
-	fail   map[string]error
+	purged   []string
+	unmarked []bool // the unmarked argument of each purge
+	fail     map[string]error
 }
 
-func (f *fakeStore) PurgeTargets(_ context.Context, _, outdialID string) (int, error) {
+func (f *fakeStore) PurgeTargets(_ context.Context, _, outdialID string, unmarked bool) (int, error) {
 	if err := f.fail[outdialID]; err != nil {
 		return 0, err
 	}
 	f.purged = append(f.purged, outdialID)
+	f.unmarked = append(f.unmarked, unmarked)
 	return 7, nil
 }
 
@@ -62,7 +66,45 @@ func TestHandleReportsOnlyFailedMessages(t *testing.T) {
 	if len(store.purged) != 1 || store.purged[0] != done {
 		t.Errorf("purged %v, want [%s]", store.purged, done)
 	}
+	// A message without "marked" is from before deletes left purge
+	// markers: its purge must not take a missing marker for "done".
+	if !slices.Equal(store.unmarked, []bool{true}) {
+		t.Errorf("unmarked = %v, want [true] for a message without marked", store.unmarked)
+	}
 	if bytes.Contains(logs.Bytes(), []byte("not json")) {
 		t.Errorf("the log repeats a message body: %s", logs.String())
 	}
+}
+
+// TestQueuedMessagesAreMarked checks that the messages Enqueue sends say
+// that their delete leaves a purge marker, and that the handler passes it
+// on: a marked purge that finds no marker has nothing to do.
+func TestQueuedMessagesAreMarked(t *testing.T) {
+	const (
+		cust = "7c4d2f3a-1b8e-4f5c-9a6d-3e2f1a0b4c5d"
+		id   = "018f6b2e-8c1a-7d3e-9f00-000000000001"
+	)
+	sender := &fakeSender{}
+	if err := (&purge.Queue{Client: sender, URL: "q"}).Enqueue(context.Background(), cust, id); err != nil {
+		t.Fatal(err)
+	}
+	if len(sender.bodies) != 1 {
+		t.Fatalf("sent %d messages, want 1", len(sender.bodies))
+	}
+	store := &fakeStore{}
+	p := &purge.Processor{Store: store, Log: slog.New(slog.DiscardHandler)}
+	res, err := p.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: sender.bodies[0]}}})
+	if err != nil || len(res.BatchItemFailures) != 0 {
+		t.Fatalf("Handle = %+v, %v; want no failures", res, err)
+	}
+	if !slices.Equal(store.purged, []string{id}) || !slices.Equal(store.unmarked, []bool{false}) {
+		t.Errorf("purged %v with unmarked %v, want [%s] with [false]; body %s", store.purged, store.unmarked, id, sender.bodies[0])
+	}
+}
+
+type fakeSender struct{ bodies []string }
+
+func (f *fakeSender) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	f.bodies = append(f.bodies, aws.ToString(in.MessageBody))
+	return &sqs.SendMessageOutput{}, nil
 }

@@ -34,7 +34,7 @@ var wantActions = map[string][]string{
 	"update-outdial-data":     {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:GetItem"},
 	// Read (Query), a transaction of Deletes (the head read back, GetItem,
 	// when every answer was lost), the count slots in a batch.
-	"delete-outdial": {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem"},
+	"delete-outdial": {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem"},
 	// As update-outdial: the outdial with its counts (Query), a
 	// transaction of Updates (head and list copy), the head read back
 	// (GetItem) when every answer was lost.
@@ -75,7 +75,7 @@ var wantActions = map[string][]string{
 	// Transactions of Updates, a count slot taken after reading the
 	// slots' owners (Query).
 	"process-outcomes": {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:GetItem"},
-	"purge-targets":    {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchWriteItem"},
+	"purge-targets":    {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"},
 	// The cursor (GetItem, PutItem), registrations (Query), expired leases
 	// (GSI1), transactions of Updates, registrations done (BatchWriteItem).
 	"expire-leases": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"},
