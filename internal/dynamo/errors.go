@@ -8,34 +8,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/outdial/outdial/internal/outdial"
 )
-
-// ClientOptions sets the retry behaviour the store expects of its client:
-// the SDK's standard retryer, retrying throttling, timeouts and a single
-// write's TransactionConflictException up to 8 times with jittered
-// exponential backoff (at most 1 s apart), without the client-wide retry
-// quota, which would turn a burst of throttling into failures. Cancelled
-// transactions are not retried by the SDK: the store retries those itself,
-// changed (another count slot, without the stale items). Use it when
-// building the client: dynamodb.NewFromConfig(cfg, dynamo.ClientOptions).
-func ClientOptions(o *dynamodb.Options) {
-	o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
-		so.MaxAttempts = 8
-		so.MaxBackoff = time.Second
-		so.RateLimiter = ratelimit.None
-		so.Retryables = append(so.Retryables, retry.RetryableErrorCode{
-			Codes: map[string]struct{}{"TransactionConflictException": {}},
-		})
-	})
-}
 
 // isConditionFailed reports whether err is a failed condition expression.
 func isConditionFailed(err error) bool {

@@ -1,0 +1,64 @@
+package dynamo_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/outdial/outdial/internal/dynamo"
+)
+
+// TestWarmCallsDialNothing: a claim reads the head and 16 shards at once,
+// a purge 17 partitions. Once a first call has opened those connections,
+// the same calls again reuse them all: the store's HTTP client keeps them
+// (dynamo.IdleConnsPerHost). With the SDK's default of 10 each call dials
+// again, which on AWS is a TLS handshake per connection.
+func TestWarmCallsDialNothing(t *testing.T) {
+	h := newStoreHarness(t)
+	var dials atomic.Int64
+	counted := dynamo.NewHTTPClient().WithTransportOptions(func(tr *http.Transport) {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return d.DialContext(ctx, network, addr)
+		}
+	})
+	client := dynamodb.New(h.client.Options(), dynamo.ClientOptions, func(o *dynamodb.Options) { o.HTTPClient = counted })
+	store := dynamo.New(client, h.table).WithClock(h.clock.Now)
+	cust := h.customer()
+	o := h.outdial(cust, "warm")
+	if _, err := h.store.AddTargets(h.ctx, cust, o.ID, "r1", tels(0, 200)); err != nil {
+		t.Fatal(err)
+	}
+	gone := h.outdial(cust, "gone")
+	if _, err := h.store.DeleteOutdial(h.ctx, cust, gone.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	calls := func() {
+		t.Helper()
+		if _, err := store.ClaimTargets(h.ctx, cust, o.ID, 5, time.Minute); err != nil {
+			t.Fatalf("ClaimTargets: %v", err)
+		}
+		// The marker is gone after the first purge; the head and the
+		// marker read then, so warm up with an unmarked purge's 17 reads.
+		if _, err := store.PurgeTargets(h.ctx, cust, gone.ID, true); err != nil {
+			t.Fatalf("PurgeTargets: %v", err)
+		}
+	}
+	calls()
+	first := dials.Load()
+	if first < 17 {
+		t.Fatalf("the first calls dialled %d connections; the test wants a fan-out of at least 17", first)
+	}
+	for range 3 {
+		calls()
+	}
+	if again := dials.Load() - first; again != 0 {
+		t.Errorf("the same calls again dialled %d new connections (the first ones %d); want none", again, first)
+	}
+}
