@@ -125,10 +125,11 @@ func (s *Store) gone(ctx context.Context, id string) bool {
 
 // DeleteOutdial reads the outdial, runs before (the API queues the purge of
 // the targets there), then deletes the head and the list copy and puts the
-// purge marker in one transaction, and deletes the count slots after it. With the head gone every route
-// answers 404 for the outdial and its targets and nothing of it can be
-// claimed; with the slots gone, no import, claim or outcome can move a
-// target of it. Its target items are removed afterwards (PurgeTargets).
+// purge marker in one transaction, and deletes the count slots after it.
+// With the head gone every route answers 404 for the outdial and its
+// targets and nothing of it can be claimed; with the slots gone, no
+// import, claim or outcome can move a target of it. Its target items are
+// removed afterwards (PurgeTargets).
 func (s *Store) DeleteOutdial(ctx context.Context, customerID, id string, before func(*outdial.Outdial) error) (*outdial.Outdial, error) {
 	o, err := s.GetOutdial(ctx, customerID, id)
 	if err != nil {
