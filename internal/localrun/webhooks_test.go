@@ -288,7 +288,15 @@ func (h *hookEnv) lifecycle(t *testing.T) {
 	// order per customer).
 	st.ok(t, request{method: "DELETE", path: base, token: c.tok}, nil)
 	deadline := time.Now().Add(60 * time.Second)
-	for !purged(st.Logs(), od) {
+	for {
+		if line, ok := purged(st.Logs(), od); ok {
+			// The purge really removed the 4 targets: with none removed
+			// there would be no events to miss either.
+			if !strings.Contains(line, `"deleted":4`) {
+				t.Fatalf("the purge of outdial %s: %s; want 4 targets deleted", od, line)
+			}
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the purge of outdial %s did not finish in 60 s", od)
 		}
@@ -325,13 +333,15 @@ func (h *hookEnv) lifecycle(t *testing.T) {
 
 // purged reports whether the stack logged the end of the purge of
 // outdial id.
-func purged(logs, id string) bool {
+// purged returns the first log line saying the purge of outdial id is
+// done.
+func purged(logs, id string) (string, bool) {
 	for _, line := range strings.Split(logs, "\n") {
 		if strings.Contains(line, "purged targets of deleted outdial") && strings.Contains(line, id) {
-			return true
+			return line, true
 		}
 	}
-	return false
+	return "", false
 }
 
 // retries: a receiver answering 500 to its first two deliveries gets the
