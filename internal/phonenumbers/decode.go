@@ -222,6 +222,57 @@ func unmarshalMetadataCollection(b string) (*PhoneMetadataCollection, error) {
 	return c, nil
 }
 
+// indexMetadataCollection returns the encoded PhoneMetadata of each
+// territory of a PhoneMetadataCollection (its repeated field 1) by its id
+// (field 9), and those of the non-geographical entities (id "001") by
+// their country code (field 10), without decoding them: the package
+// decodes a territory when it is first used (readFromRegionToMetadataMap).
+// As for the decoded collection, a territory listed twice is the last
+// one, and a scalar field seen twice in a message keeps its last value.
+func indexMetadataCollection(b string) (regions map[string]string, nonGeo map[int]string, err error) {
+	regions, nonGeo = make(map[string]string, 256), make(map[int]string, 16)
+	r := wireReader{s: b}
+	err = r.each(func(num, typ int) error {
+		if num != 1 {
+			return r.skip(typ)
+		}
+		if typ != wireLen {
+			return fmt.Errorf("phonenumbers: message with wire type %d", typ)
+		}
+		raw, err := r.bytes()
+		if err != nil {
+			return err
+		}
+		var (
+			id   string
+			code int32
+		)
+		m := r.sub(raw)
+		if err := m.each(func(num, typ int) error {
+			switch {
+			case num == 9 && typ == wireLen:
+				v, err := m.bytes()
+				id = v
+				return err
+			case num == 10 && typ == wireVarint:
+				v, err := m.varint()
+				code = int32(v)
+				return err
+			}
+			return m.skip(typ)
+		}); err != nil {
+			return err
+		}
+		if id == REGION_CODE_FOR_NON_GEO_ENTITY {
+			nonGeo[int(code)] = raw
+		} else {
+			regions[id] = raw
+		}
+		return nil
+	})
+	return regions, nonGeo, err
+}
+
 // desc maps PhoneMetadata's PhoneNumberDesc field numbers to the fields.
 func (m *PhoneMetadata) desc(num int) **PhoneNumberDesc {
 	switch num {

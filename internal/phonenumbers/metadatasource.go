@@ -3,27 +3,38 @@
 // Last reconciled against: v9.0.32
 package phonenumbers
 
-import "sync"
+import (
+	"fmt"
+	"sync"
+)
 
 // metadataContainer bundles all of the metadata-derived lookup state used by
 // the library. The package keeps a single active container (currentMetadata),
 // built from the embedded metadata once (metadata). Upstream swaps it in
 // tests that use synthetic metadata; this copy has no such tests.
 type metadataContainer struct {
-	// The parsed metadata collection this container was built from.
-	metadataCollection *PhoneMetadataCollection
-
 	// A map from country code (as integer) to two letter region codes.
 	countryCodeToRegion map[int][]string
 
-	// A mapping from a region code to the PhoneMetadata for that region.
-	regionToMetadataMap map[string]*PhoneMetadata
+	// Each territory's PhoneMetadata as it is in the embedded metadata,
+	// by region code and, for the non-geographical entities, by country
+	// calling code; decoded when it is first asked for (decoded). Upstream
+	// decodes all of them (about 250) at start; a process normalising
+	// numbers of a few countries decodes a few.
+	regionRaw map[string]string
+	nonGeoRaw map[int]string
 
+	mu sync.Mutex
+	// A mapping from a region code to the PhoneMetadata for that region:
+	// the ones decoded so far.
+	regionToMetadataMap map[string]*PhoneMetadata
 	// A mapping from a country calling code for a non-geographical entity to
-	// the PhoneMetadata for that country calling code. Examples of the country
-	// calling codes include 800 (International Toll Free Service) and 808
-	// (International Shared Cost Service).
+	// the PhoneMetadata for that country calling code (decoded so far).
+	// Examples of the country calling codes include 800 (International Toll
+	// Free Service) and 808 (International Shared Cost Service).
 	countryCodeToNonGeographicalMetadataMap map[int]*PhoneMetadata
+	// slab backs the decoded metadata's strings (wireReader).
+	slab *[]string
 
 	// The set of regions that share country calling code 1.
 	nanpaRegions map[string]struct{}
@@ -40,8 +51,9 @@ type metadataContainer struct {
 
 // currentMetadata is the active metadata container. It is populated from the
 // embedded metadata by initMetadata, which the package's init starts in the
-// background (3-4 ms): the process goes on starting meanwhile, and the
-// first use waits for it (metadata).
+// background (about 0.3 ms: the region map and an index of the
+// territories): the process goes on starting meanwhile, and the first use
+// waits for it (metadata).
 var (
 	currentMetadata *metadataContainer
 	metadataOnce    sync.Once
@@ -65,47 +77,37 @@ func initMetadata() {
 		panic(err)
 	}
 
-	// then our metadata
-	coll, err := unmarshalMetadataCollection(numberData)
+	// then an index of our metadata, decoded territory by territory later
+	regions, nonGeo, err := indexMetadataCollection(numberData)
 	if err != nil {
 		panic(err)
 	}
 
-	currentMetadata, err = newMetadataContainer(coll, regionMap.Map)
+	currentMetadata, err = newMetadataContainer(regions, nonGeo, regionMap.Map)
 	if err != nil {
 		panic(err)
 	}
 }
 
-// newMetadataContainer builds a fully populated metadataContainer from a parsed
-// metadata collection and a country-code-to-region map. This is the same
-// derivation the library has always performed at init, now factored out so it
-// can run against any metadata source, not just the embedded one.
-func newMetadataContainer(coll *PhoneMetadataCollection, countryCodeToRegion map[int][]string) (*metadataContainer, error) {
-	metadataList := coll.GetMetadata()
-	if len(metadataList) == 0 {
+// newMetadataContainer builds a metadataContainer from the encoded
+// territories (indexMetadataCollection) and a country-code-to-region map.
+// Upstream derives the same state from the decoded collection at init.
+func newMetadataContainer(regions map[string]string, nonGeo map[int]string, countryCodeToRegion map[int][]string) (*metadataContainer, error) {
+	if len(regions)+len(nonGeo) == 0 {
 		return nil, ErrEmptyMetadata
 	}
 
 	mc := &metadataContainer{
-		metadataCollection:                      coll,
 		countryCodeToRegion:                     countryCodeToRegion,
+		regionRaw:                               regions,
+		nonGeoRaw:                               nonGeo,
 		regionToMetadataMap:                     make(map[string]*PhoneMetadata),
 		countryCodeToNonGeographicalMetadataMap: make(map[int]*PhoneMetadata),
+		slab:                                    new([]string),
 		nanpaRegions:                            make(map[string]struct{}),
 		supportedRegions:                        make(map[string]bool, 320),
 		supportedCallingCodes:                   make(map[int]bool, 320),
 		countryCodesForNonGeographicalRegion:    make(map[int]bool, 16),
-	}
-
-	for _, meta := range metadataList {
-		region := meta.GetId()
-		if region == "001" {
-			// it's a non geographical entity
-			mc.countryCodeToNonGeographicalMetadataMap[int(meta.GetCountryCode())] = meta
-		} else {
-			mc.regionToMetadataMap[region] = meta
-		}
 	}
 
 	for eKey, regionCodes := range countryCodeToRegion {
@@ -145,17 +147,41 @@ func readFromNanpaRegions(key string) (struct{}, bool) {
 }
 
 func readFromRegionToMetadataMap(key string) (*PhoneMetadata, bool) {
-	v, ok := metadata().regionToMetadataMap[key]
-	return v, ok
+	mc := metadata()
+	return decoded(mc, mc.regionToMetadataMap, mc.regionRaw, key)
 }
 
 func readFromCountryCodeToNonGeographicalMetadataMap(key int) (*PhoneMetadata, bool) {
-	v, ok := metadata().countryCodeToNonGeographicalMetadataMap[key]
-	return v, ok
+	mc := metadata()
+	return decoded(mc, mc.countryCodeToNonGeographicalMetadataMap, mc.nonGeoRaw, key)
+}
+
+// decoded returns the territory of key, from done when it was decoded
+// before, else decoded from raw (and kept in done); false when raw has
+// none. The embedded metadata is fixed and every territory of it is
+// decoded by the tests (TestLazyTerritoriesMatchTheCollection): a
+// territory that fails to decode panics, as a failed load does.
+func decoded[K comparable](mc *metadataContainer, done map[K]*PhoneMetadata, raw map[K]string, key K) (*PhoneMetadata, bool) {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if m, ok := done[key]; ok {
+		return m, true
+	}
+	b, ok := raw[key]
+	if !ok {
+		return nil, false
+	}
+	m := &PhoneMetadata{}
+	if err := m.unmarshal(wireReader{s: b, slab: mc.slab}); err != nil {
+		panic(fmt.Sprintf("phonenumbers: the embedded metadata of %v: %v", key, err))
+	}
+	done[key] = m
+	return m, true
 }
 
 // MetadataCollection returns the embedded territory metadata collection,
-// parsed once (initMetadata).
+// decoded whole (the package itself decodes territories one by one, as
+// they are used).
 func MetadataCollection() (*PhoneMetadataCollection, error) {
-	return metadata().metadataCollection, nil
+	return unmarshalMetadataCollection(numberData)
 }
