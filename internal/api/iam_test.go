@@ -220,7 +220,7 @@ func TestIAMGrantsCoverCalls(t *testing.T) {
 		// queue's function does.
 		e.okJSON("delete outdial", e.call(e.clean, "delete-outdial", e.req("delete-outdial", "")), &map[string]any{})
 		step = &iamStep{function: "purge-targets", want: []iamNeed{{action: "dynamodb:GetItem"}, {action: "dynamodb:Query"}, {action: "dynamodb:BatchWriteItem"}, {action: "dynamodb:DeleteItem"}}}
-		msg, err := json.Marshal(purge.Message{CustomerID: e.cust, OutdialID: e.outdialID, Marked: true})
+		msg, err := json.Marshal(purge.Message{CustomerID: e.cust, OutdialID: e.outdialID})
 		if err != nil {
 			t.Fatal(err)
 		}

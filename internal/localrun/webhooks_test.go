@@ -291,9 +291,10 @@ func (h *hookEnv) lifecycle(t *testing.T) {
 	for {
 		if line, ok := purged(st.Logs(), od); ok {
 			// The purge really removed the 4 targets: with none removed
-			// there would be no events to miss either.
-			if !strings.Contains(line, `"deleted":4`) {
-				t.Fatalf("the purge of outdial %s: %s; want 4 targets deleted", od, line)
+			// there would be no events to miss either. Its message came
+			// with the marked attribute through the SQS stand-in.
+			if !strings.Contains(line, `"deleted":4`) || !strings.Contains(line, `"marked":true`) {
+				t.Fatalf("the purge of outdial %s: %s; want 4 targets deleted, marked", od, line)
 			}
 			break
 		}

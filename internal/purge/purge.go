@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/outdial/outdial/internal/outdial"
 	"github.com/outdial/outdial/internal/strictjson"
@@ -23,11 +24,22 @@ import (
 type Message struct {
 	CustomerID string `json:"customer_id"`
 	OutdialID  string `json:"outdial_id"`
-	// Marked says that the delete leaves a purge marker, as every delete
-	// does since the marker exists (dynamo.Store.DeleteOutdial); a message
-	// queued before that lacks it, and its purge reads every shard
-	// whether or not a marker is found.
-	Marked bool `json:"marked,omitempty"`
+}
+
+// MarkedAttribute is the message attribute (String "true") saying that
+// the delete leaves a purge marker, as every delete does since the marker
+// exists (dynamo.Store.DeleteOutdial). A message without it was queued
+// before that, and its purge reads every shard whether or not a marker is
+// found. It is an attribute, not a field of the body, so that a purge
+// function from before it (a rollback) still decodes the body (its strict
+// decoder refuses unknown fields): that one reads every shard and leaves
+// the marker, a small item of no outdial.
+const MarkedAttribute = "marked"
+
+// marked reports whether msg carries MarkedAttribute.
+func marked(msg events.SQSMessage) bool {
+	v := msg.MessageAttributes[MarkedAttribute].StringValue
+	return v != nil && *v == "true"
 }
 
 // Store is the part of the store the purge needs.
@@ -60,13 +72,14 @@ func (p *Processor) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSE
 			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
 			continue
 		}
-		n, err := p.Store.PurgeTargets(ctx, m.CustomerID, m.OutdialID, !m.Marked)
+		mk := marked(msg)
+		n, err := p.Store.PurgeTargets(ctx, m.CustomerID, m.OutdialID, !mk)
 		if err != nil {
-			p.Log.WarnContext(ctx, "purge not finished; will be redelivered", "outdial_id", m.OutdialID, "deleted", n, "err", err)
+			p.Log.WarnContext(ctx, "purge not finished; will be redelivered", "outdial_id", m.OutdialID, "marked", mk, "deleted", n, "err", err)
 			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
 			continue
 		}
-		p.Log.InfoContext(ctx, "purged targets of deleted outdial", "outdial_id", m.OutdialID, "deleted", n)
+		p.Log.InfoContext(ctx, "purged targets of deleted outdial", "outdial_id", m.OutdialID, "marked", mk, "deleted", n)
 	}
 	return events.SQSEventResponse{BatchItemFailures: failures}, nil
 }
@@ -84,9 +97,12 @@ type Queue struct {
 
 // Enqueue asks for the targets of the outdial to be purged.
 func (q *Queue) Enqueue(ctx context.Context, customerID, outdialID string) error {
-	b, _ := json.Marshal(Message{CustomerID: customerID, OutdialID: outdialID, Marked: true})
+	b, _ := json.Marshal(Message{CustomerID: customerID, OutdialID: outdialID})
 	if _, err := q.Client.SendMessage(ctx, &sqs.SendMessageInput{
 		QueueUrl: aws.String(q.URL), MessageBody: aws.String(string(b)),
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+			MarkedAttribute: {DataType: aws.String("String"), StringValue: aws.String("true")},
+		},
 		// The delete commits right after this; the delay lets it land
 		// before the purge looks, so the purge rarely has to come back.
 		DelaySeconds: 5,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/outdial/outdial/internal/outdial"
 	"github.com/outdial/outdial/internal/purge"
+	"github.com/outdial/outdial/internal/strictjson"
 )
 
 // fakeStore records purges; the store itself is tested on DynamoDB Local
@@ -76,9 +77,10 @@ func TestHandleReportsOnlyFailedMessages(t *testing.T) {
 	}
 }
 
-// TestQueuedMessagesAreMarked checks that the messages Enqueue sends say
-// that their delete leaves a purge marker, and that the handler passes it
-// on: a marked purge that finds no marker has nothing to do.
+// TestQueuedMessagesAreMarked checks that the messages Enqueue sends say,
+// in an attribute, that their delete leaves a purge marker, and that the
+// handler passes it on as Lambda delivers it: a marked purge that finds
+// no marker has nothing to do.
 func TestQueuedMessagesAreMarked(t *testing.T) {
 	const (
 		cust = "7c4d2f3a-1b8e-4f5c-9a6d-3e2f1a0b4c5d"
@@ -88,23 +90,34 @@ func TestQueuedMessagesAreMarked(t *testing.T) {
 	if err := (&purge.Queue{Client: sender, URL: "q"}).Enqueue(context.Background(), cust, id); err != nil {
 		t.Fatal(err)
 	}
-	if len(sender.bodies) != 1 {
-		t.Fatalf("sent %d messages, want 1", len(sender.bodies))
+	if len(sender.sent) != 1 {
+		t.Fatalf("sent %d messages, want 1", len(sender.sent))
+	}
+	in := sender.sent[0]
+	// The body is what purge functions from before the attribute decode.
+	var m purge.Message
+	if err := strictjson.Decode([]byte(aws.ToString(in.MessageBody)), &m); err != nil || m != (purge.Message{CustomerID: cust, OutdialID: id}) {
+		t.Errorf("body %s decodes to %+v, %v", aws.ToString(in.MessageBody), m, err)
+	}
+	// As Lambda's SQS event carries message attributes.
+	attrs := map[string]events.SQSMessageAttribute{}
+	for k, v := range in.MessageAttributes {
+		attrs[k] = events.SQSMessageAttribute{StringValue: v.StringValue, DataType: aws.ToString(v.DataType)}
 	}
 	store := &fakeStore{}
 	p := &purge.Processor{Store: store, Log: slog.New(slog.DiscardHandler)}
-	res, err := p.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: sender.bodies[0]}}})
+	res, err := p.Handle(context.Background(), events.SQSEvent{Records: []events.SQSMessage{{MessageId: "m", Body: aws.ToString(in.MessageBody), MessageAttributes: attrs}}})
 	if err != nil || len(res.BatchItemFailures) != 0 {
 		t.Fatalf("Handle = %+v, %v; want no failures", res, err)
 	}
 	if !slices.Equal(store.purged, []string{id}) || !slices.Equal(store.unmarked, []bool{false}) {
-		t.Errorf("purged %v with unmarked %v, want [%s] with [false]; body %s", store.purged, store.unmarked, id, sender.bodies[0])
+		t.Errorf("purged %v with unmarked %v, want [%s] with [false]; attributes %v", store.purged, store.unmarked, id, in.MessageAttributes)
 	}
 }
 
-type fakeSender struct{ bodies []string }
+type fakeSender struct{ sent []*sqs.SendMessageInput }
 
 func (f *fakeSender) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
-	f.bodies = append(f.bodies, aws.ToString(in.MessageBody))
+	f.sent = append(f.sent, in)
 	return &sqs.SendMessageOutput{}, nil
 }
