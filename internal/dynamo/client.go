@@ -18,7 +18,9 @@ import (
 //     into failures. Cancelled transactions are not retried by the SDK:
 //     the store retries those itself, changed (another count slot, without
 //     the stale items);
-//   - its HTTP client, NewHTTPClient.
+//   - its connection pool: the SDK's HTTP client (with its timeouts, TLS
+//     settings and CA bundle) keeps IdleConnsPerHost idle connections. An
+//     HTTP client of another kind (a test's double) is left as it is.
 //
 // Use it when building the client: dynamodb.NewFromConfig(cfg,
 // dynamo.ClientOptions); an HTTPClient set by a later option replaces the
@@ -32,7 +34,10 @@ func ClientOptions(o *dynamodb.Options) {
 			Codes: map[string]struct{}{"TransactionConflictException": {}},
 		})
 	})
-	o.HTTPClient = NewHTTPClient()
+	// The SDK has set up its client before it runs the options.
+	if c, ok := o.HTTPClient.(*awshttp.BuildableClient); ok {
+		o.HTTPClient = c.WithTransportOptions(keepIdle)
+	}
 }
 
 // IdleConnsPerHost is how many idle connections to DynamoDB the store's
@@ -48,11 +53,6 @@ func ClientOptions(o *dynamodb.Options) {
 // shards) runs once a minute and is left to dial.
 const IdleConnsPerHost = 64
 
-// NewHTTPClient returns the SDK's HTTP client (its timeouts, TLS settings
-// and proxy from the environment) keeping IdleConnsPerHost idle
-// connections per host, as long as the SDK's idle timeout (90 s).
-func NewHTTPClient() *awshttp.BuildableClient {
-	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.MaxIdleConnsPerHost = IdleConnsPerHost
-	})
-}
+// keepIdle makes a transport keep IdleConnsPerHost idle connections per
+// host (for the SDK's idle timeout, 90 s).
+func keepIdle(tr *http.Transport) { tr.MaxIdleConnsPerHost = IdleConnsPerHost }

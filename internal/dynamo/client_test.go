@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/outdial/outdial/internal/dynamo"
@@ -15,20 +16,30 @@ import (
 
 // TestWarmCallsDialNothing: a claim reads the head and 16 shards at once,
 // a purge 17 partitions. Once a first call has opened those connections,
-// the same calls again reuse them all: the store's HTTP client keeps them
-// (dynamo.IdleConnsPerHost). With the SDK's default of 10 each call dials
-// again, which on AWS is a TLS handshake per connection.
+// the same calls again reuse them all: dynamo.ClientOptions makes the SDK's
+// HTTP client keep them (dynamo.IdleConnsPerHost). With the SDK's default
+// of 10 each call dials again, which on AWS is a TLS handshake per
+// connection.
 func TestWarmCallsDialNothing(t *testing.T) {
 	h := newStoreHarness(t)
 	var dials atomic.Int64
-	counted := dynamo.NewHTTPClient().WithTransportOptions(func(tr *http.Transport) {
+	countDials := func(tr *http.Transport) {
 		d := &net.Dialer{Timeout: 5 * time.Second}
 		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			dials.Add(1)
 			return d.DialContext(ctx, network, addr)
 		}
+	}
+	// A client as a function builds it (dynamo.ClientOptions on the SDK's
+	// own HTTP client), its dials counted.
+	opts := h.client.Options()
+	opts.HTTPClient = nil
+	client := dynamodb.New(opts, dynamo.ClientOptions, func(o *dynamodb.Options) {
+		o.HTTPClient = o.HTTPClient.(*awshttp.BuildableClient).WithTransportOptions(countDials)
 	})
-	client := dynamodb.New(h.client.Options(), dynamo.ClientOptions, func(o *dynamodb.Options) { o.HTTPClient = counted })
+	if got := client.Options().HTTPClient.(*awshttp.BuildableClient).GetTransport().MaxIdleConnsPerHost; got != dynamo.IdleConnsPerHost {
+		t.Errorf("MaxIdleConnsPerHost = %d, want %d", got, dynamo.IdleConnsPerHost)
+	}
 	store := dynamo.New(client, h.table).WithClock(h.clock.Now)
 	cust := h.customer()
 	o := h.outdial(cust, "warm")
