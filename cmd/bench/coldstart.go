@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,7 +82,7 @@ func measureColdStarts(ctx context.Context, root string, runs int) ([]coldStartR
 		return nil, err
 	}
 	defer st.Close()
-	if err := warmStandIn(ctx, st.DynamoDBEndpoint, st.TableName, paths, standInWarmup); err != nil {
+	if err := warmStandIn(ctx, st.DynamoDBEndpoint, st.TableName, standInWarmup); err != nil {
 		return nil, err
 	}
 
@@ -140,21 +141,17 @@ const standInWarmup = 4000
 
 // warmStandIn readies what a function's cold start on Lambda finds ready,
 // so that the rounds measure the function: DynamoDB, a service that is
-// always warm, and the bootstrap's file, read once. DynamoDB Local
-// compiles its request paths (the one that takes a new connection among
-// them) as it serves them: before any warmup, 10 parallel Queries from a
-// fresh process took 18–40 ms (9–20 from the same process again); after
-// 6 000 requests, 9–22 (5–13). So it is sent requests of the kinds the
-// functions make, in bursts of 10 on new connections, as a function's first
-// response makes them: reads of the stack's table, and writes to a table
-// of their own without a stream (stream records of the stack's table would
-// slow every later write to it), deleted afterwards.
-func warmStandIn(ctx context.Context, endpoint, table string, paths map[string]string, requests int) error {
-	for _, p := range paths {
-		if _, err := os.ReadFile(p); err != nil {
-			return err
-		}
-	}
+// always warm. DynamoDB Local compiles its request paths (the one that
+// takes a new connection among them) as it serves them: in an experiment
+// here, 10 parallel Queries from a fresh process took 18–40 ms (9–20 from
+// the same process again) before any warmup, and 9–22 (5–13) after 6 000
+// requests. So it is sent requests of the kinds the functions make, in
+// bursts of 10 on new connections, as a function's first response makes
+// them (each burst's connections are closed after it): reads of the
+// stack's table, and writes to a table of their own without a stream
+// (stream records of the stack's table would slow every later write to
+// it), deleted afterwards.
+func warmStandIn(ctx context.Context, endpoint, table string, requests int) error {
 	db, err := localstack.DynamoDBClient(ctx, endpoint)
 	if err != nil {
 		return err
@@ -216,16 +213,16 @@ func warmStandIn(ctx context.Context, endpoint, table string, paths map[string]s
 	}
 	const burst = 10
 	for sent := 0; sent < requests; sent += burst {
-		fresh, err := localstack.DynamoDBClient(ctx, endpoint) // new connections
-		if err != nil {
-			return err
-		}
+		tr := &http.Transport{MaxIdleConnsPerHost: burst}
+		fresh := dynamodb.New(db.Options(), func(o *dynamodb.Options) { o.HTTPClient = &http.Client{Transport: tr} })
 		g, gctx := errgroup.WithContext(ctx)
 		for i := range burst {
 			n := sent + i
 			g.Go(func() error { return requestsOf[n%len(requestsOf)](gctx, fresh, n) })
 		}
-		if err := g.Wait(); err != nil {
+		err := g.Wait()
+		tr.CloseIdleConnections()
+		if err != nil {
 			return fmt.Errorf("warm DynamoDB Local: %w", err)
 		}
 	}

@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,19 +19,46 @@ import (
 	"github.com/outdial/outdial/internal/dynamotest"
 )
 
-// warmStandIn sends every kind of request it has (7, in bursts of 10),
-// writes nothing to the stack's table and leaves no table of its own.
+// warmStandIn sends each kind of request it has, on new connections each
+// burst, writes nothing to the stack's table and leaves no table of its
+// own. A proxy in front of DynamoDB Local sees the requests.
 func TestWarmStandIn(t *testing.T) {
 	client, table := dynamotest.Table(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "bootstrap")
-	if err := os.WriteFile(bin, []byte("x"), 0o755); err != nil {
+	target, err := url.Parse(dynamotest.Endpoint())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := warmStandIn(ctx, dynamotest.Endpoint(), table, map[string]string{"f": bin}, 70); err != nil {
+	var (
+		mu    sync.Mutex
+		ops   = map[string]int{}
+		conns = map[string]bool{} // client addresses seen
+	)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ops[strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")]++
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	if err := warmStandIn(ctx, srv.URL, table, 70); err != nil {
 		t.Fatalf("warmStandIn: %v", err)
 	}
+	mu.Lock()
+	for _, op := range []string{"GetItem", "Query", "BatchGetItem", "PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem"} {
+		if ops[op] != 10 {
+			t.Errorf("%s: %d requests, want 10 of the 70 (all %v)", op, ops[op], ops)
+		}
+	}
+	if len(conns) < 70/10*2 {
+		t.Errorf("%d connections for 7 bursts of 10, want new ones each burst", len(conns))
+	}
+	mu.Unlock()
+
 	scan, err := client.Scan(ctx, &dynamodb.ScanInput{TableName: &table, Select: types.SelectCount})
 	if err != nil {
 		t.Fatal(err)
@@ -39,8 +70,5 @@ func TestWarmStandIn(t *testing.T) {
 	var gone *types.ResourceNotFoundException
 	if !errors.As(err, &gone) {
 		t.Errorf("the warmup's own table: DescribeTable = %v, want it deleted", err)
-	}
-	if err := warmStandIn(ctx, dynamotest.Endpoint(), table, map[string]string{"f": bin + ".missing"}, 10); err == nil {
-		t.Error("warmStandIn with a bootstrap that does not exist: no error")
 	}
 }
