@@ -32,8 +32,9 @@ var wantActions = map[string][]string{
 	"update-outdial":          {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:GetItem"},
 	"update-outdial-campaign": {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:GetItem"},
 	"update-outdial-data":     {"dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:GetItem"},
-	// Read (Query), a transaction of Deletes (the head read back, GetItem,
-	// when every answer was lost), the count slots in a batch.
+	// Read (Query), a transaction of Deletes and the purge marker's Put
+	// (the head read back, GetItem, when every answer was lost), the count
+	// slots in a batch.
 	"delete-outdial": {"dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem"},
 	// As update-outdial: the outdial with its counts (Query), a
 	// transaction of Updates (head and list copy), the head read back
