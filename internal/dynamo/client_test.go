@@ -14,13 +14,13 @@ import (
 	"github.com/outdial/outdial/internal/dynamo"
 )
 
-// TestWarmCallsDialNothing: a claim reads the head and 16 shards at once,
-// a purge 17 partitions. Once a first call has opened those connections,
-// the same calls again reuse them all: dynamo.ClientOptions makes the SDK's
-// HTTP client keep them (dynamo.IdleConnsPerHost). With the SDK's default
-// of 10 each call dials again, which on AWS is a TLS handshake per
-// connection.
-func TestWarmCallsDialNothing(t *testing.T) {
+// TestWarmCallsReuseConnections: a claim reads the head and 16 shards at
+// once, a purge 17 partitions. Once the first calls have opened those
+// connections, the same calls again reuse them: dynamo.ClientOptions
+// makes the SDK's HTTP client keep them (dynamo.IdleConnsPerHost). With
+// the SDK's default of 10 each call dials again, which on AWS is a TLS
+// handshake per connection.
+func TestWarmCallsReuseConnections(t *testing.T) {
 	h := newStoreHarness(t)
 	var dials atomic.Int64
 	countDials := func(tr *http.Transport) {
@@ -62,14 +62,19 @@ func TestWarmCallsDialNothing(t *testing.T) {
 		}
 	}
 	calls()
+	calls()
 	first := dials.Load()
 	if first < 17 {
 		t.Fatalf("the first calls dialled %d connections; the test wants a fan-out of at least 17", first)
 	}
-	for range 3 {
+	for range 4 {
 		calls()
 	}
-	if again := dials.Load() - first; again != 0 {
-		t.Errorf("the same calls again dialled %d new connections (the first ones %d); want none", again, first)
+	// A round may now and then have one request more in flight at once
+	// than any before it, and dial for it (a fresh-clone run saw 1): that
+	// is not churn. Churn is every round dialling again what the pool
+	// closed: 7 a round with the SDK's 10, 50 in three rounds.
+	if again := dials.Load() - first; again > 2 {
+		t.Errorf("four more rounds of the same calls dialled %d new connections (the first two rounds %d); want at most 2", again, first)
 	}
 }
