@@ -184,15 +184,23 @@ func (s *Store) takeSlot(ctx context.Context, outdialID string, r slotRange) (sl
 // errOutdialGone; otherwise (made by another writer first, a conflict)
 // it has given sl back with what it learnt, and the caller picks again.
 func (s *Store) createSlot(ctx context.Context, outdialID string, sl slot, now time.Time) (bool, error) {
-	if !s.slots.headSeen(outdialID, time.Now()) {
+	// headThere reads the head; when it cannot be read or is gone, sl is
+	// given back and the error returned.
+	headThere := func() error {
 		head, err := s.readHead(ctx, outdialID)
 		switch {
 		case err != nil:
 			s.slots.release(outdialID, sl, slotUnknown, time.Time{})
-			return false, err
+			return err
 		case head == nil:
 			s.slots.release(outdialID, sl, slotGone, time.Time{})
-			return false, errOutdialGone
+			return errOutdialGone
+		}
+		return nil
+	}
+	if !s.slots.headSeen(outdialID, time.Now()) {
+		if err := headThere(); err != nil {
+			return false, err
 		}
 	}
 	item := slotKey(outdialID, sl.i)
@@ -218,20 +226,14 @@ func (s *Store) createSlot(ctx context.Context, outdialID string, sl slot, now t
 	}
 	// Made, or perhaps made with its answer lost: the head says whether
 	// it may be used.
-	head, herr := s.readHead(ctx, outdialID)
-	switch {
-	case herr != nil:
-		s.slots.release(outdialID, sl, slotUnknown, time.Time{})
+	if herr := headThere(); herr != nil {
 		return false, herr
-	case head == nil:
-		s.slots.release(outdialID, sl, slotGone, time.Time{})
-		return false, errOutdialGone
-	case err != nil:
-		// Not known to be made: the transaction on it settles that
-		// (finish: a missing slot, the head asked again).
-		return true, nil
 	}
-	s.slots.took(outdialID, sl.i)
+	if err == nil {
+		s.slots.took(outdialID, sl.i)
+	}
+	// Else not known to be made: the transaction on it settles that
+	// (finish: a missing slot, the head asked again).
 	return true, nil
 }
 
