@@ -14,20 +14,12 @@ func TestLazyTerritoriesMatchTheCollection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	regions, nonGeo, err := indexMetadataCollection(numberData)
+	mc, err := loadEmbedded()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(regions) + len(nonGeo); n != len(coll.Metadata) || n < 200 {
-		t.Fatalf("index: %d regions and %d non-geographical entities, the collection %d territories", len(regions), len(nonGeo), len(coll.Metadata))
-	}
-	rm, err := loadIntArrayMap(regionData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mc, err := newMetadataContainer(regions, nonGeo, rm.Map)
-	if err != nil {
-		t.Fatal(err)
+	if n := len(mc.regionRaw) + len(mc.nonGeoRaw); n != len(coll.Metadata) || n < 200 {
+		t.Fatalf("index: %d regions and %d non-geographical entities, the collection %d territories", len(mc.regionRaw), len(mc.nonGeoRaw), len(coll.Metadata))
 	}
 	for _, want := range coll.Metadata {
 		var got *PhoneMetadata
@@ -50,15 +42,7 @@ func TestLazyTerritoriesMatchTheCollection(t *testing.T) {
 // American number decodes a handful of territories, not all of them
 // (upstream decodes about 250 at start).
 func TestFirstUseDecodesFewTerritories(t *testing.T) {
-	regions, nonGeo, err := indexMetadataCollection(numberData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm, err := loadIntArrayMap(regionData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := newMetadataContainer(regions, nonGeo, rm.Map)
+	fresh, err := loadEmbedded()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +62,6 @@ func TestFirstUseDecodesFewTerritories(t *testing.T) {
 	n := len(fresh.regionToMetadataMap) + len(fresh.countryCodeToNonGeographicalMetadataMap)
 	fresh.mu.Unlock()
 	if n == 0 || n > 4 {
-		t.Errorf("two numbers decoded %d territories, want 1 to 4 of %d", n, len(regions)+len(nonGeo))
+		t.Errorf("two numbers decoded %d territories, want 1 to 4 of %d", n, len(fresh.regionRaw)+len(fresh.nonGeoRaw))
 	}
 }

@@ -71,22 +71,26 @@ func metadata() *metadataContainer {
 }
 
 func initMetadata() {
-	// load our regions
+	mc, err := loadEmbedded()
+	if err != nil {
+		panic(err)
+	}
+	currentMetadata = mc
+}
+
+// loadEmbedded returns a new container of the embedded metadata: the
+// region map, and an index of the territories, each decoded when first
+// used.
+func loadEmbedded() (*metadataContainer, error) {
 	regionMap, err := loadIntArrayMap(regionData)
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
-
-	// then an index of our metadata, decoded territory by territory later
 	regions, nonGeo, err := indexMetadataCollection(numberData)
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
-
-	currentMetadata, err = newMetadataContainer(regions, nonGeo, regionMap.Map)
-	if err != nil {
-		panic(err)
-	}
+	return newMetadataContainer(regions, nonGeo, regionMap.Map)
 }
 
 // newMetadataContainer builds a metadataContainer from the encoded
