@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,12 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/outdial/outdial/internal/ddbdouble"
 	"github.com/outdial/outdial/internal/dynamotest"
 )
 
 // warmStandIn sends each kind of request it has, on new connections each
 // burst, writes nothing to the stack's table and leaves no table of its
-// own. A proxy in front of DynamoDB Local sees the requests.
+// own. A proxy in front of DynamoDB Local sees the connections, the
+// DynamoDB double behind it the requests.
 func TestWarmStandIn(t *testing.T) {
 	client, table := dynamotest.Table(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -30,15 +31,17 @@ func TestWarmStandIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The proxy sees the connections; it forwards through the DynamoDB
+	// double, which counts the requests.
+	d := ddbdouble.New(nil, ddbdouble.Config{}) // counters only
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = d
 	var (
 		mu    sync.Mutex
-		ops   = map[string]int{}
 		conns = map[string]bool{} // client addresses seen
 	)
-	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		ops[strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")]++
 		conns[r.RemoteAddr] = true
 		mu.Unlock()
 		proxy.ServeHTTP(w, r)
@@ -48,12 +51,13 @@ func TestWarmStandIn(t *testing.T) {
 	if err := warmStandIn(ctx, srv.URL, table, 70); err != nil {
 		t.Fatalf("warmStandIn: %v", err)
 	}
-	mu.Lock()
+	ops := d.Stats("").Requests
 	for _, op := range []string{"GetItem", "Query", "BatchGetItem", "PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem"} {
 		if ops[op] != 10 {
 			t.Errorf("%s: %d requests, want 10 of the 70 (all %v)", op, ops[op], ops)
 		}
 	}
+	mu.Lock()
 	if len(conns) < 70/10*2 {
 		t.Errorf("%d connections for 7 bursts of 10, want new ones each burst", len(conns))
 	}
